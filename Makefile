@@ -1,0 +1,148 @@
+# kvpbus - build, test and run.
+#
+#   make run        install missing packages, build, start a local cluster
+#   make test       install missing packages, build, run every test
+#   make sanitize   the whole test suite under AddressSanitizer + UBSan
+#   make memcheck   the unit suites under valgrind
+#   make fuzz       libFuzzer on the decoders (FUZZ_SECONDS each)
+#   make chaos      the long fault-injection run
+#   make bench      start a cluster in a temporary folder and measure it
+#
+# MODE=release (default) builds into bin/ and build/obj/; MODE=asan builds
+# into build/asan/ so both can live side by side.
+
+MODE        ?= release
+PACKAGES    := build-essential pkg-config libzmq3-dev libczmq-dev \
+               libmsgpack-dev liblmdb-dev check libexpat1-dev valgrind \
+               clang libclang-rt-14-dev gnuplot-nox procps
+PKGS        := libczmq libzmq msgpack lmdb expat
+PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
+
+CC          ?= cc
+WARN        := -Wall -Wextra -Werror -Wno-unused-parameter
+INCLUDES    := -Iproto -Istore -Iclient -Ibroker -Iworker
+CFLAGS_BASE := -std=gnu11 -g $(WARN) $(INCLUDES) -D_GNU_SOURCE
+
+ifeq ($(MODE),asan)
+OUT         := build/asan
+BIN         := $(OUT)/bin
+CFLAGS_MODE := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined
+LDFLAGS_MODE:= -fsanitize=address,undefined
+else
+OUT         := build
+BIN         := bin
+CFLAGS_MODE := -O2
+LDFLAGS_MODE:=
+endif
+OBJ         := $(OUT)/obj
+CFLAGS_ALL   = $(CFLAGS_BASE) $(CFLAGS_MODE) $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL   = $(PKG_LIBS) -lpthread -lm
+
+# --- sources ------------------------------------------------------------
+PROTO_SRC   := $(wildcard proto/*.c)
+STORE_SRC   := $(wildcard store/*.c)
+CLIENT_SRC  := $(wildcard client/kvp_*.c)
+BROKER_SRC  := $(filter-out broker/main.c,$(wildcard broker/*.c))
+WORKER_SRC  := $(filter-out worker/main.c,$(wildcard worker/*.c))
+KVPCTL_SRC  := $(wildcard client/kvpctl*.c)
+BENCH_SRC   := $(wildcard client/kvpbench*.c)
+TEST_SRC    := $(wildcard tests/test_*.c)
+TESTLIB_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+
+objs         = $(patsubst %.c,$(OBJ)/%.o,$(1))
+LIB_PROTO   := $(OBJ)/libkvpproto.a
+LIB_STORE   := $(OBJ)/libkvpstore.a
+LIB_CLIENT  := $(OBJ)/libkvpclient.a
+LIB_BROKER  := $(OBJ)/libkvpbroker.a
+LIB_WORKER  := $(OBJ)/libkvpworker.a
+LIBS        := $(LIB_BROKER) $(LIB_WORKER) $(LIB_CLIENT) $(LIB_STORE) $(LIB_PROTO)
+
+PROGRAMS    := $(BIN)/kvp-broker $(BIN)/kvp-worker $(BIN)/kvpctl $(BIN)/kvpbench
+TESTS       := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
+
+.PHONY: all deps run test check unit sanitize memcheck fuzz chaos bench \
+        clean programs tests
+.DEFAULT_GOAL := all
+
+all: programs tests
+programs: $(PROGRAMS)
+tests: $(TESTS)
+
+# --- packages -------------------------------------------------------------
+# Installs only what is missing; apt-get update runs first when it must.
+deps:
+	@missing=""; for p in $(PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
+	    || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+# --- the two README commands ----------------------------------------------
+run: deps
+	@$(MAKE) --no-print-directory programs
+	@exec deploy/local-cluster.sh
+
+test: deps
+	@$(MAKE) --no-print-directory check
+
+# Build and run every test (no package step: use `make test`).
+check: programs tests
+	@tests/run.sh $(BIN)
+
+# --- objects and archives ------------------------------------------------
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(LIB_PROTO):  $(call objs,$(PROTO_SRC))
+$(LIB_STORE):  $(call objs,$(STORE_SRC))
+$(LIB_CLIENT): $(call objs,$(CLIENT_SRC))
+$(LIB_BROKER): $(call objs,$(BROKER_SRC))
+$(LIB_WORKER): $(call objs,$(WORKER_SRC))
+$(OBJ)/lib%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+# --- programs -------------------------------------------------------------
+$(BIN)/kvp-broker: $(OBJ)/broker/main.o $(LIB_BROKER) $(LIB_STORE) $(LIB_PROTO)
+$(BIN)/kvp-worker: $(OBJ)/worker/main.o $(LIB_WORKER) $(LIB_STORE) $(LIB_PROTO)
+$(BIN)/kvpctl:     $(call objs,$(KVPCTL_SRC)) $(LIB_CLIENT) $(LIB_PROTO)
+$(BIN)/kvpbench:   $(call objs,$(BENCH_SRC)) $(LIB_CLIENT) $(LIB_PROTO)
+$(PROGRAMS):
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_MODE) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+# --- tests ----------------------------------------------------------------
+$(BIN)/tests/%: $(OBJ)/tests/%.o $(call objs,$(TESTLIB_SRC)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_MODE) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
+
+sanitize: deps
+	@$(MAKE) --no-print-directory MODE=asan check
+
+memcheck: deps programs tests
+	@tests/memcheck.sh $(BIN)
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+CHAOS_SECONDS ?= 180
+chaos: deps programs tests
+	@tests/chaos/run.sh $(BIN) $(CHAOS_SECONDS)
+
+bench: deps programs
+	@deploy/bench.sh $(BIN)
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,100 @@
+/*  kvp_reply.h - encode KVP/1 reply bodies, job maps and events.
+
+    Replies are written into a msgpack_sbuffer the caller owns (clear it and
+    reuse it: no allocation once it has grown). Every reply is one map:
+    `rid` (when the request had one), `rc`, `error` (when rc >= 32768) and
+    the op's own fields.
+
+    A job (spec section 6) is kept as kvp_job_t. The worker stores the
+    encoded *event* of a job (kvp_event_encode) in its per-partition log;
+    kvp_job_decode reads the job fields back out of such an event, which is
+    how GetJob answers.
+
+    Uses msgpack-c; no sockets.
+*/
+#ifndef KVP_REPLY_H_INCLUDED
+#define KVP_REPLY_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <msgpack.h>
+#include "kvp_request.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KVP_JOB_COMPLETED   7       /* CIM_ConcreteJob JobState */
+#define KVP_JOB_EXCEPTION   10
+
+/*  A job as replied, stored and published. Strings are borrowed. */
+typedef struct {
+    const char *instance_id;    /* job id, NUL-terminated */
+    kvp_op_t job_type;          /* the item op */
+    const char *target;         /* lower-case GUID, NUL-terminated */
+    uint32_t job_state;         /* KVP_JOB_COMPLETED or KVP_JOB_EXCEPTION */
+    uint32_t error_code;        /* 0, or the rc describing the failure */
+    const char *error_desc;     /* "" when completed */
+    size_t error_desc_len;      /* bytes of error_desc */
+    uint64_t time_submitted;    /* Unix time, milliseconds */
+    uint64_t elapsed_us;        /* acceptance -> commit, microseconds */
+} kvp_job_t;
+
+/*  Start a reply: the map header for `extra` more key/value pairs after
+    rid/rc/error, then rid (if rid->type != KVP_RID_NONE), rc, and error
+    (only if rc >= 32768; `error` may be NULL then and "" is sent). The
+    caller packs exactly `extra` pairs next. `rid` may be NULL. */
+void
+    kvp_reply_begin (msgpack_packer *pk, const kvp_rid_t *rid, unsigned rc,
+                     const char *error, size_t extra);
+
+/*  A whole reply with no extra fields (errors, Ping, DestroySystem, ...). */
+void
+    kvp_reply_status (msgpack_sbuffer *buf, const kvp_rid_t *rid,
+                      unsigned rc, const char *error);
+
+/*  Pack a str key (NUL-terminated) or a str of `len` bytes. */
+void
+    kvp_pack_cstr (msgpack_packer *pk, const char *str);
+void
+    kvp_pack_str (msgpack_packer *pk, const char *str, size_t len);
+
+/*  Pack one item as the map {"Name", "Data", "Source"}. */
+void
+    kvp_pack_item (msgpack_packer *pk, const kvp_item_t *item);
+
+/*  Pack a job map (the 8 fields of spec section 6). */
+void
+    kvp_pack_job (msgpack_packer *pk, const kvp_job_t *job);
+
+/*  A whole item-op reply: rc 4096 and `job`. */
+void
+    kvp_reply_job (msgpack_sbuffer *buf, const kvp_rid_t *rid,
+                   const kvp_job_t *job);
+
+/*  Encode a job's event body: the job fields at top level, `partition`,
+    `seq`, and for a completed job `items` (the `count` items). */
+void
+    kvp_event_encode (msgpack_sbuffer *buf, const kvp_job_t *job,
+                      uint32_t partition, uint64_t seq,
+                      const kvp_item_t *items, size_t count);
+
+/*  Format the topic of a job's event, "job/<guid>", into `topic` (at least
+    KVP_TOPIC_MAX + 1 bytes). Returns its length. */
+#define KVP_TOPIC_MAX   (4 + KVP_GUID_LEN)
+size_t
+    kvp_event_topic (char *topic, const char *target);
+
+/*  Read the job fields back from an event body made by kvp_event_encode.
+    The strings in `job` are NUL-terminated copies allocated from `zone`;
+    they live as long as the zone's contents. Returns false if the body is
+    not such an event. */
+bool
+    kvp_job_decode (kvp_job_t *job, const void *body, size_t len,
+                    msgpack_zone *zone);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

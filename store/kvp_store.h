@@ -1,0 +1,258 @@
+/*  kvp_store.h - a worker's data: one LMDB environment, its partitions.
+
+    Sub-databases (every key starts with the 2-byte big-endian partition, so
+    one partition can later be copied or moved alone):
+
+      meta     "\xff\xff" + name         -> global values (worker id, ...)
+               part                      -> partition record (epoch, seq, sent)
+      systems  part + guid(16)           -> system record
+      items    part + guid(16) + source(1) + name (long names: a prefix and
+               a 128-bit hash of the name, so the key fits LMDB's 511 bytes)
+                                         -> full name + data
+      log      part + seq(8, BE)         -> time, guid, key, event body: the
+               ordered per-partition log of applied jobs (jobs = events)
+      keys     part + guid(16) + key     -> seq of the job, request digest
+
+    Writes happen in batches: kvp_store_begin opens one write transaction,
+    each request runs in its own nested transaction (kvp_store_op_begin /
+    kvp_store_op_end), kvp_store_commit commits the batch once, synced
+    (unless the store was opened with nosync). All reads and writes between
+    begin and commit/abort see the batch; functions that need a transaction
+    and get none return KVP_STORE_EINVAL. Pointers the store hands out point
+    into LMDB memory: valid until the next write in the same transaction or
+    its end, whichever is first.
+
+    A store is used by one thread. Leaf module over LMDB; no sockets, no
+    proto.
+*/
+#ifndef KVP_STORE_H_INCLUDED
+#define KVP_STORE_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*  Store return codes: 0 or a negative number from this reserved range
+    (disjoint from LMDB's MDB_* codes and from errno values). */
+#define KVP_STORE_OK         0
+#define KVP_STORE_NOTFOUND   (-30900)   /* no such record */
+#define KVP_STORE_EXISTS     (-30901)   /* record already there */
+#define KVP_STORE_FULL       (-30902)   /* map or disk full: abort the batch,
+                                           kvp_store_grow, retry */
+#define KVP_STORE_EINVAL     (-30903)   /* bad argument or no transaction */
+#define KVP_STORE_CORRUPT    (-30904)   /* a record that does not decode */
+#define KVP_STORE_MISMATCH   (-30905)   /* directory made with other settings */
+#define KVP_STORE_EIO        (-30906)   /* any other LMDB or system failure */
+
+/*  Text for a store return code; never NULL. */
+const char *
+    kvp_store_strerror (int rc);
+
+typedef struct {
+    size_t map_size;        /* initial map size, bytes; 0 = 64 MiB */
+    size_t map_max;         /* the map never grows past this; 0 = no limit
+                               but the disk */
+    bool nosync;            /* MDB_NOSYNC: safe against a process crash,
+                               not against power loss */
+} kvp_store_config_t;
+
+typedef struct _kvp_store_t kvp_store_t;
+
+/*  Open (creating `dir` and the environment if missing) the store in `dir`.
+    `config` may be NULL for the defaults. Returns NULL on failure with
+    *rc (if rc is not NULL) set to a store code; errors are also logged. */
+kvp_store_t *
+    kvp_store_new (const char *dir, const kvp_store_config_t *config,
+                   int *rc);
+
+/*  Close the store (aborting an open batch) and null the pointer; safe on
+    NULL. */
+void
+    kvp_store_destroy (kvp_store_t **self_p);
+
+/*  Global values by name (worker id, token, nparts, ...), each read or
+    written in its own transaction (put commits synced). get copies at most
+    size - 1 bytes into `value`, NUL-terminates, and returns the value's
+    length, or KVP_STORE_NOTFOUND. Must not be called inside a batch. */
+int
+    kvp_store_meta_get (kvp_store_t *self, const char *name, char *value,
+                        size_t size);
+int
+    kvp_store_meta_put (kvp_store_t *self, const char *name,
+                        const char *value);
+
+/*  --- Batches --------------------------------------------------------- */
+
+/*  Open the batch's write transaction. EINVAL if one is open. */
+int
+    kvp_store_begin (kvp_store_t *self);
+
+/*  Commit the batch (synced unless nosync). On failure the batch is
+    aborted and FULL (map or disk full) or EIO is returned. */
+int
+    kvp_store_commit (kvp_store_t *self);
+
+/*  Abort the batch; safe when none is open. */
+void
+    kvp_store_abort (kvp_store_t *self);
+
+/*  Begin / end one request's nested transaction inside the batch. end
+    with keep = false undoes everything the request wrote. end returns
+    FULL if keeping it ran out of space (the batch must then be aborted). */
+int
+    kvp_store_op_begin (kvp_store_t *self);
+int
+    kvp_store_op_end (kvp_store_t *self, bool keep);
+
+/*  Grow the map (double it, at most map_max). Only outside a batch.
+    Returns FULL when it cannot grow further. */
+int
+    kvp_store_grow (kvp_store_t *self);
+
+/*  --- Partitions ------------------------------------------------------ */
+
+typedef struct {
+    uint32_t epoch;         /* random, made when the partition was created
+                               here; part of every job id */
+    uint64_t seq;           /* last job (= event) sequence number used */
+    uint64_t sent;          /* events up to here are known published */
+} kvp_partition_t;
+
+/*  List the partitions that have a record here, ascending. The caller
+    frees *list with free(). Own read transaction; not inside a batch. */
+int
+    kvp_store_partitions (kvp_store_t *self, uint32_t **list, size_t *count);
+
+/*  Read a partition's record (in the batch if one is open). NOTFOUND if
+    the partition has never been written here. */
+int
+    kvp_store_partition_get (kvp_store_t *self, uint32_t part,
+                             kvp_partition_t *info);
+
+/*  In a batch: record that events up to `sent` are published. */
+int
+    kvp_store_partition_sent (kvp_store_t *self, uint32_t part,
+                              uint64_t sent);
+
+/*  --- Systems (all in a batch) ---------------------------------------- */
+
+#define KVP_STORE_ELEMENT_MAX 256
+
+typedef struct {
+    char name [KVP_STORE_ELEMENT_MAX + 1];  /* ElementName, NUL-terminated */
+    size_t name_len;                        /* bytes */
+    bool exchange;                          /* DataExchangeEnabled */
+    uint64_t created_ms;                    /* Unix ms */
+} kvp_system_t;
+
+/*  Read a system. NOTFOUND if unknown. */
+int
+    kvp_store_system_get (kvp_store_t *self, uint32_t part,
+                          const uint8_t guid [16], kvp_system_t *sys);
+
+/*  Write a system; with create, EXISTS if it is already there. */
+int
+    kvp_store_system_put (kvp_store_t *self, uint32_t part,
+                          const uint8_t guid [16], const kvp_system_t *sys,
+                          bool create);
+
+/*  Delete a system, all its items and all its idempotency keys. NOTFOUND
+    if unknown. */
+int
+    kvp_store_system_delete (kvp_store_t *self, uint32_t part,
+                             const uint8_t guid [16]);
+
+/*  --- Items (all in a batch) ------------------------------------------ */
+
+/*  Read one item's data. NOTFOUND if absent. */
+int
+    kvp_store_item_get (kvp_store_t *self, uint32_t part,
+                        const uint8_t guid [16], uint32_t source,
+                        const char *name, size_t name_len,
+                        const char **data, size_t *data_len);
+
+/*  Write one item; with create, EXISTS if it is already there (and
+    nothing is written). */
+int
+    kvp_store_item_put (kvp_store_t *self, uint32_t part,
+                        const uint8_t guid [16], uint32_t source,
+                        const char *name, size_t name_len,
+                        const char *data, size_t data_len, bool create);
+
+/*  Delete one item. NOTFOUND if absent. */
+int
+    kvp_store_item_delete (kvp_store_t *self, uint32_t part,
+                           const uint8_t guid [16], uint32_t source,
+                           const char *name, size_t name_len);
+
+/*  Called once per item by kvp_store_items_each; a non-zero return stops
+    the walk and is returned by it. */
+typedef int (kvp_store_item_fn) (void *arg, uint32_t source,
+                                 const char *name, size_t name_len,
+                                 const char *data, size_t data_len);
+
+/*  Call `fn` for each item of a system whose Source is `source` (or every
+    item when source is UINT32_MAX), in order of Source, then Name
+    bytewise. */
+int
+    kvp_store_items_each (kvp_store_t *self, uint32_t part,
+                          const uint8_t guid [16], uint32_t source,
+                          kvp_store_item_fn *fn, void *arg);
+
+/*  --- The log: jobs and their events (all in a batch) ------------------ */
+
+/*  The epoch and sequence number the partition's next job gets, creating
+    the partition's record (random epoch, seq 0) if it has none. */
+int
+    kvp_store_log_next (kvp_store_t *self, uint32_t part, uint32_t *epoch,
+                        uint64_t *seq);
+
+/*  Append the job `seq` (must be the value log_next gave) with its event
+    body, submission time and, when key is not NULL, its idempotency key
+    and request digest; advances the partition's seq. */
+int
+    kvp_store_log_put (kvp_store_t *self, uint32_t part, uint64_t seq,
+                       uint64_t time_ms, const uint8_t guid [16],
+                       const char *key, size_t key_len,
+                       const uint8_t digest [16],
+                       const void *event, size_t event_len);
+
+/*  Read job `seq`'s event body. NOTFOUND if unknown or purged. */
+int
+    kvp_store_log_get (kvp_store_t *self, uint32_t part, uint64_t seq,
+                       const void **event, size_t *event_len);
+
+/*  Called for each log entry by kvp_store_log_each; non-zero stops. */
+typedef int (kvp_store_log_fn) (void *arg, uint32_t part, uint64_t seq,
+                                const void *event, size_t event_len);
+
+/*  Call `fn` for each log entry of `part` with seq >= from, ascending. */
+int
+    kvp_store_log_each (kvp_store_t *self, uint32_t part, uint64_t from,
+                        kvp_store_log_fn *fn, void *arg);
+
+/*  Look up an idempotency key: the job seq it made and the digest of the
+    request that made it. NOTFOUND if unknown (or purged). */
+int
+    kvp_store_key_get (kvp_store_t *self, uint32_t part,
+                       const uint8_t guid [16], const char *key,
+                       size_t key_len, uint64_t *seq, uint8_t digest [16]);
+
+/*  --- Retention ------------------------------------------------------- */
+
+/*  Delete log entries submitted before `before_ms` (and the keys that
+    point at them), at most `max` entries, in its own synced transaction.
+    Sets *purged to the number deleted. Not inside a batch. Oldest first in
+    each partition, so many short calls never stall the caller long. */
+int
+    kvp_store_purge (kvp_store_t *self, uint64_t before_ms, size_t max,
+                     size_t *purged);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
