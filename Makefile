@@ -137,7 +137,7 @@ fuzz: deps
 
 CHAOS_SECONDS ?= 180
 chaos: deps programs tests
-	@tests/chaos/run.sh $(BIN) $(CHAOS_SECONDS)
+	@KVP_CHAOS_SECONDS=$(CHAOS_SECONDS) TESTS=test_chaos tests/run.sh $(BIN)
 
 bench: deps programs
 	@deploy/bench.sh $(BIN)

@@ -8,15 +8,22 @@
       </INSTANCE>
 
     Parsed with expat (a real XML parser: entities, CDATA and attribute
-    quoting are the library's business). Properties come in any order;
-    unknown properties (Caption, ... with PROPAGATED="true" and no VALUE)
-    are ignored. A property without <VALUE> is null; a null Data is empty.
+    quoting are the library's business). Expat rather than libxml2 because
+    it is small, parses as a stream of callbacks (no tree to build), has no
+    network or external-entity loading of its own, and lets us refuse any
+    DOCTYPE outright (a doctype handler stops the parser), so nothing but
+    the predefined entities and character references is ever expanded.
+    Properties come in any order; unknown properties (Caption, ... with
+    PROPAGATED="true" and no VALUE) are ignored. A property without <VALUE> is null; a null Data is empty.
 
     Faults: another CLASSNAME, Name/Data with a TYPE other than "string", or
     Source with a TYPE other than uint8..uint64 -> 32776. Broken XML, a
     DOCTYPE (so no entity expansion tricks), a property given twice, a null
     or missing Name or Source, a Source that is not a decimal number in its
-    TYPE's range -> 32773.
+    TYPE's range -> 32773. A Data property that is absent altogether is
+    taken as null (empty) too. The CIM identifiers in CLASSNAME and NAME
+    are compared without regard to case, as CIM does; element, attribute
+    and TYPE names exactly. Each decoded value is at most 64 KiB.
 
     Leaf module over expat; no sockets, no msgpack.
 */

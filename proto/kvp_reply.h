@@ -1,7 +1,10 @@
 /*  kvp_reply.h - encode KVP/1 reply bodies, job maps and events.
 
     Replies are written into a msgpack_sbuffer the caller owns (clear it and
-    reuse it: no allocation once it has grown). Every reply is one map:
+    reuse it: no allocation once it has grown). The functions that make a
+    whole body (kvp_reply_status, kvp_reply_job, kvp_event_encode) clear
+    the buffer themselves first; the kvp_pack_* helpers and
+    kvp_reply_begin append to what the packer holds. Every reply is one map:
     `rid` (when the request had one), `rc`, `error` (when rc >= 32768) and
     the op's own fields.
 

@@ -136,7 +136,8 @@ bool
     kvp_request_data_exchange (kvp_request_t *self);
 
 /*  Item ops: the validated items (1..128), in request order, and their
-    count. */
+    count. For RemoveKvpItems every item's Data is NULL/0 (Remove matches
+    by (Source, Name); what the client sent as Data is not validated). */
 const kvp_item_t *
     kvp_request_items (kvp_request_t *self, size_t *count);
 

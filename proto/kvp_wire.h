@@ -23,7 +23,10 @@
     id, made by the broker when the client gave none).
 
     This module encodes and decodes the two maps (REGISTER, WELCOME/ASSIGN);
-    framing is done by the callers with zmsg/zframe. Uses msgpack-c.
+    framing is done by the callers with zmsg/zframe. Each encoder clears
+    its buffer first. Decoders are strict and bounds-safe: any malformed
+    input (bad types, a key given twice, a lying length) gives false.
+    Uses msgpack-c.
 */
 #ifndef KVP_WIRE_H_INCLUDED
 #define KVP_WIRE_H_INCLUDED

@@ -23,8 +23,10 @@ extern "C" {
 typedef struct _kvp_registry_t kvp_registry_t;
 
 /*  Open or create the registry in `dir` (created if missing) for
-    `nparts` partitions. Returns NULL with *rc = KVP_STORE_MISMATCH if the
-    directory was made with another N, or another store code on failure. */
+    `nparts` partitions (1..65536). Returns NULL with *rc =
+    KVP_STORE_MISMATCH if the directory was made with another N, or another
+    store code on failure. nparts 0 opens with the N the directory holds
+    (KVP_STORE_NOTFOUND if it holds none). */
 kvp_registry_t *
     kvp_registry_new (const char *dir, uint32_t nparts, int *rc);
 
@@ -55,8 +57,9 @@ int
     kvp_registry_set_token (kvp_registry_t *self, const char *worker,
                             const char *token);
 
-/*  The known workers' names, in name order; `count` set. The array and
-    strings are the registry's, valid until the next change. */
+/*  The known workers' names (those with a token or a partition), in
+    name order (strcmp); `count` set. The array and strings are the
+    registry's, valid until the next change. */
 const char **
     kvp_registry_workers (kvp_registry_t *self, size_t *count);
 

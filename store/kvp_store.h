@@ -5,6 +5,8 @@
 
       meta     "\xff\xff" + name         -> global values (worker id, ...)
                part                      -> partition record (epoch, seq, sent)
+               (a partition record's key is exactly 2 bytes and a global
+               value's longer, so all partitions 0..65535 are usable)
       systems  part + guid(16)           -> system record
       items    part + guid(16) + source(1) + name (long names: a prefix and
                a 128-bit hash of the name, so the key fits LMDB's 511 bytes)
@@ -21,6 +23,15 @@
     and get none return KVP_STORE_EINVAL. Pointers the store hands out point
     into LMDB memory: valid until the next write in the same transaction or
     its end, whichever is first.
+
+    A write that fails with FULL or EIO fails the whole batch (LMDB cannot
+    reuse the transaction): every later call in it returns that code until
+    kvp_store_abort. Space that a committed batch frees (deletes) is
+    reused by LMDB from the second commit after it on, not the next one.
+
+    Partitions are 0..65535 (EINVAL above); Source is 0..255 (one key
+    byte; EINVAL above, except UINT32_MAX as the "all" filter of
+    kvp_store_items_each).
 
     A store is used by one thread. Leaf module over LMDB; no sockets, no
     proto.
@@ -100,9 +111,11 @@ int
 void
     kvp_store_abort (kvp_store_t *self);
 
-/*  Begin / end one request's nested transaction inside the batch. end
-    with keep = false undoes everything the request wrote. end returns
-    FULL if keeping it ran out of space (the batch must then be aborted). */
+/*  Begin / end one request's nested transaction inside the batch (they
+    nest up to 4 deep). end with keep = false undoes everything the request
+    wrote. end returns FULL if keeping it ran out of space, and, whatever
+    keep, FULL or EIO if a write in the batch failed: the batch must then
+    be aborted. Committing with ops still open is EINVAL (and aborts). */
 int
     kvp_store_op_begin (kvp_store_t *self);
 int
@@ -168,7 +181,7 @@ int
 
 /*  --- Items (all in a batch) ------------------------------------------ */
 
-/*  Read one item's data. NOTFOUND if absent. */
+/*  Read one item's data. NOTFOUND if absent. Names are 1..65535 bytes. */
 int
     kvp_store_item_get (kvp_store_t *self, uint32_t part,
                         const uint8_t guid [16], uint32_t source,
@@ -197,7 +210,9 @@ typedef int (kvp_store_item_fn) (void *arg, uint32_t source,
 
 /*  Call `fn` for each item of a system whose Source is `source` (or every
     item when source is UINT32_MAX), in order of Source, then Name
-    bytewise. */
+    bytewise (a shorter name first when it is a prefix of the other). The
+    items are gathered before the first call: fn must not write to the
+    store nor walk items again. */
 int
     kvp_store_items_each (kvp_store_t *self, uint32_t part,
                           const uint8_t guid [16], uint32_t source,
@@ -230,7 +245,8 @@ int
 typedef int (kvp_store_log_fn) (void *arg, uint32_t part, uint64_t seq,
                                 const void *event, size_t event_len);
 
-/*  Call `fn` for each log entry of `part` with seq >= from, ascending. */
+/*  Call `fn` for each log entry of `part` with seq >= from, ascending.
+    fn must not write to the store. */
 int
     kvp_store_log_each (kvp_store_t *self, uint32_t part, uint64_t from,
                         kvp_store_log_fn *fn, void *arg);

@@ -1,0 +1,361 @@
+/*  kvp_broker.c - the broker's lifecycle and reactor: sockets, the poll
+    loop, deadlines and the drain at stop. The two sides live in
+    kvp_clients.c and kvp_workers.c.
+*/
+#include "kvp_broker_priv.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#define S_SNDHWM        100000      //  messages queued per peer
+#define S_LINGER_MS     2000        //  flush the last replies at exit
+
+//  --- shared helpers ------------------------------------------------------
+
+void
+kvp_broker_warn (kvp_broker_t *self, const char *format, ...)
+{
+    int64_t now = zclock_mono ();
+    if (now - self->warned_at < 1000) {
+        self->warnings_held++;
+        return;
+    }
+    char text [512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof text, format, args);
+    va_end (args);
+    if (self->warnings_held)
+        zsys_warning ("%s: %s (and %zu more warnings held back)",
+                      self->logid, text, self->warnings_held);
+    else
+        zsys_warning ("%s: %s", self->logid, text);
+    self->warned_at = now;
+    self->warnings_held = 0;
+}
+
+//  [identity][empty][KVP1] with more to come; takes the identity frame.
+static void
+s_client_head (kvp_broker_t *self, zframe_t **client_p)
+{
+    //  ROUTER without mandatory never blocks nor fails on send: a gone or
+    //  full client just loses the reply.
+    if (zframe_send (client_p, self->clients_h, ZFRAME_MORE) == -1)
+        zframe_destroy (client_p);
+    zmq_send (self->clients_h, "", 0, ZMQ_SNDMORE);
+    zmq_send (self->clients_h, KVP_BROKER_SIG, KVP_BROKER_SIG_LEN,
+              ZMQ_SNDMORE);
+}
+
+void
+kvp_broker_reply (kvp_broker_t *self, zframe_t **client_p,
+                  const kvp_rid_t *rid, unsigned rc, const char *format, ...)
+{
+    char error [512] = "";
+    if (format) {
+        va_list args;
+        va_start (args, format);
+        vsnprintf (error, sizeof error, format, args);
+        va_end (args);
+    }
+    msgpack_sbuffer_clear (&self->buf);
+    kvp_reply_status (&self->buf, rid, rc, format ? error : NULL);
+    kvp_broker_send_buf (self, client_p);
+}
+
+void
+kvp_broker_send_buf (kvp_broker_t *self, zframe_t **client_p)
+{
+    s_client_head (self, client_p);
+    zmq_send (self->clients_h, self->buf.data, self->buf.size, 0);
+}
+
+void
+kvp_broker_forward (kvp_broker_t *self, zframe_t **client_p,
+                    zframe_t **body_p)
+{
+    s_client_head (self, client_p);
+    if (zframe_send (body_p, self->clients_h, 0) == -1)
+        zframe_destroy (body_p);
+}
+
+size_t
+kvp_broker_recv (void *handle, zframe_t **frames, size_t max)
+{
+    if (!(zsock_events (handle) & ZMQ_POLLIN))
+        return 0;
+    size_t total = 0;
+    bool more = true;
+    while (more) {
+        zframe_t *frame = zframe_recv (handle);
+        if (!frame)
+            break;                  //  interrupted mid-message: drop it
+        more = zframe_more (frame);
+        if (total < max)
+            frames [total] = frame;
+        else
+            zframe_destroy (&frame);
+        total++;
+    }
+    return total;
+}
+
+//  --- construction --------------------------------------------------------
+
+//  A ROUTER bound to `endpoint`, or NULL (reason logged).
+static zsock_t *
+s_router (kvp_broker_t *self, const char *role, const char *endpoint)
+{
+    zsock_t *sock = zsock_new (ZMQ_ROUTER);
+    if (!sock)
+        return NULL;
+    zsock_set_maxmsgsize (sock, (int) self->config.max_msg);
+    zsock_set_sndhwm (sock, S_SNDHWM);
+    if (zsock_bind (sock, "%s", endpoint) == -1) {
+        zsys_error ("%s: cannot bind the %s endpoint %s: %s", self->logid,
+                    role, endpoint, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+    }
+    return sock;
+}
+
+static bool
+s_open_registry (kvp_broker_t *self, int *exit_code)
+{
+    int rc = 0;
+    //  The registry makes its own folder; the parents are ours to make.
+    if (zsys_dir_create ("%s", self->config.data) == -1) {
+        zsys_error ("%s: cannot create %s: %s", self->logid,
+                    self->config.data, strerror (errno));
+        return false;
+    }
+    self->registry = kvp_registry_new (self->config.data,
+                                       (uint32_t) self->config.partitions,
+                                       &rc);
+    if (!self->registry) {
+        *exit_code = rc == KVP_STORE_MISMATCH ? 2 : 1;
+        zsys_error ("%s: cannot open the registry in %s: %s%s", self->logid,
+                    self->config.data, kvp_store_strerror (rc),
+                    rc == KVP_STORE_MISMATCH
+                    ? " (it was made with another --partitions)" : "");
+        return false;
+    }
+    self->nparts = kvp_registry_partitions (self->registry);
+    self->owners = kvp_owners_new (self->registry);
+    return self->owners != NULL;
+}
+
+static bool
+s_open_sockets (kvp_broker_t *self)
+{
+    const kvp_bconfig_t *config = &self->config;
+    self->clients = s_router (self, "clients", config->clients);
+    self->workers = self->clients
+                  ? s_router (self, "workers", config->workers) : NULL;
+    if (!self->workers)
+        return false;
+    zsock_set_linger (self->clients, S_LINGER_MS);
+    //  A send to a gone worker must fail (EHOSTUNREACH) rather than vanish:
+    //  it tells us at once that the worker is down.
+    zsock_set_router_mandatory (self->workers, 1);
+    self->clients_h = zsock_resolve (self->clients);
+    self->workers_h = zsock_resolve (self->workers);
+    char error [256];
+    self->events = kvp_proxy_new (config->events_in, config->events,
+                                  (int64_t) config->max_msg, self->logid,
+                                  error, sizeof error);
+    if (!self->events)
+        zsys_error ("%s: %s", self->logid, error);
+    return self->events != NULL;
+}
+
+//  Hash, compare, copy and free routing ids (kept as a length byte then
+//  the bytes) for the sessions table.
+static size_t
+s_id_hash (const void *key)
+{
+    const uint8_t *id = key;
+    return kvp_fnv1a32 (id + 1, id [0]);
+}
+
+static int
+s_id_compare (const void *a, const void *b)
+{
+    const uint8_t *x = a, *y = b;
+    if (x [0] != y [0])
+        return x [0] < y [0] ? -1 : 1;
+    return memcmp (x + 1, y + 1, x [0]);
+}
+
+static void *
+s_id_dup (const void *key)
+{
+    const uint8_t *id = key;
+    uint8_t *copy = malloc (1 + id [0]);
+    if (copy)
+        memcpy (copy, id, 1 + id [0]);
+    return copy;
+}
+
+static void
+s_id_free (void **key_p)
+{
+    free (*key_p);
+    *key_p = NULL;
+}
+
+static bool
+s_make_tables (kvp_broker_t *self)
+{
+    self->inflight = kvp_inflight_new ();
+    self->request = kvp_request_new ();
+    self->sessions = zhashx_new ();
+    self->scratch = calloc (self->nparts, sizeof *self->scratch);
+    if (!self->inflight || !self->request || !self->sessions
+    ||  !self->scratch)
+        return false;
+    zhashx_set_key_hasher (self->sessions, s_id_hash);
+    zhashx_set_key_comparator (self->sessions, s_id_compare);
+    zhashx_set_key_duplicator (self->sessions, s_id_dup);
+    zhashx_set_key_destructor (self->sessions, s_id_free);
+    zhashx_set_destructor (self->sessions,
+                           (zhashx_destructor_fn *) kvp_session_destroy);
+    msgpack_sbuffer_init (&self->buf);
+    return true;
+}
+
+kvp_broker_t *
+kvp_broker_new (const kvp_bconfig_t *config, int *exit_code)
+{
+    *exit_code = 1;
+    kvp_broker_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = *config;
+    self->verbose = config->verbose;
+    snprintf (self->logid, sizeof self->logid, "kvp-broker[%d]",
+              (int) getpid ());
+    self->silence_ms = (int64_t) (config->liveness * config->heartbeat_ms);
+    if (!s_open_registry (self, exit_code)
+    ||  !s_make_tables (self)
+    ||  !s_open_sockets (self)) {
+        kvp_broker_destroy (&self);
+        return NULL;
+    }
+    zsys_notice ("%s: clients %s, workers %s, events-in %s, events %s; "
+                 "%u partitions, registry %s", self->logid, config->clients,
+                 config->workers, config->events_in, config->events,
+                 self->nparts, config->data);
+    *exit_code = 0;
+    return self;
+}
+
+void
+kvp_broker_destroy (kvp_broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kvp_broker_t *self = *self_p;
+    *self_p = NULL;
+    kvp_proxy_destroy (&self->events);
+    //  Entries still in flight hold client frames; the table frees them.
+    kvp_inflight_destroy (&self->inflight);
+    kvp_broker_workers_clear (self);
+    zhashx_destroy (&self->sessions);
+    zsock_destroy (&self->clients);
+    zsock_destroy (&self->workers);
+    kvp_owners_destroy (&self->owners);
+    kvp_registry_destroy (&self->registry);
+    kvp_request_destroy (&self->request);
+    msgpack_sbuffer_destroy (&self->buf);
+    free (self->reg.partitions);
+    free (self->scratch);
+    free (self->offsets);
+    free (self);
+}
+
+//  --- the reactor ---------------------------------------------------------
+
+//  Answer 32772 to every request past its deadline.
+static void
+s_expire_deadlines (kvp_broker_t *self)
+{
+    kvp_flight_t *entry;
+    while ((entry = kvp_inflight_expire (self->inflight, self->now))) {
+        kvp_session_t *session = entry->worker;
+        kvp_session_inflight_add (session, -1);
+        self->timeouts++;
+        kvp_broker_reply (self, &entry->client, &entry->rid,
+                          KVP_RC_TIMEOUT,
+                          "no answer from worker %s within %llu ms",
+                          kvp_session_name (session),
+                          (unsigned long long) self->config.deadline_ms);
+        kvp_inflight_release (self->inflight, &entry);
+    }
+}
+
+//  Milliseconds until the next timer (heartbeat tick or deadline).
+static long
+s_timeout (kvp_broker_t *self)
+{
+    int64_t next = self->heartbeat_at;
+    int64_t deadline = kvp_inflight_next_deadline (self->inflight);
+    if (deadline >= 0 && deadline < next)
+        next = deadline;
+    return next > self->now ? (long) (next - self->now) : 0;
+}
+
+static void
+s_timers (kvp_broker_t *self)
+{
+    if (self->now >= self->heartbeat_at) {
+        kvp_broker_workers_tick (self);
+        self->heartbeat_at = self->now + (int64_t) self->config.heartbeat_ms;
+    }
+    s_expire_deadlines (self);
+}
+
+//  On the first interrupt: stop reading clients, keep serving workers.
+static void
+s_check_interrupt (kvp_broker_t *self)
+{
+    if (zsys_interrupted && !self->draining) {
+        self->draining = true;
+        zsys_notice ("%s: stopping; %zu requests in flight", self->logid,
+                     kvp_inflight_size (self->inflight));
+    }
+}
+
+int
+kvp_broker_run (kvp_broker_t *self)
+{
+    self->now = zclock_mono ();
+    self->heartbeat_at = self->now;
+    //  Workers first: their replies free in-flight room for clients.
+    zmq_pollitem_t items [] = {
+        { self->workers_h, 0, ZMQ_POLLIN, 0 },
+        { self->clients_h, 0, ZMQ_POLLIN, 0 },
+    };
+    while (true) {
+        s_check_interrupt (self);
+        if (self->draining && kvp_inflight_size (self->inflight) == 0)
+            break;
+        int nitems = self->draining ? 1 : 2;
+        int rc = zmq_poll (items, nitems, s_timeout (self));
+        if (rc == -1 && errno != EINTR)
+            break;                  //  the context is gone
+        self->now = zclock_mono ();
+        if (rc > 0 && (items [0].revents & ZMQ_POLLIN))
+            kvp_broker_workers_ready (self);
+        if (rc > 0 && nitems > 1 && (items [1].revents & ZMQ_POLLIN))
+            kvp_broker_clients_ready (self);
+        s_timers (self);
+    }
+    zsys_notice ("%s: stopped; %llu routed, %llu answered, %llu timed out, "
+                 "%llu lost with their worker", self->logid,
+                 (unsigned long long) self->routed,
+                 (unsigned long long) self->answered,
+                 (unsigned long long) self->timeouts,
+                 (unsigned long long) self->lost);
+    return 0;
+}

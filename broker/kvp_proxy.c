@@ -1,0 +1,154 @@
+/*  kvp_proxy.c - the XSUB -> XPUB event proxy as a zactor.
+*/
+#include "kvp_proxy.h"
+#include <czmq.h>
+#include <errno.h>
+
+#define S_BATCH 1024                //  messages per wake-up per direction
+
+struct _kvp_proxy_t {
+    zactor_t *actor;
+};
+
+//  What the actor needs; lives on the creator's stack until the actor has
+//  said whether it started.
+typedef struct {
+    const char *events_in;
+    const char *events;
+    int64_t max_msg;
+    char logid [64];
+} s_args_t;
+
+//  Move up to S_BATCH whole messages from `from` to `to` without copying.
+//  A message the peer cannot take is dropped whole.
+static void
+s_forward (void *from, void *to)
+{
+    zmq_msg_t msg;
+    zmq_msg_init (&msg);
+    bool dropping = false;
+    for (int count = 0; count < S_BATCH; ) {
+        if (zmq_msg_recv (&msg, from, ZMQ_DONTWAIT) == -1)
+            break;
+        bool more = zmq_msg_more (&msg);
+        if (!dropping
+        &&  zmq_msg_send (&msg, to, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) == -1)
+            dropping = true;        //  the rest of this message goes too
+        if (!more) {
+            dropping = false;
+            count++;
+        }
+    }
+    zmq_msg_close (&msg);
+}
+
+static zsock_t *
+s_socket (int type, const char *endpoint, int64_t max_msg, char *error,
+          size_t size)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock) {
+        snprintf (error, size, "cannot create a socket");
+        return NULL;
+    }
+    zsock_set_sndhwm (sock, KVP_PROXY_HWM);
+    zsock_set_rcvhwm (sock, KVP_PROXY_HWM);
+    zsock_set_linger (sock, 0);
+    if (max_msg > 0)
+        zsock_set_maxmsgsize (sock, (int) max_msg);
+    if (zsock_bind (sock, "%s", endpoint) == -1) {
+        snprintf (error, size, "cannot bind %s: %s", endpoint,
+                  zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sock);
+    }
+    return sock;
+}
+
+//  True when the pipe says $TERM (or the context is going away). A
+//  signal interrupting the read is not a reason to stop: the broker stops
+//  us itself, after its drain.
+static bool
+s_term (zsock_t *pipe)
+{
+    char *command = zstr_recv (pipe);
+    bool term = command ? streq (command, "$TERM") : zmq_errno () == ETERM;
+    zstr_free (&command);
+    return term;
+}
+
+static void
+s_loop (zsock_t *pipe, zsock_t *xsub, zsock_t *xpub)
+{
+    zpoller_t *poller = zpoller_new (pipe, xsub, xpub, NULL);
+    zpoller_set_nonstop (poller, true);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == xsub)
+            s_forward (zsock_resolve (xsub), zsock_resolve (xpub));
+        else
+        if (which == xpub)
+            s_forward (zsock_resolve (xpub), zsock_resolve (xsub));
+        else
+        if (which == pipe && s_term (pipe))
+            break;
+        else
+        if (!which && zmq_errno () == ETERM)
+            break;                  //  the context is going away
+    }
+    zpoller_destroy (&poller);
+}
+
+static void
+s_actor (zsock_t *pipe, void *argp)
+{
+    s_args_t *args = (s_args_t *) argp;
+    char error [256] = "";
+    zsock_signal (pipe, 0);
+    //  XSUB capped like every network-facing socket; XPUB faces only
+    //  subscribers, whose messages are subscriptions.
+    zsock_t *xsub = s_socket (ZMQ_XSUB, args->events_in, args->max_msg,
+                              error, sizeof error);
+    zsock_t *xpub = xsub ? s_socket (ZMQ_XPUB, args->events, 0,
+                                     error, sizeof error) : NULL;
+    if (xpub)
+        zsys_info ("%s: events proxy %s -> %s", args->logid,
+                   args->events_in, args->events);
+    //  After this the creator returns and `args` is gone.
+    zstr_send (pipe, xpub ? "" : error);
+    if (xpub)
+        s_loop (pipe, xsub, xpub);
+    else
+        while (!s_term (pipe))
+            ;                       //  the creator sends $TERM next
+    zsock_destroy (&xsub);
+    zsock_destroy (&xpub);
+}
+
+kvp_proxy_t *
+kvp_proxy_new (const char *events_in, const char *events, int64_t max_msg,
+               const char *logid, char *error, size_t size)
+{
+    kvp_proxy_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    s_args_t args = { events_in, events, max_msg, "" };
+    snprintf (args.logid, sizeof args.logid, "%s", logid);
+    self->actor = zactor_new (s_actor, &args);
+    char *reply = self->actor ? zstr_recv (self->actor) : NULL;
+    if (!reply || *reply) {
+        snprintf (error, size, "%s", reply ? reply : "cannot start");
+        kvp_proxy_destroy (&self);
+    }
+    zstr_free (&reply);
+    return self;
+}
+
+void
+kvp_proxy_destroy (kvp_proxy_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zactor_destroy (&(*self_p)->actor);
+    free (*self_p);
+    *self_p = NULL;
+}

@@ -1,0 +1,237 @@
+/*  kvpbench.c - load harness for a kvpbus cluster.
+
+        bin/kvpbench [--broker EP] [--events EP] [-c CONNS] [-p PIPELINE]
+                     [-n REQUESTS | -d SECONDS] [--rate R] [--items K]
+                     [--vms V] [--op add|modify|mixed] [--warmup SECONDS]
+                     [--json] [--plot FILE.svg] [--csv FILE] [--no-events]
+                     [--key] [--reuse-vms] [--seed S]
+
+    Outline: connect and Ping (exit 1 if the broker does not answer within
+    5 s), define the systems, preload them for --op modify, run the
+    measured load, print the report. Exit 0 when the run completed (errors
+    are reported, not fatal), 2 on a usage error.
+*/
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kvpbench.h"
+#include "kvp_request.h"
+
+#define PING_TIMEOUT_MS 5000
+
+typedef enum { O_STR, O_INT, O_LONG, O_DOUBLE, O_FLAG, O_OP } o_type_t;
+
+typedef struct {
+    const char *flag;           /* long form */
+    const char *short_flag;     /* or NULL */
+    const char *metavar;        /* NULL for flags */
+    o_type_t type;              /* how to read the value */
+    size_t offset;              /* field in bench_opts_t */
+    double min, max;            /* bounds for numbers */
+    const char *help;           /* one line, with the default */
+} o_spec_t;
+
+#define F(field) offsetof (bench_opts_t, field)
+static const o_spec_t s_specs [] = {
+    { "--broker", NULL, "EP", O_STR, F (broker), 0, 0,
+      "broker clients endpoint (tcp://127.0.0.1:5555)" },
+    { "--events", NULL, "EP", O_STR, F (events), 0, 0,
+      "broker events endpoint (tcp://127.0.0.1:5558)" },
+    { "--conns", "-c", "CONNS", O_INT, F (conns), 1, 256,
+      "DEALER connections (4)" },
+    { "--pipeline", "-p", "P", O_INT, F (pipeline), 1, 4096,
+      "requests in flight per connection (16)" },
+    { "--requests", "-n", "N", O_LONG, F (requests), 1, 1e15,
+      "measured requests, then stop" },
+    { "--duration", "-d", "SECONDS", O_DOUBLE, F (duration), 0.1, 1e6,
+      "measured seconds, then stop (10)" },
+    { "--rate", NULL, "R", O_DOUBLE, F (rate), 0.1, 1e8,
+      "open loop: R requests/s in all (default: closed loop)" },
+    { "--items", NULL, "K", O_INT, F (items), 1, KVP_ITEMS_MAX,
+      "items per request (16)" },
+    { "--vms", NULL, "V", O_INT, F (vms), 1, 1000000,
+      "systems the load is spread over (1000)" },
+    { "--op", NULL, "OP", O_OP, F (mode), 0, 0,
+      "add (default) | modify (preload, then modify) | mixed (50/50)" },
+    { "--warmup", NULL, "SECONDS", O_DOUBLE, F (warmup), 0, 3600,
+      "seconds of load before measuring (0)" },
+    { "--json", NULL, NULL, O_FLAG, F (json), 0, 0,
+      "final report as one JSON object" },
+    { "--plot", NULL, "FILE.svg", O_STR, F (plot), 0, 0,
+      "draw throughput and latency over time (needs gnuplot)" },
+    { "--csv", NULL, "FILE", O_STR, F (csv), 0, 0,
+      "per-second rows: t,rps,p50,p99,errors" },
+    { "--no-events", NULL, NULL, O_FLAG, F (no_events), 0, 0,
+      "do not subscribe to events" },
+    { "--key", NULL, NULL, O_FLAG, F (key), 0, 0,
+      "give every request an idempotency key" },
+    { "--reuse-vms", NULL, NULL, O_FLAG, F (reuse_vms), 0, 0,
+      "the systems of this --seed exist: skip defining them" },
+    { "--seed", NULL, "S", O_LONG, F (seed), 0, 1e15,
+      "seed for the system GUIDs and target choice (1)" },
+};
+#define SPECS (sizeof s_specs / sizeof s_specs [0])
+
+static const char *s_op_names [] = { "add", "modify", "mixed" };
+
+static void
+s_usage (FILE *out)
+{
+    fputs ("usage: kvpbench [OPTIONS]\n\nLoad a kvpbus cluster with "
+           "AddKvpItems/ModifyKvpItems and measure it.\n\noptions:\n", out);
+    for (size_t i = 0; i < SPECS; i++) {
+        char left [40];
+        snprintf (left, sizeof left, "%s%s%s%s%s",
+                  s_specs [i].short_flag ? s_specs [i].short_flag : "",
+                  s_specs [i].short_flag ? ", " : "", s_specs [i].flag,
+                  s_specs [i].metavar ? " " : "",
+                  s_specs [i].metavar ? s_specs [i].metavar : "");
+        fprintf (out, "  %-26s %s\n", left, s_specs [i].help);
+    }
+    fprintf (out, "  %-26s %s\n", "--help", "this text");
+    fputs ("\nLatency is measured from the intended send time (with --rate, "
+           "the schedule),\nso a stalled server shows up in the tail. Exit "
+           "status: 0 the run completed,\n1 the broker did not answer Ping "
+           "within 5 s, 2 usage error.\n", out);
+}
+
+static int
+s_bad (const char *format, const char *flag, const char *value)
+{
+    fputs ("kvpbench: ", stderr);
+    fprintf (stderr, format, flag, value);
+    fputs ("\n(kvpbench --help for usage)\n", stderr);
+    return -1;
+}
+
+/*  Store `value` for option `spec`. Returns 0 or -1 (message printed). */
+static int
+s_set (bench_opts_t *opts, const o_spec_t *spec, const char *value)
+{
+    void *field = (char *) opts + spec->offset;
+    if (spec->type == O_FLAG) { *(bool *) field = true; return 0; }
+    if (spec->type == O_STR) { *(const char **) field = value; return 0; }
+    if (spec->type == O_OP) {
+        for (int i = 0; i < 3; i++)
+            if (streq (value, s_op_names [i])) {
+                opts->mode = (bench_mode_t) i;
+                opts->op_name = s_op_names [i];
+                return 0;
+            }
+        return s_bad ("%s: expected add, modify or mixed: %s", spec->flag, value);
+    }
+    char *end;
+    errno = 0;
+    double number = strtod (value, &end);
+    if (errno || end == value || *end || !(number >= spec->min)
+    ||  number > spec->max
+    ||  (spec->type != O_DOUBLE && number != (double) (long) number))
+        return s_bad ("%s: not a number in range: %s", spec->flag, value);
+    if (spec->type == O_INT)
+        *(int *) field = (int) number;
+    else
+    if (spec->type == O_LONG)
+        *(long *) field = (long) number;
+    else
+        *(double *) field = number;
+    return 0;
+}
+
+static const o_spec_t *
+s_find (const char *arg)
+{
+    for (size_t i = 0; i < SPECS; i++)
+        if (streq (arg, s_specs [i].flag)
+        ||  (s_specs [i].short_flag && streq (arg, s_specs [i].short_flag)))
+            return &s_specs [i];
+    return NULL;
+}
+
+/*  Parse the command line. Returns 0, 1 after --help, -1 on error. */
+static int
+s_parse (bench_opts_t *opts, int argc, char **argv)
+{
+    bool have_n = false, have_d = false;
+    for (int i = 1; i < argc; i++) {
+        if (streq (argv [i], "--help"))
+            return 1;
+        const o_spec_t *spec = s_find (argv [i]);
+        if (!spec)
+            return s_bad ("%s%s", "unknown option: ", argv [i]);
+        const char *value = NULL;
+        if (spec->type != O_FLAG) {
+            if (i + 1 >= argc)
+                return s_bad ("%s needs a value%s", spec->flag, "");
+            value = argv [++i];
+        }
+        if (s_set (opts, spec, value))
+            return -1;
+        have_n |= spec->offset == F (requests);
+        have_d |= spec->offset == F (duration);
+    }
+    if (have_n && have_d)
+        return s_bad ("%s and %s: give one of them", "-n", "-d");
+    if (!have_n)
+        opts->requests = 0;
+    return 0;
+}
+
+/*  Set up, define, preload and run; the exit status. */
+static int
+s_bench (const bench_opts_t *opts, bench_stats_t *stats)
+{
+    bench_load_t *load = bench_load_new (opts, stats);
+    if (!load)
+        return BENCH_NO_BROKER;
+    if (!bench_load_ping (load, PING_TIMEOUT_MS)) {
+        fprintf (stderr, "kvpbench: no reply to Ping from %s within %d ms\n",
+                 opts->broker, PING_TIMEOUT_MS);
+        bench_load_destroy (&load);
+        return BENCH_NO_BROKER;
+    }
+    if (!opts->reuse_vms) {
+        uint64_t failed = bench_load_define (load);
+        fprintf (stderr, "kvpbench: %d systems defined (%" PRIu64 " failed)\n",
+                 opts->vms, failed);
+    }
+    if (opts->mode == BENCH_MODIFY && !zsys_interrupted) {
+        bench_load_preload (load);
+        fprintf (stderr, "kvpbench: %d systems preloaded\n", opts->vms);
+    }
+    if (!zsys_interrupted)
+        bench_load_run (load);
+    bench_load_destroy (&load);
+    return BENCH_OK;
+}
+
+int
+main (int argc, char **argv)
+{
+    //  czmq logs to stdout by default; stdout is for the report.
+    zsys_set_logstream (stderr);
+    bench_opts_t opts = {
+        .broker = "tcp://127.0.0.1:5555", .events = "tcp://127.0.0.1:5558",
+        .conns = 4, .pipeline = 16, .duration = 10, .items = 16,
+        .vms = 1000, .mode = BENCH_ADD, .op_name = "add", .seed = 1
+    };
+    int parsed = s_parse (&opts, argc, argv);
+    if (parsed > 0)
+        s_usage (stdout);
+    if (parsed)
+        return parsed > 0 ? BENCH_OK : BENCH_USAGE;
+    bench_stats_t *stats = bench_stats_new (!opts.no_events);
+    if (!stats)
+        return BENCH_NO_BROKER;
+    int status = s_bench (&opts, stats);
+    if (status == BENCH_OK) {
+        bench_stats_report (stats, &opts, stdout);
+        if (opts.csv)
+            bench_stats_csv (stats, opts.csv);
+        if (opts.plot)
+            bench_stats_plot (stats, opts.plot);
+    }
+    bench_stats_destroy (&stats);
+    return status;
+}

@@ -1,0 +1,138 @@
+/*  kvpbench.h - the pieces of bin/kvpbench shared by its source files:
+    kvpbench.c (options, the run's outline), kvpbench_load.c (connections
+    and the request loop), kvpbench_stats.c (latencies, errors, events and
+    the reports). Private to the program.
+*/
+#ifndef KVPBENCH_H_INCLUDED
+#define KVPBENCH_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "kvp_client.h"
+#include "kvp_hist.h"
+
+#define BENCH_OK        0       /* the run completed */
+#define BENCH_NO_BROKER 1       /* Ping failed within 5 s */
+#define BENCH_USAGE     2       /* bad command line */
+
+typedef enum { BENCH_ADD, BENCH_MODIFY, BENCH_MIXED } bench_mode_t;
+
+/*  The command line. */
+typedef struct {
+    const char *broker;         /* --broker EP */
+    const char *events;         /* --events EP */
+    int conns;                  /* -c: DEALER connections */
+    int pipeline;               /* -p: requests in flight per connection */
+    long requests;              /* -n: measured requests; 0 = by time */
+    double duration;            /* -d: measured seconds */
+    double rate;                /* --rate: req/s in all; 0 = closed loop */
+    int items;                  /* --items: items per request */
+    int vms;                    /* --vms: systems written to */
+    bench_mode_t mode;          /* --op */
+    const char *op_name;        /* --op as given */
+    double warmup;              /* --warmup: seconds not measured */
+    bool json;                  /* --json: report as one JSON object */
+    const char *plot;           /* --plot FILE.svg */
+    const char *csv;            /* --csv FILE */
+    bool no_events;             /* --no-events: no subscriber */
+    bool key;                   /* --key: idempotency key per request */
+    bool reuse_vms;             /* --reuse-vms: skip DefineSystem */
+    long seed;                  /* --seed: system GUIDs and target choice */
+} bench_opts_t;
+
+/* --- statistics (kvpbench_stats.c) ----------------------------------------- */
+
+typedef struct _bench_stats_t bench_stats_t;
+
+/*  Create the statistics of a run; NULL when out of memory. `events`
+    says whether events are matched to replies. */
+bench_stats_t *
+    bench_stats_new (bool events);
+void
+    bench_stats_destroy (bench_stats_t **self_p);
+
+/*  The measured window starts at `start_us` (monotonic microseconds). */
+void
+    bench_stats_start (bench_stats_t *self, int64_t start_us);
+
+/*  Record the reply to an item op. `measured`: its intended send time is
+    inside the measured window; `latency_us` from that intended time;
+    `items` the number the request carried. Reads rc/job from the reply
+    and matches its event. Returns true if the job completed. */
+bool
+    bench_stats_reply (bench_stats_t *self, const kvp_reply_t *reply,
+                       bool measured, int64_t sent_us, int64_t now_us,
+                       int items);
+
+/*  Count an error by name ("NoReply", an rc name, ...). */
+void
+    bench_stats_error (bench_stats_t *self, const char *name, bool measured);
+
+/*  Record one event received at `now_us`. */
+void
+    bench_stats_event (bench_stats_t *self, const msgpack_object *event,
+                       int64_t now_us);
+
+/*  Close the second that ends at `now_us`: print the progress line to
+    stderr and, inside the measured window, keep a per-second row. A
+    shorter last "second" is closed only if it saw replies or errors. */
+void
+    bench_stats_second (bench_stats_t *self, int64_t now_us, bool measured);
+
+/*  Events still expected: jobs replied whose event has not come. */
+uint64_t
+    bench_stats_events_missing (bench_stats_t *self);
+
+/*  The measured window ends at `end_us`; `requests` were sent in it. */
+void
+    bench_stats_finish (bench_stats_t *self, int64_t end_us,
+                        uint64_t requests);
+
+/*  Reports: the final summary (text or one JSON object) on `out`, the
+    per-second rows as CSV into `path`, an SVG plot through gnuplot. The
+    file ones return 0 or -1 (after a message on stderr). */
+void
+    bench_stats_report (bench_stats_t *self, const bench_opts_t *opts,
+                        FILE *out);
+int
+    bench_stats_csv (bench_stats_t *self, const char *path);
+int
+    bench_stats_plot (bench_stats_t *self, const char *path);
+
+/* --- load (kvpbench_load.c) ----------------------------------------------------- */
+
+typedef struct _bench_load_t bench_load_t;
+
+/*  Connect opts->conns clients (and the subscriber unless --no-events).
+    NULL on failure (message on stderr). */
+bench_load_t *
+    bench_load_new (const bench_opts_t *opts, bench_stats_t *stats);
+void
+    bench_load_destroy (bench_load_t **self_p);
+
+/*  Ping the broker on every connection; false if any gets no reply
+    within `timeout_ms`. */
+bool
+    bench_load_ping (bench_load_t *self, int timeout_ms);
+
+/*  Define the systems (pipelined DefineSystem with their fixed GUIDs;
+    an existing one is fine). Returns how many failed. */
+uint64_t
+    bench_load_define (bench_load_t *self);
+
+/*  --op modify: one AddKvpItems per system, so every system has names to
+    modify. Not measured. */
+void
+    bench_load_preload (bench_load_t *self);
+
+/*  The measured run: warm-up, then -n requests or -d seconds, then the
+    replies and events still due. */
+void
+    bench_load_run (bench_load_t *self);
+
+/*  Monotonic clock in microseconds. */
+int64_t
+    bench_now_us (void);
+
+#endif

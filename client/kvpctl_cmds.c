@@ -1,0 +1,342 @@
+/*  kvpctl_cmds.c - the kvpctl commands: each packs one request, calls the
+    broker and hands the reply to ctl_finish (or, for watch, prints
+    events). */
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "kvpctl.h"
+#include "kvp_guid.h"
+#include "kvp_json.h"
+#include "kvp_reply.h"
+
+#define RETRY_BACKOFF_MS 200
+
+static void
+s_pack_kv (msgpack_packer *pk, const char *key, const char *value)
+{
+    kvp_pack_cstr (pk, key);
+    kvp_pack_cstr (pk, value);
+}
+
+/*  Send the body begun on the client and finish with `print`. */
+static int
+s_call (ctl_t *ctl, ctl_print_fn_t *print)
+{
+    kvp_reply_t *reply = kvp_client_call (ctl->client, ctl->timeout_ms);
+    return ctl_finish (ctl, &reply, print, -1);
+}
+
+/*  A request whose only field is `key`: `value`. */
+static int
+s_call_one (ctl_t *ctl, const char *op, const char *key, const char *value,
+            ctl_print_fn_t *print)
+{
+    msgpack_packer *pk = kvp_client_begin (ctl->client, op, 1);
+    s_pack_kv (pk, key, value);
+    return s_call (ctl, print);
+}
+
+int
+ctl_ping (ctl_t *ctl)
+{
+    kvp_client_begin (ctl->client, "Ping", 0);
+    return s_call (ctl, ctl_print_pong);
+}
+
+int
+ctl_status (ctl_t *ctl)
+{
+    kvp_client_begin (ctl->client, "ClusterStatus", 0);
+    return s_call (ctl, ctl_print_status);
+}
+
+int
+ctl_define (ctl_t *ctl)
+{
+    const char *name = ctl->opt [OPT_NAME], *id = ctl->opt [OPT_ID];
+    if (!name)
+        return ctl_usage_error ("define needs --name NAME");
+    msgpack_packer *pk = kvp_client_begin (ctl->client, "DefineSystem",
+                                           id ? 2 : 1);
+    s_pack_kv (pk, "name", name);
+    if (id)
+        s_pack_kv (pk, "id", id);
+    return s_call (ctl, ctl_print_id);
+}
+
+int
+ctl_destroy (ctl_t *ctl)
+{
+    return s_call_one (ctl, "DestroySystem", "target", ctl->args [0],
+                       ctl_print_ok);
+}
+
+int
+ctl_settings (ctl_t *ctl)
+{
+    const char *value = ctl->opt [OPT_EXCHANGE];
+    bool on = value && (streq (value, "on") || streq (value, "true"));
+    bool off = value && (streq (value, "off") || streq (value, "false"));
+    if (!on && !off)
+        return ctl_usage_error ("settings needs --exchange on|off");
+    msgpack_packer *pk = kvp_client_begin (ctl->client,
+                                           "ModifySystemSettings", 2);
+    s_pack_kv (pk, "target", ctl->args [0]);
+    kvp_pack_cstr (pk, "DataExchangeEnabled");
+    if (on)
+        msgpack_pack_true (pk);
+    else
+        msgpack_pack_false (pk);
+    return s_call (ctl, ctl_print_ok);
+}
+
+/* --- item operations ------------------------------------------------------ */
+
+/*  The lines of a --cim file (empty lines skipped, line ends removed). */
+typedef struct {
+    char **lines;               /* each malloc'd */
+    size_t count;               /* entries in lines */
+} s_lines_t;
+
+static void
+s_lines_free (s_lines_t *lines)
+{
+    for (size_t i = 0; i < lines->count; i++)
+        free (lines->lines [i]);
+    free (lines->lines);
+}
+
+static bool
+s_read_lines (const char *path, s_lines_t *out)
+{
+    FILE *file = fopen (path, "r");
+    if (!file) {
+        fprintf (stderr, "kvpctl: %s: %s\n", path, strerror (errno));
+        return false;
+    }
+    char *line = NULL;
+    size_t size = 0;
+    ssize_t len;
+    while ((len = getline (&line, &size, file)) >= 0) {
+        while (len > 0 && (line [len - 1] == '\n' || line [len - 1] == '\r'))
+            line [--len] = 0;
+        if (len == 0)
+            continue;
+        char **grown = realloc (out->lines, (out->count + 1) * sizeof (char *));
+        if (!grown)
+            break;
+        out->lines = grown;
+        out->lines [out->count++] = strdup (line);
+    }
+    free (line);
+    fclose (file);
+    return true;
+}
+
+/*  Pack the item map for word "NAME=DATA", or for "NAME" when !with_data
+    (RemoveKvpItems ignores Data: it goes empty). */
+static void
+s_pack_item (msgpack_packer *pk, const char *word, uint32_t source,
+             bool with_data)
+{
+    const char *equals = with_data ? strchr (word, '=') : NULL;
+    size_t name_len = equals ? (size_t) (equals - word) : strlen (word);
+    const char *data = equals ? equals + 1 : "";
+    kvp_item_t item = {
+        source, word, (uint32_t) name_len, data, (uint32_t) strlen (data)
+    };
+    kvp_pack_item (pk, &item);
+}
+
+/*  Pack target, items and key for an item op, and send it. */
+static int
+s_item_call (ctl_t *ctl, const char *op, bool with_data, s_lines_t *cim,
+             uint32_t source)
+{
+    char **words = ctl->args + 1;
+    size_t nwords = (size_t) ctl->nargs - 1;
+    const char *key = ctl->opt [OPT_KEY];
+    msgpack_packer *pk = kvp_client_begin (ctl->client, op, key ? 3 : 2);
+    s_pack_kv (pk, "target", ctl->args [0]);
+    kvp_pack_cstr (pk, "items");
+    msgpack_pack_array (pk, nwords + cim->count);
+    for (size_t i = 0; i < nwords; i++)
+        s_pack_item (pk, words [i], source, with_data);
+    for (size_t i = 0; i < cim->count; i++)
+        kvp_pack_cstr (pk, cim->lines [i]);
+    if (key)
+        s_pack_kv (pk, "key", key);
+    kvp_reply_t *reply = key && ctl->retries > 0
+        ? kvp_client_call_retry (ctl->client, ctl->timeout_ms, ctl->retries,
+                                 RETRY_BACKOFF_MS)
+        : kvp_client_call (ctl->client, ctl->timeout_ms);
+    return ctl_finish (ctl, &reply, ctl_print_ok, (long) (nwords + cim->count));
+}
+
+static int
+s_item_op (ctl_t *ctl, const char *op, bool with_data)
+{
+    uint64_t source = 0;
+    if (!ctl_opt_uint (ctl, OPT_SOURCE, UINT32_MAX, &source))
+        return CTL_USAGE;
+    for (int i = 1; with_data && i < ctl->nargs; i++)
+        if (!strchr (ctl->args [i], '='))
+            return ctl_usage_error ("%s: expected NAME=DATA, got: %s",
+                                    ctl->command, ctl->args [i]);
+    s_lines_t cim = { NULL, 0 };
+    if (ctl->opt [OPT_CIM] && !s_read_lines (ctl->opt [OPT_CIM], &cim))
+        return CTL_USAGE;
+    int status;
+    if (ctl->nargs - 1 + cim.count == 0)
+        status = ctl_usage_error ("%s: no items given", ctl->command);
+    else
+        status = s_item_call (ctl, op, with_data, &cim, (uint32_t) source);
+    s_lines_free (&cim);
+    return status;
+}
+
+int
+ctl_add (ctl_t *ctl)
+{
+    return s_item_op (ctl, "AddKvpItems", true);
+}
+
+int
+ctl_modify (ctl_t *ctl)
+{
+    return s_item_op (ctl, "ModifyKvpItems", true);
+}
+
+int
+ctl_remove (ctl_t *ctl)
+{
+    return s_item_op (ctl, "RemoveKvpItems", false);
+}
+
+/* --- queries -------------------------------------------------------------- */
+
+int
+ctl_get (ctl_t *ctl)
+{
+    uint64_t source = 0;
+    if (!ctl_opt_uint (ctl, OPT_SOURCE, UINT64_MAX, &source))
+        return CTL_USAGE;
+    bool filter = ctl->opt [OPT_SOURCE] != NULL;
+    msgpack_packer *pk = kvp_client_begin (ctl->client, "GetKvpItems",
+                                           filter ? 2 : 1);
+    s_pack_kv (pk, "target", ctl->args [0]);
+    if (filter) {
+        kvp_pack_cstr (pk, "Source");
+        msgpack_pack_uint64 (pk, source);
+    }
+    return s_call (ctl, ctl_print_items);
+}
+
+int
+ctl_system (ctl_t *ctl)
+{
+    return s_call_one (ctl, "GetSystem", "target", ctl->args [0],
+                       ctl_print_system);
+}
+
+int
+ctl_job (ctl_t *ctl)
+{
+    return s_call_one (ctl, "GetJob", "job", ctl->args [0],
+                       ctl_print_jobinfo);
+}
+
+/* --- watch ---------------------------------------------------------------- */
+
+/*  The topic prefix for an optional TARGET; false if TARGET is no GUID. */
+static bool
+s_watch_topic (ctl_t *ctl, char *topic, size_t size)
+{
+    if (ctl->nargs == 0) {
+        snprintf (topic, size, "job/");
+        return true;
+    }
+    kvp_guid_t guid;
+    if (!kvp_guid_parse_target (&guid, ctl->args [0], strlen (ctl->args [0])))
+        return false;
+    kvp_event_topic (topic, guid.text);
+    return true;
+}
+
+static bool
+s_watch_seconds (ctl_t *ctl, double *seconds)
+{
+    const char *text = ctl->opt [OPT_SECONDS];
+    if (!text)
+        return true;
+    char *end;
+    *seconds = strtod (text, &end);
+    if (end == text || *end || !(*seconds >= 0) || *seconds > 1e6) {
+        ctl_usage_error ("--seconds: not a number of seconds: %s", text);
+        return false;
+    }
+    return true;
+}
+
+/*  Print events until `count` were seen (0: no limit) or `deadline`
+    (KVP_POLL_FOREVER-like -1: none). Returns how many were printed. */
+static uint64_t
+s_watch_loop (ctl_t *ctl, kvp_sub_t *sub, uint64_t count, int64_t deadline)
+{
+    uint64_t seen = 0;
+    while (!zsys_interrupted && (count == 0 || seen < count)) {
+        int timeout = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - zclock_mono ();
+            if (left <= 0)
+                break;
+            timeout = (int) left;
+        }
+        const char *topic;
+        const msgpack_object *event;
+        int rc = kvp_sub_recv (sub, timeout, &topic, &event);
+        if (rc < 0)
+            break;
+        if (rc == 0)
+            continue;
+        if (ctl->json) {
+            kvp_json_write (stdout, event);
+            putchar ('\n');
+        }
+        else
+            ctl_print_event (event);
+        seen++;
+    }
+    return seen;
+}
+
+int
+ctl_watch (ctl_t *ctl)
+{
+    char topic [KVP_TOPIC_MAX + 1];
+    uint64_t count = 0;
+    double seconds = -1;
+    if (!s_watch_topic (ctl, topic, sizeof topic))
+        return ctl_usage_error ("watch: not a GUID: %s", ctl->args [0]);
+    if (!ctl_opt_uint (ctl, OPT_COUNT, UINT64_MAX, &count)
+    ||  !s_watch_seconds (ctl, &seconds))
+        return CTL_USAGE;
+    kvp_sub_t *sub = kvp_sub_new (ctl->events, topic);
+    if (!sub)
+        return ctl_usage_error ("cannot use events endpoint %s", ctl->events);
+    //  Lines go to pipes as they come, not when a buffer fills.
+    setvbuf (stdout, NULL, _IOLBF, 0);
+    int64_t deadline = seconds >= 0
+                     ? zclock_mono () + (int64_t) llround (seconds * 1000) : -1;
+    uint64_t seen = s_watch_loop (ctl, sub, count, deadline);
+    kvp_sub_destroy (&sub);
+    if (count && seen < count && !zsys_interrupted) {
+        fprintf (stderr, "error: %" PRIu64 " of %" PRIu64 " events within "
+                 "%s s\n", seen, count, ctl->opt [OPT_SECONDS]);
+        return CTL_NO_REPLY;
+    }
+    return CTL_OK;
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Start a local kvpbus cluster in the foreground: one broker and two workers,
+# data under ./var/. Ctrl-C (or SIGTERM) stops all three cleanly.
+#
+# Environment knobs: KVP_BIN (bin), KVP_VAR (./var), KVP_WORKERS (2),
+# KVP_PORT (5555: clients; +1 workers, +2 events-in, +3 events).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${KVP_BIN:-bin}
+VAR=${KVP_VAR:-./var}
+WORKERS=${KVP_WORKERS:-2}
+PORT=${KVP_PORT:-5555}
+CLIENTS=tcp://127.0.0.1:$PORT
+BACKEND=tcp://127.0.0.1:$((PORT + 1))
+EVENTS_IN=tcp://127.0.0.1:$((PORT + 2))
+EVENTS=tcp://127.0.0.1:$((PORT + 3))
+
+for p in kvp-broker kvp-worker kvpctl; do
+    [ -x "$BIN/$p" ] || { echo "missing $BIN/$p: run 'make' first" >&2; exit 1; }
+done
+mkdir -p "$VAR"
+
+pids=()
+stop_all() {
+    trap - INT TERM
+    echo
+    echo "stopping (pids ${pids[*]})..."
+    # Workers first, so they finish and hand in what they accepted, then the broker.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${pids[$i]}" 2>/dev/null || true
+        wait "${pids[$i]}" 2>/dev/null || true
+    done
+    echo "stopped."
+    exit 0
+}
+trap stop_all INT TERM
+
+"$BIN/kvp-broker" --data "$VAR/broker" --clients "$CLIENTS" --workers "$BACKEND" \
+    --events-in "$EVENTS_IN" --events "$EVENTS" &
+pids+=($!)
+for i in $(seq 1 "$WORKERS"); do
+    "$BIN/kvp-worker" --data "$VAR/worker$i" --id "worker$i" --broker "$BACKEND" \
+        --events-in "$EVENTS_IN" &
+    pids+=($!)
+done
+
+# Wait (at most 10 s) until every worker is registered.
+ready=0
+for _ in $(seq 100); do
+    if out=$("$BIN/kvpctl" --broker "$CLIENTS" --timeout 500 --json status 2>/dev/null) &&
+        [ "$(grep -o '"alive": *true' <<<"$out" | wc -l)" -ge "$WORKERS" ]; then
+        ready=1
+        break
+    fi
+    sleep 0.1
+done
+[ $ready = 1 ] || echo "warning: not every worker registered within 10 s" >&2
+
+cat <<INFO
+
+kvpbus is running (broker pid ${pids[0]}, workers ${pids[*]:1}); data in $VAR/
+  clients    $CLIENTS   (DEALER/REQ, KVP/1)
+  workers    $BACKEND
+  events-in  $EVENTS_IN
+  events     $EVENTS   (SUB, topics job/<guid>)
+
+Try, in another shell:
+  id=\$($BIN/kvpctl define --name web01) && $BIN/kvpctl add \$id ip=10.0.0.5 role=web && $BIN/kvpctl get \$id
+
+Ctrl-C stops the cluster.
+INFO
+
+# Run until Ctrl-C, or until one of them exits by itself.
+set +e
+wait -n "${pids[@]}"
+echo "a cluster process exited; stopping the others" >&2
+stop_all

@@ -1,0 +1,577 @@
+/*  kvp_request.c - decode and validate one KVP/1 request body.
+
+    A body goes through three gates:
+      1. size and a validating pre-scan of the raw msgpack (kvp_mpcheck),
+         so msgpack_unpack only ever sees well-formed, shallow input;
+      2. msgpack_unpack into the request's own zone, cleared and reused
+         for every decode (strings are not copied: they point into the
+         body);
+      3. one walk over the fields the op takes (the op table below),
+         recording the first wrong-type fault and the first bad-value
+         fault separately: a wrong type anywhere beats a bad value
+         anywhere (spec section 4), whatever order the map came in.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+#include <assert.h>
+#include <msgpack.h>
+#include "kvp_request.h"
+#include "kvp_rc.h"
+#include "kvp_cim.h"
+#include "kvp_fault.h"
+#include "kvp_items.h"
+#include "kvp_mpcheck.h"
+#include "kvp_hash.h"
+
+#define S_ZONE_CHUNK    (64 * 1024)     /* fits the objects of a typical body */
+
+/*  The top-level keys any op reads. */
+typedef enum {
+    F_OP, F_RID, F_NAME, F_ID, F_TARGET, F_DXE, F_ITEMS, F_KEY, F_SOURCE,
+    F_JOB, F_COUNT
+} s_field_t;
+
+static const char *s_field_names [F_COUNT] = {
+    "op", "rid", "name", "id", "target", "DataExchangeEnabled", "items",
+    "key", "Source", "job"
+};
+
+typedef void (s_check_fn) (kvp_request_t *self, const msgpack_object *value);
+
+/*  A field an op reads: which, whether it must be there, its checker. */
+typedef struct {
+    s_field_t field;
+    bool required;
+    s_check_fn *check;          /* NULL ends an op's list */
+} s_rule_t;
+
+struct _kvp_request_t {
+    msgpack_zone zone;          /* unpacked objects; cleared per decode */
+    kvp_cim_t *cim;             /* parser for items given as CIM-XML */
+    const msgpack_object *fields [F_COUNT];     /* first of each key */
+    unsigned dups;              /* bit per field given more than once */
+    kvp_fault_t fault;          /* first wrong-type and bad-value faults */
+    const char *error;          /* what kvp_request_error returns */
+    kvp_op_t op;                /* valid once past the op checks */
+    kvp_rid_t rid;
+    kvp_guid_t target;          /* target, or DefineSystem id */
+    bool has_id;                /* DefineSystem gave an id */
+    const char *name;           /* DefineSystem name */
+    size_t name_len;
+    bool data_exchange;         /* ModifySystemSettings */
+    kvp_items_t items;          /* item ops */
+    const char *key;            /* item ops, NULL when absent */
+    size_t key_len;
+    bool has_source;            /* GetKvpItems filter given */
+    uint64_t source;
+    const char *job;            /* GetJob id and its parts */
+    size_t job_len;
+    uint32_t job_partition;
+    uint32_t job_epoch;
+    uint64_t job_seq;
+};
+
+static s_check_fn s_check_name, s_check_id, s_check_target, s_check_dxe,
+                  s_check_items, s_check_key, s_check_source, s_check_job;
+
+#define S_RULES_MAX 3
+#define S_ITEM_OP   KVP_OPF_TARGET | KVP_OPF_WRITES | KVP_OPF_ITEMS
+#define S_ITEM_RULES { { F_TARGET, true, s_check_target }, \
+                       { F_ITEMS, true, s_check_items }, \
+                       { F_KEY, false, s_check_key } }
+
+/*  The op table: wire name, flags, and the fields each op reads. Indexed
+    by kvp_op_t. */
+static const struct {
+    const char *name;
+    unsigned flags;
+    s_rule_t rules [S_RULES_MAX];
+} s_ops [KVP_OP_COUNT] = {
+    [KVP_OP_PING] = { "Ping", KVP_OPF_LOCAL, { { 0 } } },
+    [KVP_OP_CLUSTER_STATUS] = { "ClusterStatus", KVP_OPF_LOCAL, { { 0 } } },
+    [KVP_OP_DEFINE_SYSTEM] = { "DefineSystem", KVP_OPF_ID | KVP_OPF_WRITES,
+        { { F_NAME, true, s_check_name }, { F_ID, false, s_check_id } } },
+    [KVP_OP_DESTROY_SYSTEM] = { "DestroySystem",
+        KVP_OPF_TARGET | KVP_OPF_WRITES,
+        { { F_TARGET, true, s_check_target } } },
+    [KVP_OP_MODIFY_SYSTEM_SETTINGS] = { "ModifySystemSettings",
+        KVP_OPF_TARGET | KVP_OPF_WRITES,
+        { { F_TARGET, true, s_check_target }, { F_DXE, true, s_check_dxe } } },
+    [KVP_OP_ADD_KVP_ITEMS] = { "AddKvpItems", S_ITEM_OP, S_ITEM_RULES },
+    [KVP_OP_MODIFY_KVP_ITEMS] = { "ModifyKvpItems", S_ITEM_OP, S_ITEM_RULES },
+    [KVP_OP_REMOVE_KVP_ITEMS] = { "RemoveKvpItems", S_ITEM_OP, S_ITEM_RULES },
+    [KVP_OP_GET_KVP_ITEMS] = { "GetKvpItems", KVP_OPF_TARGET,
+        { { F_TARGET, true, s_check_target },
+          { F_SOURCE, false, s_check_source } } },
+    [KVP_OP_GET_JOB] = { "GetJob", KVP_OPF_JOB,
+        { { F_JOB, true, s_check_job } } },
+    [KVP_OP_GET_SYSTEM] = { "GetSystem", KVP_OPF_TARGET,
+        { { F_TARGET, true, s_check_target } } }
+};
+
+//  --------------------------------------------------------------------------
+//  Faults
+
+/*  Fail at once with `rc`: the shape and op faults, which outrank every
+    field fault and need no ranking among themselves. */
+static int
+s_refuse (kvp_request_t *self, int rc, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (self->fault.value_error, KVP_FAULT_MAX, format, args);
+    va_end (args);
+    self->error = self->fault.value_error;
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Top-level fields
+
+static void
+s_check_name (kvp_request_t *self, const msgpack_object *value)
+{
+    if (value->type != MSGPACK_OBJECT_STR) {
+        kvp_fault_type (&self->fault, "name: expected str");
+        return;
+    }
+    self->name = value->via.str.ptr;
+    self->name_len = value->via.str.size;
+    kvp_fault_check_text (&self->fault, "name", -1, self->name,
+                          self->name_len, 1, KVP_ELEMENT_MAX);
+}
+
+static void
+s_check_id (kvp_request_t *self, const msgpack_object *value)
+{
+    if (value->type != MSGPACK_OBJECT_STR)
+        kvp_fault_type (&self->fault, "id: expected str");
+    else
+    if (!kvp_guid_parse (&self->target, value->via.str.ptr,
+                         value->via.str.size))
+        kvp_fault_value (&self->fault, "id: not a GUID");
+    else
+        self->has_id = true;
+}
+
+static void
+s_check_target (kvp_request_t *self, const msgpack_object *value)
+{
+    if (value->type != MSGPACK_OBJECT_STR)
+        kvp_fault_type (&self->fault, "target: expected str");
+    else
+    if (!kvp_guid_parse_target (&self->target, value->via.str.ptr,
+                                value->via.str.size))
+        kvp_fault_value (&self->fault,
+                         "target: not a GUID or WMI object path");
+}
+
+static void
+s_check_dxe (kvp_request_t *self, const msgpack_object *value)
+{
+    if (value->type != MSGPACK_OBJECT_BOOLEAN)
+        kvp_fault_type (&self->fault, "DataExchangeEnabled: expected bool");
+    else
+        self->data_exchange = value->via.boolean;
+}
+
+static void
+s_check_key (kvp_request_t *self, const msgpack_object *value)
+{
+    if (value->type != MSGPACK_OBJECT_STR) {
+        kvp_fault_type (&self->fault, "key: expected str");
+        return;
+    }
+    if (value->via.str.size < 1 || value->via.str.size > KVP_KEY_MAX)
+        kvp_fault_value (&self->fault, "key: must be 1 to %d bytes",
+                         KVP_KEY_MAX);
+    self->key = value->via.str.ptr;
+    self->key_len = value->via.str.size;
+}
+
+static void
+s_check_source (kvp_request_t *self, const msgpack_object *value)
+{
+    if (value->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        kvp_fault_type (&self->fault, "Source: expected uint");
+    else {
+        self->has_source = true;
+        self->source = value->via.u64;
+    }
+}
+
+static void
+s_check_job (kvp_request_t *self, const msgpack_object *value)
+{
+    if (value->type != MSGPACK_OBJECT_STR) {
+        kvp_fault_type (&self->fault, "job: expected str");
+        return;
+    }
+    self->job = value->via.str.ptr;
+    self->job_len = value->via.str.size;
+    if (!kvp_jobid_parse (self->job, self->job_len, &self->job_partition,
+                          &self->job_epoch, &self->job_seq)) {
+        char quoted [KVP_QUOTE_MAX + 8];
+        kvp_fault_value (&self->fault, "job: unknown job \"%s\"",
+                         kvp_fault_quote (quoted, sizeof quoted, self->job,
+                                          self->job_len));
+    }
+}
+
+static void
+s_check_items (kvp_request_t *self, const msgpack_object *value)
+{
+    kvp_items_check (&self->items, value,
+                     self->op == KVP_OP_REMOVE_KVP_ITEMS, self->cim,
+                     &self->fault);
+}
+
+//  --------------------------------------------------------------------------
+//  Decode
+
+kvp_request_t *
+kvp_request_new (void)
+{
+    kvp_request_t *self = (kvp_request_t *) calloc (1, sizeof (kvp_request_t));
+    if (!self)
+        return NULL;
+    if (!msgpack_zone_init (&self->zone, S_ZONE_CHUNK)) {
+        free (self);
+        return NULL;
+    }
+    self->cim = kvp_cim_new ();
+    if (!self->cim) {
+        kvp_request_destroy (&self);
+        return NULL;
+    }
+    self->error = "";
+    self->op = KVP_OP_COUNT;
+    return self;
+}
+
+void
+kvp_request_destroy (kvp_request_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kvp_request_t *self = *self_p;
+    kvp_cim_destroy (&self->cim);
+    msgpack_zone_destroy (&self->zone);
+    free (self);
+    *self_p = NULL;
+}
+
+/*  Forget the previous request. */
+static void
+s_reset (kvp_request_t *self)
+{
+    memset (self->fields, 0, sizeof (self->fields));
+    self->dups = 0;
+    kvp_fault_reset (&self->fault);
+    self->error = "";
+    self->op = KVP_OP_COUNT;
+    self->rid = (kvp_rid_t) { KVP_RID_NONE, 0, NULL, 0 };
+    memset (&self->target, 0, sizeof (self->target));
+    self->has_id = false;
+    self->name = NULL;
+    self->name_len = 0;
+    self->data_exchange = false;
+    self->items.count = 0;
+    self->key = NULL;
+    self->key_len = 0;
+    self->has_source = false;
+    self->source = 0;
+    self->job = NULL;
+    self->job_len = 0;
+    self->job_partition = self->job_epoch = 0;
+    self->job_seq = 0;
+    kvp_cim_reset (self->cim);
+}
+
+static int
+s_field_lookup (const char *key, size_t len)
+{
+    for (int f = 0; f < F_COUNT; f++)
+        if (strlen (s_field_names [f]) == len
+        &&  memcmp (s_field_names [f], key, len) == 0)
+            return f;
+    return -1;
+}
+
+/*  Note where each known key is; unknown and non-str keys are skipped. */
+static void
+s_collect (kvp_request_t *self, const msgpack_object_map *map)
+{
+    for (uint32_t i = 0; i < map->size; i++) {
+        const msgpack_object *key = &map->ptr [i].key;
+        if (key->type != MSGPACK_OBJECT_STR || key->via.str.size > 20)
+            continue;
+        int f = s_field_lookup (key->via.str.ptr, key->via.str.size);
+        if (f < 0)
+            continue;
+        if (self->fields [f])
+            self->dups |= 1u << f;
+        else
+            self->fields [f] = &map->ptr [i].val;
+    }
+}
+
+static void
+s_take_rid (kvp_request_t *self)
+{
+    const msgpack_object *rid = self->fields [F_RID];
+    if (!rid)
+        return;
+    if (rid->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        self->rid.type = KVP_RID_UINT;
+        self->rid.uint = rid->via.u64;
+    }
+    else
+    if (rid->type == MSGPACK_OBJECT_STR) {
+        self->rid.type = KVP_RID_STR;
+        self->rid.str = rid->via.str.ptr;
+        self->rid.len = rid->via.str.size;
+    }
+    else
+        kvp_fault_type (&self->fault, "rid: expected uint or str");
+}
+
+/*  The op checks, which outrank every field fault. */
+static int
+s_take_op (kvp_request_t *self)
+{
+    const msgpack_object *op = self->fields [F_OP];
+    if (!op)
+        return s_refuse (self, KVP_RC_INVALID_PARAM, "missing field op");
+    if (self->dups & (1u << F_OP))
+        return s_refuse (self, KVP_RC_INVALID_PARAM, "op: given twice");
+    if (op->type != MSGPACK_OBJECT_STR)
+        return s_refuse (self, KVP_RC_INCORRECT_TYPE, "op: expected str");
+    int found = kvp_op_lookup (op->via.str.ptr, op->via.str.size);
+    if (found < 0) {
+        char quoted [KVP_QUOTE_MAX + 8];
+        return s_refuse (self, KVP_RC_NOT_SUPPORTED,
+                         "op: unknown operation \"%s\"",
+                         kvp_fault_quote (quoted, sizeof quoted,
+                                          op->via.str.ptr, op->via.str.size));
+    }
+    self->op = (kvp_op_t) found;
+    return 0;
+}
+
+/*  Run the op's field rules and pick the verdict. */
+static int
+s_check_fields (kvp_request_t *self)
+{
+    const s_rule_t *rules = s_ops [self->op].rules;
+    for (size_t r = 0; r < S_RULES_MAX && rules [r].check; r++) {
+        const s_rule_t *rule = &rules [r];
+        const msgpack_object *value = self->fields [rule->field];
+        if (!value) {
+            if (rule->required)
+                kvp_fault_value (&self->fault, "missing field %s",
+                               s_field_names [rule->field]);
+            continue;
+        }
+        if (self->dups & (1u << rule->field))
+            kvp_fault_value (&self->fault, "%s: given twice",
+                           s_field_names [rule->field]);
+        rule->check (self, value);
+    }
+    if (self->fault.type) {
+        self->error = self->fault.type_error;
+        return KVP_RC_INCORRECT_TYPE;
+    }
+    if (self->fault.value) {
+        self->error = self->fault.value_error;
+        return KVP_RC_INVALID_PARAM;
+    }
+    return KVP_RC_OK;
+}
+
+int
+kvp_request_decode (kvp_request_t *self, const void *body, size_t len)
+{
+    assert (self);
+    s_reset (self);
+    if (!body || len == 0)
+        return s_refuse (self, KVP_RC_INVALID_PARAM, "empty body");
+    if (len > KVP_BODY_MAX)
+        return s_refuse (self, KVP_RC_INVALID_PARAM, "body of %zu bytes, "
+                         "over the limit of %d", len, KVP_BODY_MAX);
+    const char *why = kvp_mpcheck_scan (body, len, KVP_MPCHECK_DEPTH);
+    if (why)
+        return s_refuse (self, KVP_RC_INVALID_PARAM, "body: %s", why);
+    msgpack_zone_clear (&self->zone);
+    msgpack_object root;
+    size_t offset = 0;
+    msgpack_unpack_return unpacked = msgpack_unpack ((const char *) body, len,
+                                        &offset, &self->zone, &root);
+    if (unpacked != MSGPACK_UNPACK_SUCCESS)
+        return s_refuse (self, KVP_RC_INVALID_PARAM, "body: %s",
+                         unpacked == MSGPACK_UNPACK_NOMEM_ERROR
+                         ? "out of memory unpacking": "not valid msgpack");
+    if (root.type != MSGPACK_OBJECT_MAP)
+        return s_refuse (self, KVP_RC_INVALID_PARAM, "body is not a map");
+    s_collect (self, &root.via.map);
+    s_take_rid (self);
+    int rc = s_take_op (self);
+    return rc? rc: s_check_fields (self);
+}
+
+//  --------------------------------------------------------------------------
+//  Getters
+
+const char *
+kvp_request_error (kvp_request_t *self)
+{
+    assert (self);
+    return self->error;
+}
+
+kvp_op_t
+kvp_request_op (kvp_request_t *self)
+{
+    assert (self);
+    return self->op;
+}
+
+const kvp_rid_t *
+kvp_request_rid (kvp_request_t *self)
+{
+    assert (self);
+    return &self->rid;
+}
+
+const kvp_guid_t *
+kvp_request_target (kvp_request_t *self)
+{
+    assert (self);
+    unsigned flags = kvp_op_flags (self->op);
+    return flags & (KVP_OPF_TARGET | KVP_OPF_ID)? &self->target: NULL;
+}
+
+bool
+kvp_request_has_id (kvp_request_t *self)
+{
+    assert (self);
+    return self->has_id;
+}
+
+const char *
+kvp_request_name (kvp_request_t *self, size_t *len)
+{
+    assert (self);
+    bool define = self->op == KVP_OP_DEFINE_SYSTEM;
+    if (len)
+        *len = define? self->name_len: 0;
+    return define? self->name: NULL;
+}
+
+bool
+kvp_request_data_exchange (kvp_request_t *self)
+{
+    assert (self);
+    return self->data_exchange;
+}
+
+const kvp_item_t *
+kvp_request_items (kvp_request_t *self, size_t *count)
+{
+    assert (self);
+    bool items = kvp_op_flags (self->op) & KVP_OPF_ITEMS;
+    if (count)
+        *count = items? self->items.count: 0;
+    return items? self->items.items: NULL;
+}
+
+const char *
+kvp_request_key (kvp_request_t *self, size_t *len)
+{
+    assert (self);
+    if (len)
+        *len = self->key? self->key_len: 0;
+    return self->key;
+}
+
+bool
+kvp_request_source_filter (kvp_request_t *self, uint64_t *source)
+{
+    assert (self);
+    if (self->has_source && source)
+        *source = self->source;
+    return self->has_source;
+}
+
+const char *
+kvp_request_job (kvp_request_t *self, size_t *len)
+{
+    assert (self);
+    if (len)
+        *len = self->job? self->job_len: 0;
+    return self->job;
+}
+
+void
+kvp_request_job_parts (kvp_request_t *self, uint32_t *partition,
+                       uint32_t *epoch, uint64_t *seq)
+{
+    assert (self);
+    if (partition) *partition = self->job_partition;
+    if (epoch) *epoch = self->job_epoch;
+    if (seq) *seq = self->job_seq;
+}
+
+//  --------------------------------------------------------------------------
+//  Digest: op, count, then each item in (Source, Name) order, so neither
+//  item order nor item form counts (kvp_hash.h says how strong it is).
+
+void
+kvp_request_digest (kvp_request_t *self, uint8_t digest [16])
+{
+    assert (self);
+    kvp_hash_t hash;
+    kvp_hash_init (&hash);
+    bool remove = self->op == KVP_OP_REMOVE_KVP_ITEMS;
+    bool items = kvp_op_flags (self->op) & KVP_OPF_ITEMS;
+    size_t count = items? self->items.count: 0;
+    kvp_hash_word (&hash, (uint64_t) self->op);
+    kvp_hash_word (&hash, count);
+    for (size_t i = 0; i < count; i++) {
+        const kvp_item_t *item = &self->items.items [self->items.order [i]];
+        kvp_hash_word (&hash, item->source);
+        kvp_hash_bytes (&hash, item->name, item->name_len);
+        if (!remove)            //  Remove matches by (Source, Name) only
+            kvp_hash_bytes (&hash, item->data, item->data_len);
+    }
+    kvp_hash_final (&hash, digest);
+}
+
+//  --------------------------------------------------------------------------
+//  The op table's public face
+
+const char *
+kvp_op_name (kvp_op_t op)
+{
+    return (unsigned) op < KVP_OP_COUNT? s_ops [op].name: "Unknown";
+}
+
+unsigned
+kvp_op_flags (kvp_op_t op)
+{
+    return (unsigned) op < KVP_OP_COUNT? s_ops [op].flags: 0;
+}
+
+int
+kvp_op_lookup (const char *name, size_t len)
+{
+    if (!name)
+        return -1;
+    for (int op = 0; op < KVP_OP_COUNT; op++)
+        if (strlen (s_ops [op].name) == len
+        &&  memcmp (s_ops [op].name, name, len) == 0)
+            return op;
+    return -1;
+}

@@ -1,0 +1,301 @@
+/*  kvp_itemtab.c - the store's items table (layout in kvp_itemtab.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <czmq.h>
+#include "kvp_itemtab.h"
+#include "kvp_fnv.h"
+#include "kvp_lmdb.h"
+
+//  An item as a walk gathers it: pointers into LMDB memory
+typedef struct {
+    uint32_t source;
+    const char *name;
+    size_t name_len;
+    const char *data;
+    size_t data_len;
+} s_entry_t;
+
+struct _kvp_itemtab_t {
+    MDB_dbi dbi;                //  the items database
+    s_entry_t *list;            //  reused by every walk
+    size_t size;                //  entries allocated in list
+};
+
+//  A value holds name_len(2) + name + data; LMDB sizes are size_t, but keep
+//  far from any overflow in 2 + name_len + data_len
+#define S_DATA_MAX  ((size_t) UINT32_MAX)
+
+kvp_itemtab_t *
+kvp_itemtab_new (MDB_dbi dbi)
+{
+    kvp_itemtab_t *self = (kvp_itemtab_t *) calloc (1, sizeof (kvp_itemtab_t));
+    if (self)
+        self->dbi = dbi;
+    return self;
+}
+
+void
+kvp_itemtab_destroy (kvp_itemtab_t **self_p)
+{
+    if (self_p && *self_p) {
+        free ((*self_p)->list);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  Check the arguments naming an item; build its key into `key` (at least
+//  KVP_LMDB_KEY_MAX bytes). Returns the key length or 0 if invalid.
+static size_t
+s_key (uint8_t *key, const uint8_t *prefix, uint32_t source,
+       const char *name, size_t name_len)
+{
+    if (source > KVP_ITEMTAB_SOURCE_MAX || !name || name_len == 0
+    ||  name_len > UINT16_MAX)
+        return 0;
+    memcpy (key, prefix, KVP_ITEMTAB_PREFIX);
+    key [KVP_ITEMTAB_PREFIX] = (uint8_t) source;
+    uint8_t *tail = key + KVP_ITEMTAB_PREFIX + 1;
+    if (name_len <= KVP_ITEMTAB_INLINE_MAX) {
+        memcpy (tail, name, name_len);
+        return KVP_ITEMTAB_PREFIX + 1 + name_len;
+    }
+    memcpy (tail, name, KVP_ITEMTAB_HEAD);
+    kvp_fnv_128 (name, name_len, tail + KVP_ITEMTAB_HEAD);
+    return KVP_LMDB_KEY_MAX;
+}
+
+//  Decode a value into entry's name and data; CORRUPT if it is too short
+//  for the name length it claims.
+static int
+s_decode (const MDB_val *val, s_entry_t *entry)
+{
+    const uint8_t *bytes = (const uint8_t *) val->mv_data;
+    if (val->mv_size < 2)
+        return KVP_STORE_CORRUPT;
+    entry->name_len = kvp_lmdb_get_u16 (bytes);
+    if (entry->name_len == 0 || val->mv_size - 2 < entry->name_len)
+        return KVP_STORE_CORRUPT;
+    entry->name = (const char *) bytes + 2;
+    entry->data = entry->name + entry->name_len;
+    entry->data_len = val->mv_size - 2 - entry->name_len;
+    return KVP_STORE_OK;
+}
+
+//  Decode a stored value and tell whether it is the item called `name`:
+//  OK if so, NOTFOUND if it is another item with the same key (a long-name
+//  hash collision), CORRUPT if it does not decode.
+static int
+s_match (const MDB_val *val, const char *name, size_t name_len,
+         s_entry_t *entry)
+{
+    int rc = s_decode (val, entry);
+    if (rc == KVP_STORE_OK
+    && (entry->name_len != name_len || memcmp (entry->name, name, name_len)))
+        rc = KVP_STORE_NOTFOUND;
+    return rc;
+}
+
+//  Look an item up by key and name; val gets the stored value.
+static int
+s_find (kvp_itemtab_t *self, MDB_txn *txn, MDB_val *key, const char *name,
+        size_t name_len, MDB_val *val, s_entry_t *entry)
+{
+    int rc = mdb_get (txn, self->dbi, key, val);
+    if (rc != MDB_SUCCESS)
+        return kvp_lmdb_rc (rc, "item get");
+    return s_match (val, name, name_len, entry);
+}
+
+int
+kvp_itemtab_get (kvp_itemtab_t *self, MDB_txn *txn,
+                 const uint8_t prefix [KVP_ITEMTAB_PREFIX], uint32_t source,
+                 const char *name, size_t name_len, const char **data,
+                 size_t *data_len)
+{
+    uint8_t bytes [KVP_LMDB_KEY_MAX];
+    MDB_val key = { s_key (bytes, prefix, source, name, name_len), bytes };
+    MDB_val val;
+    s_entry_t entry = { 0, NULL, 0, NULL, 0 };
+    if (key.mv_size == 0 || !data || !data_len)
+        return KVP_STORE_EINVAL;
+    int rc = s_find (self, txn, &key, name, name_len, &val, &entry);
+    if (rc == KVP_STORE_OK) {
+        *data = entry.data;
+        *data_len = entry.data_len;
+    }
+    return rc;
+}
+
+//  What a put finds where it would write: OK when the key is free (or, for
+//  a plain put, holds this very item), EXISTS when create meets this item,
+//  EIO when another item holds the key (a collision we refuse to clobber).
+static int
+s_put_check (kvp_itemtab_t *self, MDB_txn *txn, MDB_val *key,
+             const char *name, size_t name_len, bool create)
+{
+    MDB_val val;
+    s_entry_t entry = { 0, NULL, 0, NULL, 0 };
+    int rc = mdb_get (txn, self->dbi, key, &val);
+    if (rc == MDB_NOTFOUND)
+        return KVP_STORE_OK;            //  the key is free
+    if (rc != MDB_SUCCESS)
+        return kvp_lmdb_rc (rc, "item get");
+    rc = s_match (&val, name, name_len, &entry);
+    if (rc == KVP_STORE_OK)
+        return create? KVP_STORE_EXISTS: KVP_STORE_OK;
+    if (rc == KVP_STORE_NOTFOUND) {
+        zsys_error ("store: two item names share one key (hash collision)");
+        rc = KVP_STORE_EIO;
+    }
+    return rc;
+}
+
+int
+kvp_itemtab_put (kvp_itemtab_t *self, MDB_txn *txn,
+                 const uint8_t prefix [KVP_ITEMTAB_PREFIX], uint32_t source,
+                 const char *name, size_t name_len, const char *data,
+                 size_t data_len, bool create)
+{
+    uint8_t bytes [KVP_LMDB_KEY_MAX];
+    MDB_val key = { s_key (bytes, prefix, source, name, name_len), bytes };
+    if (key.mv_size == 0 || (data_len && !data) || data_len > S_DATA_MAX)
+        return KVP_STORE_EINVAL;
+    //  A whole name in the key needs no look first unless create asks
+    //  for one, and LMDB's MDB_NOOVERWRITE gives that in the same descent
+    if (name_len > KVP_ITEMTAB_INLINE_MAX) {
+        int rc = s_put_check (self, txn, &key, name, name_len, create);
+        if (rc != KVP_STORE_OK)
+            return rc;
+    }
+    //  MDB_RESERVE: build the value in place, no buffer to allocate
+    MDB_val val = { 2 + name_len + data_len, NULL };
+    unsigned flags = MDB_RESERVE | (create? MDB_NOOVERWRITE: 0);
+    int rc = mdb_put (txn, self->dbi, &key, &val, flags);
+    if (rc != MDB_SUCCESS)
+        return kvp_lmdb_rc (rc, "item put");
+    uint8_t *out = (uint8_t *) val.mv_data;
+    kvp_lmdb_put_u16 (out, (uint16_t) name_len);
+    memcpy (out + 2, name, name_len);
+    if (data_len)
+        memcpy (out + 2 + name_len, data, data_len);
+    return KVP_STORE_OK;
+}
+
+int
+kvp_itemtab_delete (kvp_itemtab_t *self, MDB_txn *txn,
+                    const uint8_t prefix [KVP_ITEMTAB_PREFIX], uint32_t source,
+                    const char *name, size_t name_len)
+{
+    uint8_t bytes [KVP_LMDB_KEY_MAX];
+    MDB_val key = { s_key (bytes, prefix, source, name, name_len), bytes };
+    MDB_val val;
+    s_entry_t entry = { 0, NULL, 0, NULL, 0 };
+    if (key.mv_size == 0)
+        return KVP_STORE_EINVAL;
+    int rc = s_find (self, txn, &key, name, name_len, &val, &entry);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_lmdb_rc (mdb_del (txn, self->dbi, &key, NULL), "item del");
+    return rc;
+}
+
+int
+kvp_itemtab_clear (kvp_itemtab_t *self, MDB_txn *txn,
+                   const uint8_t prefix [KVP_ITEMTAB_PREFIX])
+{
+    return kvp_lmdb_del_prefix (txn, self->dbi, prefix, KVP_ITEMTAB_PREFIX,
+                                NULL);
+}
+
+//  Order by Source, then Name bytewise, the shorter name first on a tie
+static int
+s_compare (const void *a, const void *b)
+{
+    const s_entry_t *x = (const s_entry_t *) a;
+    const s_entry_t *y = (const s_entry_t *) b;
+    if (x->source != y->source)
+        return x->source < y->source? -1: 1;
+    size_t common = x->name_len < y->name_len? x->name_len: y->name_len;
+    int cmp = memcmp (x->name, y->name, common);
+    if (cmp == 0 && x->name_len != y->name_len)
+        cmp = x->name_len < y->name_len? -1: 1;
+    return cmp;
+}
+
+//  Append one entry to the reusable list, growing it by doubling
+static int
+s_append (kvp_itemtab_t *self, size_t count, const s_entry_t *entry)
+{
+    if (count == self->size) {
+        size_t size = self->size? self->size * 2: 64;
+        s_entry_t *list = (s_entry_t *) realloc (self->list,
+                                                 size * sizeof (s_entry_t));
+        if (!list)
+            return KVP_STORE_EIO;       //  out of memory
+        self->list = list;
+        self->size = size;
+    }
+    self->list [count] = *entry;
+    return KVP_STORE_OK;
+}
+
+//  Gather the items under `start` (prefix, or prefix + source) into the
+//  list; *sorted stays true when LMDB's key order is already the answer
+//  (no name long enough to be hashed).
+static int
+s_gather (kvp_itemtab_t *self, MDB_txn *txn, const uint8_t *start,
+          size_t start_len, size_t *count, bool *sorted)
+{
+    MDB_cursor *cursor = NULL;
+    MDB_val key = { start_len, (void *) start }, val;
+    int rc = mdb_cursor_open (txn, self->dbi, &cursor);
+    if (rc == MDB_SUCCESS)
+        rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
+    int status = KVP_STORE_OK;
+    *count = 0;
+    while (rc == MDB_SUCCESS && status == KVP_STORE_OK
+       &&  kvp_lmdb_has_prefix (&key, start, start_len)) {
+        s_entry_t entry;
+        status = key.mv_size > KVP_ITEMTAB_PREFIX? s_decode (&val, &entry)
+                                                : KVP_STORE_CORRUPT;
+        if (status == KVP_STORE_OK) {
+            const uint8_t *bytes = (const uint8_t *) key.mv_data;
+            entry.source = bytes [KVP_ITEMTAB_PREFIX];
+            *sorted = *sorted && entry.name_len <= KVP_ITEMTAB_INLINE_MAX;
+            status = s_append (self, (*count)++, &entry);
+        }
+        if (status == KVP_STORE_OK)
+            rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
+    }
+    if (cursor)
+        mdb_cursor_close (cursor);
+    if (status == KVP_STORE_OK && rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
+        status = kvp_lmdb_rc (rc, "items walk");
+    return status;
+}
+
+int
+kvp_itemtab_each (kvp_itemtab_t *self, MDB_txn *txn,
+                  const uint8_t prefix [KVP_ITEMTAB_PREFIX], uint32_t source,
+                  kvp_store_item_fn *fn, void *arg)
+{
+    if (!fn || (source != UINT32_MAX && source > KVP_ITEMTAB_SOURCE_MAX))
+        return KVP_STORE_EINVAL;
+    uint8_t start [KVP_ITEMTAB_PREFIX + 1];
+    memcpy (start, prefix, KVP_ITEMTAB_PREFIX);
+    start [KVP_ITEMTAB_PREFIX] = (uint8_t) source;
+    size_t start_len = KVP_ITEMTAB_PREFIX + (source == UINT32_MAX? 0: 1);
+    size_t count;
+    bool sorted = true;
+    int rc = s_gather (self, txn, start, start_len, &count, &sorted);
+    if (rc != KVP_STORE_OK)
+        return rc;
+    if (!sorted)
+        qsort (self->list, count, sizeof (s_entry_t), s_compare);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        const s_entry_t *entry = &self->list [i];
+        rc = fn (arg, entry->source, entry->name, entry->name_len,
+                 entry->data, entry->data_len);
+    }
+    return rc;
+}

@@ -1,0 +1,92 @@
+/*  kvp_joblog.h - the store's log and keys tables: the ordered per-partition
+    log of applied jobs, and the idempotency keys that point into it.
+
+    log   part(2) + seq(8)          -> time_ms(8) guid(16) key_len(1) key
+                                       digest(16, only when key_len > 0)
+                                       event (the rest of the value)
+    keys  part(2) + guid(16) + key  -> seq(8) digest(16)
+
+    All integers big-endian. A record shorter than its layout says is
+    KVP_STORE_CORRUPT. The partition record (epoch, seq, sent) stays with
+    kvp_store, which checks sequence numbers before calling kvp_joblog_put.
+    Functions run in the caller's LMDB transaction and return store codes
+    (kvp_store.h). Internal to store/.
+*/
+#ifndef KVP_JOBLOG_H_INCLUDED
+#define KVP_JOBLOG_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lmdb.h>
+#include "kvp_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KVP_JOBLOG_KEY_MAX  255        /* key_len is one byte */
+
+/*  One job as the log keeps it; pointers are borrowed (or point into LMDB
+    memory when decoded). */
+typedef struct {
+    uint64_t time_ms;               /* submission time, Unix ms */
+    const uint8_t *guid;            /* target system, 16 bytes */
+    const char *key;                /* idempotency key, NULL if none */
+    size_t key_len;                 /* 0 when key is NULL */
+    const uint8_t *digest;          /* 16 bytes; NULL when no key */
+    const void *event;              /* event body */
+    size_t event_len;               /* bytes */
+} kvp_joblog_entry_t;
+
+typedef struct _kvp_joblog_t kvp_joblog_t;
+
+/*  Make the tables over the open databases. NULL if out of memory. */
+kvp_joblog_t *
+    kvp_joblog_new (MDB_dbi log, MDB_dbi keys);
+
+/*  Free the tables (not the databases) and null the pointer; NULL-safe. */
+void
+    kvp_joblog_destroy (kvp_joblog_t **self_p);
+
+/*  Write job `seq` of `part` and, when it has a key, its key record.
+    EINVAL for a key without digest or longer than KVP_JOBLOG_KEY_MAX; EXISTS
+    if the job is already there; FULL or EIO when LMDB fails (the
+    transaction must then be aborted). */
+int
+    kvp_joblog_put (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
+                    uint64_t seq, const kvp_joblog_entry_t *entry);
+
+/*  Read job `seq` of `part` into *entry. NOTFOUND if absent. */
+int
+    kvp_joblog_get (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
+                    uint64_t seq, kvp_joblog_entry_t *entry);
+
+/*  Call `fn` for each job of `part` with seq >= from, ascending; a
+    non-zero return stops the walk and is returned. fn must not write. */
+int
+    kvp_joblog_each (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
+                     uint64_t from, kvp_store_log_fn *fn, void *arg);
+
+/*  Look up key record `prefix` (part + guid, 18 bytes) + key. NOTFOUND if
+    absent; seq and digest may be NULL. */
+int
+    kvp_joblog_key_get (kvp_joblog_t *self, MDB_txn *txn,
+                        const uint8_t *prefix, const char *key, size_t key_len,
+                        uint64_t *seq, uint8_t digest [16]);
+
+/*  Delete all key records of the system `prefix` (18 bytes). */
+int
+    kvp_joblog_keys_clear (kvp_joblog_t *self, MDB_txn *txn,
+                           const uint8_t *prefix);
+
+/*  Delete, oldest first in each partition, jobs submitted before
+    `before_ms` and the key records still pointing at them, at most `max`
+    in all; *purged gets the number deleted. */
+int
+    kvp_joblog_purge (kvp_joblog_t *self, MDB_txn *txn, uint64_t before_ms,
+                      size_t max, size_t *purged);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Build the libFuzzer targets with clang into build/fuzz/ and run each one
+# for SECONDS (default 60). Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
+# Targets: request cim wire (all by default). Seeds come from
+# tests/fuzz/corpus/<target>/; what the fuzzer learns goes to
+# build/fuzz/corpus/<target>/ and crashes to build/fuzz/crash-<target>-*.
+# Exits non-zero if a target crashes, leaks, times out or fails to build.
+set -uo pipefail
+cd "$(dirname "$0")/../.." || exit 1
+SECS=${1:-60}
+shift || true
+TARGETS=${*:-request cim wire}
+OUT=build/fuzz
+CC=${FUZZ_CC:-clang}
+
+if ! command -v "$CC" >/dev/null; then
+    echo "fuzz: $CC not found" >&2
+    exit 1
+fi
+mkdir -p "$OUT"
+PKG_CFLAGS=$(pkg-config --cflags msgpack expat)
+PKG_LIBS=$(pkg-config --libs msgpack expat)
+CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -Iproto -fno-omit-frame-pointer
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+
+status=0
+for target in $TARGETS; do
+    src=tests/fuzz/fuzz_$target.c
+    bin=$OUT/fuzz_$target
+    if [ ! -f "$src" ]; then
+        echo "fuzz: no target $target" >&2
+        status=1
+        continue
+    fi
+    # Rebuild only when a source is newer than the binary
+    if [ ! -x "$bin" ] || [ -n "$(find proto "$src" -newer "$bin" -name '*.[ch]' | head -1)" ]; then
+        # shellcheck disable=SC2086
+        if ! $CC $CFLAGS $PKG_CFLAGS -o "$bin" "$src" proto/*.c $PKG_LIBS; then
+            echo "fuzz: building $target failed" >&2
+            status=1
+            continue
+        fi
+    fi
+    maxlen=4096
+    case $target in
+        request) maxlen=1100000 ;;
+        cim)     maxlen=70000 ;;
+    esac
+    mkdir -p "$OUT/corpus/$target"
+    log=$OUT/$target.log
+    "$bin" -max_total_time="$SECS" -max_len="$maxlen" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 \
+        -artifact_prefix="$OUT/crash-$target-" \
+        "$OUT/corpus/$target" "tests/fuzz/corpus/$target" >"$log" 2>&1
+    rc=$?
+    echo "== fuzz_$target ($SECS s): exit $rc"
+    grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|stat::new_units_added)' "$log" | sed 's/^/   /'
+    if [ $rc -ne 0 ]; then
+        grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -5 | sed 's/^/   /'
+        echo "   full log: $log"
+        status=1
+    fi
+done
+exit $status

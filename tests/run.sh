@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Run every test program in BIN/tests (unit suites first, then the ones that
+# start real processes; the chaos test runs short), then a fuzz smoke. Usage:
+#   tests/run.sh BIN        e.g. bin or build/asan/bin
+# Environment: CK_RUN_SUITE / CK_RUN_CASE select inside a program; TESTS="a b"
+# runs only those programs; SKIP_SHORT_RUNS=1 skips the fuzz smoke.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+BIN=${1:-bin}
+export KVP_BIN=$PWD/$BIN
+# Integration tests start real programs; keep their logs quiet but kept.
+export KVP_TEST_LOGS=${KVP_TEST_LOGS:-$PWD/build/test-logs}
+mkdir -p "$KVP_TEST_LOGS"
+
+progs=()
+if [ -n "${TESTS:-}" ]; then
+    for t in $TESTS; do progs+=("$BIN/tests/$t"); done
+else
+    # Unit suites first (fast), then the ones that run whole clusters.
+    late="test_cluster test_faults test_chaos"
+    for t in "$BIN"/tests/test_*; do
+        case " $late " in *" $(basename "$t") "*) ;; *) progs+=("$t") ;; esac
+    done
+    for t in $late; do
+        [ -x "$BIN/tests/$t" ] && progs+=("$BIN/tests/$t")
+    done
+fi
+
+failed=()
+start=$(date +%s)
+for t in "${progs[@]}"; do
+    name=$(basename "$t")
+    printf '== %s\n' "$name"
+    if ! "$t"; then
+        failed+=("$name")
+    fi
+done
+
+if [ -z "${SKIP_SHORT_RUNS:-}" ] && [ -z "${TESTS:-}" ]; then
+    if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
+        printf '== fuzz smoke (10 s per target)\n'
+        tests/fuzz/run.sh 10 || failed+=("fuzz-smoke")
+    fi
+fi
+
+echo
+echo "tests: ${#progs[@]} programs in $(($(date +%s) - start)) s"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "FAILED: ${failed[*]}"
+    exit 1
+fi
+echo "all passed"

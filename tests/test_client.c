@@ -1,0 +1,580 @@
+/*  test_client.c - the client library (kvp_client, kvp_reply, kvp_sub)
+    against a fake broker: a ROUTER in the same test (or in a zactor when
+    the client call blocks) on tcp://127.0.0.1.
+*/
+#include <check.h>
+#include <czmq.h>
+#include "kvp_client.h"
+#include "kvp_obj.h"
+
+/* --- the fake broker -------------------------------------------------------- */
+
+typedef struct {
+    zframe_t *identity;         /* the client's routing id */
+    zframe_t *body;             /* the request body */
+    uint64_t rid;               /* its uint rid, 0 if none */
+} s_request_t;
+
+/*  A ROUTER on an ephemeral 127.0.0.1 port; its endpoint into `endpoint`. */
+static zsock_t *
+s_fake_new (char *endpoint, size_t size)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    ck_assert_ptr_nonnull (router);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    ck_assert_int_gt (port, 0);
+    snprintf (endpoint, size, "tcp://127.0.0.1:%d", port);
+    return router;
+}
+
+/*  Receive one request (at most 5 s); checks its framing. */
+static s_request_t
+s_fake_recv (zsock_t *router)
+{
+    zsock_set_rcvtimeo (router, 5000);
+    zmsg_t *msg = zmsg_recv (router);
+    ck_assert_ptr_nonnull (msg);
+    ck_assert_int_eq (zmsg_size (msg), 4);
+    s_request_t request = { zmsg_pop (msg), NULL, 0 };
+    zframe_t *empty = zmsg_pop (msg), *signature = zmsg_pop (msg);
+    ck_assert_int_eq (zframe_size (empty), 0);
+    ck_assert (zframe_streq (signature, "KVP1"));
+    request.body = zmsg_pop (msg);
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    if (msgpack_unpack_next (&unpacked, (const char *) zframe_data (request.body),
+                             zframe_size (request.body), &offset)
+        == MSGPACK_UNPACK_SUCCESS)
+        kvp_obj_get_uint (&unpacked.data, "rid", &request.rid);
+    msgpack_unpacked_destroy (&unpacked);
+    zframe_destroy (&empty);
+    zframe_destroy (&signature);
+    zmsg_destroy (&msg);
+    return request;
+}
+
+static void
+s_request_free (s_request_t *request)
+{
+    zframe_destroy (&request->identity);
+    zframe_destroy (&request->body);
+}
+
+/*  Send `count` raw frames to the client behind `identity`. */
+static void
+s_fake_send_frames (zsock_t *router, zframe_t *identity, int count,
+                    const void **data, const size_t *sizes)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *) { zframe_dup (identity) });
+    for (int i = 0; i < count; i++)
+        zmsg_addmem (msg, data [i], sizes [i]);
+    ck_assert_int_eq (zmsg_send (&msg, router), 0);
+}
+
+/*  Send [empty][KVP1][body] to the client behind `identity`. */
+static void
+s_fake_send_body (zsock_t *router, zframe_t *identity, const void *body,
+                  size_t len)
+{
+    const void *data [3] = { "", "KVP1", body };
+    size_t sizes [3] = { 0, 4, len };
+    s_fake_send_frames (router, identity, 3, data, sizes);
+}
+
+/*  A reply {rid, rc[, job {JobState 7}]}. */
+static void
+s_fake_reply (zsock_t *router, zframe_t *identity, uint64_t rid, unsigned rc)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, rc == 4096 ? 3 : 2);
+    msgpack_pack_str_with_body (&pk, "rid", 3);
+    msgpack_pack_uint64 (&pk, rid);
+    msgpack_pack_str_with_body (&pk, "rc", 2);
+    msgpack_pack_unsigned_int (&pk, rc);
+    if (rc == 4096) {
+        msgpack_pack_str_with_body (&pk, "job", 3);
+        msgpack_pack_map (&pk, 1);
+        msgpack_pack_str_with_body (&pk, "JobState", 8);
+        msgpack_pack_unsigned_int (&pk, 7);
+    }
+    s_fake_send_body (router, identity, buf.data, buf.size);
+    msgpack_sbuffer_destroy (&buf);
+}
+
+/*  Begin a request and send it; its rid. */
+static uint64_t
+s_send_ping (kvp_client_t *client)
+{
+    uint64_t rid = 0;
+    kvp_client_begin (client, "Ping", 0);
+    ck_assert_int_eq (kvp_client_send (client, &rid), 0);
+    ck_assert_uint_gt (rid, 0);
+    return rid;
+}
+
+/* --- rid matching ------------------------------------------------------------ */
+
+START_TEST (test_out_of_order)
+{
+    char endpoint [64];
+    zsock_t *router = s_fake_new (endpoint, sizeof endpoint);
+    kvp_client_t *client = kvp_client_new (endpoint);
+    ck_assert_ptr_nonnull (client);
+    uint64_t rids [3];
+    for (int i = 0; i < 3; i++)
+        rids [i] = s_send_ping (client);
+    ck_assert (rids [0] != rids [1] && rids [1] != rids [2]);
+
+    s_request_t requests [3];
+    for (int i = 0; i < 3; i++) {
+        requests [i] = s_fake_recv (router);
+        ck_assert_uint_eq (requests [i].rid, rids [i]);
+    }
+    //  Answer 3, 1, 2 with rc 100 + index so replies are told apart.
+    int order [3] = { 2, 0, 1 };
+    for (int i = 0; i < 3; i++)
+        s_fake_reply (router, requests [order [i]].identity,
+                      rids [order [i]], 100 + order [i]);
+
+    //  wait(2nd) skips the 3rd and 1st, keeping them in arrival order.
+    kvp_reply_t *reply = kvp_client_wait (client, rids [1], 5000);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_uint_eq (kvp_reply_rid (reply), rids [1]);
+    ck_assert_int_eq (kvp_reply_rc (reply), 101);
+    kvp_reply_destroy (&reply);
+    ck_assert_ptr_null (reply);
+
+    reply = kvp_client_recv (client, 0);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_uint_eq (kvp_reply_rid (reply), rids [2]);
+    ck_assert_int_eq (kvp_reply_rc (reply), 102);
+    kvp_reply_destroy (&reply);
+
+    //  wait() finds a kept reply without touching the socket.
+    reply = kvp_client_wait (client, rids [0], 0);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (kvp_reply_rc (reply), 100);
+    kvp_reply_destroy (&reply);
+    kvp_reply_destroy (&reply);         //  safe twice
+
+    ck_assert_ptr_null (kvp_client_recv (client, 0));
+    for (int i = 0; i < 3; i++)
+        s_request_free (&requests [i]);
+    kvp_client_destroy (&client);
+    kvp_client_destroy (&client);
+    ck_assert_ptr_null (client);
+    zsock_destroy (&router);
+}
+END_TEST
+
+START_TEST (test_recv_timeout)
+{
+    char endpoint [64];
+    zsock_t *router = s_fake_new (endpoint, sizeof endpoint);
+    kvp_client_t *client = kvp_client_new (endpoint);
+    uint64_t rid = s_send_ping (client);
+    s_request_t request = s_fake_recv (router);
+
+    int64_t start = zclock_mono ();
+    ck_assert_ptr_null (kvp_client_recv (client, 150));
+    int64_t elapsed = zclock_mono () - start;
+    ck_assert_int_ge (elapsed, 140);
+    ck_assert_int_lt (elapsed, 3000);
+    ck_assert_ptr_null (kvp_client_wait (client, rid, 50));
+    ck_assert_ptr_null (kvp_client_recv (client, 0));
+
+    //  The reply still arrives afterwards.
+    s_fake_reply (router, request.identity, rid, 0);
+    kvp_reply_t *reply = kvp_client_wait (client, rid, 5000);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (kvp_reply_rc (reply), 0);
+    kvp_reply_destroy (&reply);
+    s_request_free (&request);
+    kvp_client_destroy (&client);
+    zsock_destroy (&router);
+}
+END_TEST
+
+START_TEST (test_body_shape)
+{
+    char endpoint [64];
+    zsock_t *router = s_fake_new (endpoint, sizeof endpoint);
+    kvp_client_t *client = kvp_client_new (endpoint);
+    msgpack_packer *pk = kvp_client_begin (client, "GetSystem", 1);
+    msgpack_pack_str_with_body (pk, "target", 6);
+    msgpack_pack_str_with_body (pk, "abc", 3);
+    uint64_t rid;
+    ck_assert_int_eq (kvp_client_send (client, &rid), 0);
+    s_request_t request = s_fake_recv (router);
+
+    //  The body is {op, rid, target} and nothing else.
+    kvp_reply_t *body = kvp_reply_new (zframe_data (request.body),
+                                       zframe_size (request.body));
+    ck_assert_ptr_nonnull (body);
+    ck_assert_uint_eq (kvp_reply_map (body)->via.map.size, 3);
+    size_t len;
+    const char *op = kvp_obj_str (kvp_reply_get (body, "op"), &len);
+    ck_assert_ptr_nonnull (op);
+    ck_assert_int_eq (len, 9);
+    ck_assert (memcmp (op, "GetSystem", 9) == 0);
+    ck_assert_uint_eq (kvp_reply_rid (body), rid);
+    ck_assert_ptr_nonnull (kvp_reply_get (body, "target"));
+    ck_assert_ptr_null (kvp_reply_get (body, "nothere"));
+    ck_assert_int_eq (kvp_reply_rc (body), -1);     //  no rc in a request
+    ck_assert_str_eq (kvp_reply_error (body), "");
+    const void *raw = kvp_reply_body (body, &len);
+    ck_assert_int_eq (len, zframe_size (request.body));
+    ck_assert (memcmp (raw, zframe_data (request.body), len) == 0);
+    kvp_reply_destroy (&body);
+
+    //  send_raw puts arbitrary bytes in the body frame.
+    ck_assert_int_eq (kvp_client_send_raw (client, "\xc1\xff", 2), 0);
+    s_request_free (&request);
+    request = s_fake_recv (router);
+    ck_assert_int_eq (zframe_size (request.body), 2);
+    ck_assert (memcmp (zframe_data (request.body), "\xc1\xff", 2) == 0);
+    s_request_free (&request);
+    kvp_client_destroy (&client);
+    zsock_destroy (&router);
+}
+END_TEST
+
+/* --- hostile replies ------------------------------------------------------- */
+
+/*  Bodies that are not a usable reply map. */
+static const struct {
+    const char *bytes;
+    size_t len;
+} s_bad_bodies [] = {
+    { "", 0 },                                  //  empty
+    { "\xc1", 1 },                              //  reserved byte
+    { "\x93\x01\x02", 3 },                      //  array of 3 with 2
+    { "\xdd\xff\xff\xff\xff", 5 },              //  array32 of 4 G, no bytes
+    { "\xdf\x7f\xff\xff\xff\x00", 6 },          //  map32 of 2 G pairs
+    { "\xdb\xff\xff\xff\xf0" "abc", 8 },        //  str32 longer than body
+    { "\x81\xa2rc", 4 },                        //  map missing its value
+    { "\x2a", 1 },                              //  an int, not a map
+    { "\x80\x80", 2 },                          //  two objects
+    { "\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91"
+      "\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91"
+      "\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x91\x90", 48 },
+};
+#define BAD_BODIES (sizeof s_bad_bodies / sizeof s_bad_bodies [0])
+
+START_TEST (test_malformed_replies)
+{
+    char endpoint [64];
+    zsock_t *router = s_fake_new (endpoint, sizeof endpoint);
+    kvp_client_t *client = kvp_client_new (endpoint);
+    uint64_t rid = s_send_ping (client);
+    s_request_t request = s_fake_recv (router);
+
+    for (size_t i = 0; i < BAD_BODIES; i++)
+        s_fake_send_body (router, request.identity, s_bad_bodies [i].bytes,
+                          s_bad_bodies [i].len);
+    //  Bad framing: one frame; no delimiter; wrong signature; 4 frames.
+    const void *data [4] = { "KVP1", "\x80", "", "x" };
+    size_t sizes [4] = { 4, 1, 0, 1 };
+    s_fake_send_frames (router, request.identity, 1, data, sizes);
+    s_fake_send_frames (router, request.identity, 2, data, sizes);
+    const void *wrong [3] = { "", "KVP2", "\x80" };
+    size_t frame_sizes [4] = { 0, 4, 1, 1 };
+    s_fake_send_frames (router, request.identity, 3, wrong, frame_sizes);
+    const void *four [4] = { "", "KVP1", "\x80", "\x80" };
+    s_fake_send_frames (router, request.identity, 4, four, frame_sizes);
+    size_t bad_framing = 4;
+
+    //  A map with fields of the wrong types is a reply, but reads as
+    //  "absent" (rid 0, rc -1, error ""): {rid: "x", rc: "0", error: 5}.
+    const char odd [] = "\x83\xa3rid\xa1x\xa2rc\xa1" "0\xa5" "error\x05";
+    s_fake_send_body (router, request.identity, odd, sizeof odd - 1);
+    s_fake_reply (router, request.identity, rid, 32773);
+
+    kvp_reply_t *reply = kvp_client_recv (client, 5000);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_uint_eq (kvp_reply_rid (reply), 0);
+    ck_assert_int_eq (kvp_reply_rc (reply), -1);
+    ck_assert_str_eq (kvp_reply_error (reply), "");
+    kvp_reply_destroy (&reply);
+
+    reply = kvp_client_wait (client, rid, 5000);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (kvp_reply_rc (reply), 32773);
+    kvp_reply_destroy (&reply);
+    ck_assert_uint_eq (kvp_client_dropped (client), BAD_BODIES + bad_framing);
+
+    s_request_free (&request);
+    kvp_client_destroy (&client);
+    zsock_destroy (&router);
+}
+END_TEST
+
+START_TEST (test_reply_new)
+{
+    for (size_t i = 0; i < BAD_BODIES; i++)
+        ck_assert_ptr_null (kvp_reply_new (s_bad_bodies [i].bytes,
+                                           s_bad_bodies [i].len));
+    //  {rc: 32773, error: "bad\0x", rid: 7}: the error is cut at the NUL.
+    const char good [] = "\x83\xa2rc\xcd\x80\x05\xa5" "error\xa5" "bad\0x"
+                         "\xa3rid\x07";
+    kvp_reply_t *reply = kvp_reply_new (good, sizeof good - 1);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (kvp_reply_rc (reply), 32773);
+    ck_assert_uint_eq (kvp_reply_rid (reply), 7);
+    ck_assert_str_eq (kvp_reply_error (reply), "bad");
+    kvp_reply_destroy (&reply);
+    //  An rc too large for an int reads as malformed.
+    const char huge [] = "\x81\xa2rc\xcf\x00\x00\x00\x01\x00\x00\x00\x00";
+    reply = kvp_reply_new (huge, sizeof huge - 1);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (kvp_reply_rc (reply), -1);
+    kvp_reply_destroy (&reply);
+}
+END_TEST
+
+/* --- retry --------------------------------------------------------------------- */
+
+/*  The fake broker of the retry tests, as an actor: answers the requests it
+    gets with the rcs of its script in turn (0 in the script: no answer),
+    then reports over the pipe how many requests came and whether all
+    bodies were identical. */
+typedef struct {
+    unsigned script [8];        /* rc per request; 0 = stay silent */
+    int steps;                  /* entries in script */
+} s_script_t;
+
+static void
+s_fake_actor (zsock_t *pipe, void *args)
+{
+    s_script_t *script = (s_script_t *) args;
+    char endpoint [64];
+    zsock_t *router = s_fake_new (endpoint, sizeof endpoint);
+    zsock_signal (pipe, 0);
+    zstr_send (pipe, endpoint);
+    zframe_t *first = NULL;
+    int count = 0, same = 1;
+    for (int step = 0; step < script->steps; step++) {
+        s_request_t request = s_fake_recv (router);
+        count++;
+        if (!first)
+            first = zframe_dup (request.body);
+        else
+            same &= zframe_eq (first, request.body);
+        if (script->script [step])
+            s_fake_reply (router, request.identity, request.rid,
+                          script->script [step]);
+        s_request_free (&request);
+    }
+    //  Wait for the test to ask, then report and end.
+    char *ask = zstr_recv (pipe);
+    zstr_sendf (pipe, "%d %d", count, same);
+    zstr_free (&ask);
+    free (zstr_recv (pipe));            //  $TERM
+    zframe_destroy (&first);
+    zsock_destroy (&router);
+}
+
+/*  Start the actor with `script`, run call_retry against it; return the
+    reply and fill *count / *same from the actor's report. */
+static kvp_reply_t *
+s_run_retry (s_script_t *script, int timeout_ms, int retries, int *count,
+             int *same)
+{
+    zactor_t *fake = zactor_new (s_fake_actor, script);
+    char *endpoint = zstr_recv (fake);
+    kvp_client_t *client = kvp_client_new (endpoint);
+    msgpack_packer *pk = kvp_client_begin (client, "AddKvpItems", 1);
+    msgpack_pack_str_with_body (pk, "key", 3);
+    msgpack_pack_str_with_body (pk, "k-1", 3);
+    kvp_reply_t *reply = kvp_client_call_retry (client, timeout_ms, retries,
+                                                10);
+    zstr_send (fake, "report");
+    char *report = zstr_recv (fake);
+    ck_assert_int_eq (sscanf (report, "%d %d", count, same), 2);
+    zstr_free (&report);
+    zstr_free (&endpoint);
+    kvp_client_destroy (&client);
+    zactor_destroy (&fake);
+    return reply;
+}
+
+START_TEST (test_retry_status_unknown)
+{
+    s_script_t script = { { 32771, 32771, 4096 }, 3 };
+    int count, same;
+    kvp_reply_t *reply = s_run_retry (&script, 5000, 5, &count, &same);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (kvp_reply_rc (reply), 4096);
+    ck_assert_int_eq (count, 3);
+    ck_assert_int_eq (same, 1);
+    uint64_t state;
+    ck_assert (kvp_obj_get_uint (kvp_reply_get (reply, "job"), "JobState",
+                                 &state));
+    ck_assert_uint_eq (state, 7);
+    kvp_reply_destroy (&reply);
+}
+END_TEST
+
+START_TEST (test_retry_gives_up)
+{
+    //  Two tries in all: the final 32772 is returned.
+    s_script_t script = { { 32771, 32772 }, 2 };
+    int count, same;
+    kvp_reply_t *reply = s_run_retry (&script, 5000, 1, &count, &same);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (kvp_reply_rc (reply), 32772);
+    ck_assert_int_eq (count, 2);
+    ck_assert_int_eq (same, 1);
+    kvp_reply_destroy (&reply);
+}
+END_TEST
+
+START_TEST (test_retry_after_silence)
+{
+    //  No answer to the first try: resent after the timeout.
+    s_script_t script = { { 0, 4096 }, 2 };
+    int count, same;
+    kvp_reply_t *reply = s_run_retry (&script, 200, 3, &count, &same);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (kvp_reply_rc (reply), 4096);
+    ck_assert_int_eq (count, 2);
+    ck_assert_int_eq (same, 1);
+    kvp_reply_destroy (&reply);
+}
+END_TEST
+
+START_TEST (test_retry_not_on_failure)
+{
+    //  A definite answer (32773) is final: no resend.
+    s_script_t script = { { 32773 }, 1 };
+    int count, same;
+    kvp_reply_t *reply = s_run_retry (&script, 5000, 3, &count, &same);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_int_eq (kvp_reply_rc (reply), 32773);
+    ck_assert_int_eq (count, 1);
+    kvp_reply_destroy (&reply);
+}
+END_TEST
+
+START_TEST (test_call_late_reply_dropped)
+{
+    char endpoint [64];
+    zsock_t *router = s_fake_new (endpoint, sizeof endpoint);
+    kvp_client_t *client = kvp_client_new (endpoint);
+    kvp_client_begin (client, "Ping", 0);
+    ck_assert_ptr_null (kvp_client_call (client, 100));
+    s_request_t request = s_fake_recv (router);
+    //  The late answer to the abandoned call, then a fresh one.
+    s_fake_reply (router, request.identity, request.rid, 0);
+    uint64_t rid = s_send_ping (client);
+    s_request_t second = s_fake_recv (router);
+    s_fake_reply (router, second.identity, rid, 0);
+    kvp_reply_t *reply = kvp_client_recv (client, 5000);
+    ck_assert_ptr_nonnull (reply);
+    ck_assert_uint_eq (kvp_reply_rid (reply), rid);
+    kvp_reply_destroy (&reply);
+    s_request_free (&request);
+    s_request_free (&second);
+    kvp_client_destroy (&client);
+    zsock_destroy (&router);
+}
+END_TEST
+
+/* --- subscriber ---------------------------------------------------------------- */
+
+START_TEST (test_sub)
+{
+    zsock_t *pub = zsock_new (ZMQ_PUB);
+    int port = zsock_bind (pub, "tcp://127.0.0.1:*");
+    ck_assert_int_gt (port, 0);
+    char endpoint [64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    kvp_sub_t *sub = kvp_sub_new (endpoint, "job/");
+    ck_assert_ptr_nonnull (sub);
+
+    //  Publish until the subscription has arrived (bounded), with a
+    //  malformed message and another topic before each good event.
+    const char event [] = "\x82\xa3seq\x05\xa4type\xa3" "Add";
+    const char *topic = NULL;
+    const msgpack_object *map = NULL;
+    int rc = 0;
+    for (int tries = 0; tries < 250 && rc != 1; tries++) {
+        zstr_send (pub, "job/only-one-frame");
+        zstr_sendm (pub, "other/x");
+        zmq_send (zsock_resolve (pub), event, sizeof event - 1, 0);
+        zstr_sendm (pub, "job/bad-body");
+        zstr_send (pub, "not msgpack map");
+        zstr_sendm (pub, "job/abc");
+        zmq_send (zsock_resolve (pub), event, sizeof event - 1, 0);
+        rc = kvp_sub_recv (sub, 20, &topic, &map);
+    }
+    ck_assert_int_eq (rc, 1);
+    ck_assert_str_eq (topic, "job/abc");
+    uint64_t seq;
+    ck_assert (kvp_obj_get_uint (map, "seq", &seq));
+    ck_assert_uint_eq (seq, 5);
+    ck_assert_uint_ge (kvp_sub_dropped (sub), 2);
+    kvp_sub_destroy (&sub);
+    kvp_sub_destroy (&sub);
+    ck_assert_ptr_null (sub);
+    zsock_destroy (&pub);
+}
+END_TEST
+
+START_TEST (test_sub_timeout)
+{
+    kvp_sub_t *sub = kvp_sub_new ("tcp://127.0.0.1:1", "job/");
+    ck_assert_ptr_nonnull (sub);
+    const char *topic;
+    const msgpack_object *map;
+    int64_t start = zclock_mono ();
+    ck_assert_int_eq (kvp_sub_recv (sub, 100, &topic, &map), 0);
+    ck_assert_int_ge (zclock_mono () - start, 90);
+    kvp_sub_destroy (&sub);
+    ck_assert_ptr_null (kvp_sub_new ("not an endpoint", "job/"));
+    ck_assert_ptr_null (kvp_client_new ("not an endpoint"));
+}
+END_TEST
+
+static Suite *
+s_suite (void)
+{
+    Suite *suite = suite_create ("client");
+    TCase *tc = tcase_create ("replies");
+    tcase_set_timeout (tc, 30);
+    tcase_add_test (tc, test_out_of_order);
+    tcase_add_test (tc, test_recv_timeout);
+    tcase_add_test (tc, test_body_shape);
+    tcase_add_test (tc, test_malformed_replies);
+    tcase_add_test (tc, test_reply_new);
+    tcase_add_test (tc, test_call_late_reply_dropped);
+    suite_add_tcase (suite, tc);
+    tc = tcase_create ("retry");
+    tcase_set_timeout (tc, 30);
+    tcase_add_test (tc, test_retry_status_unknown);
+    tcase_add_test (tc, test_retry_gives_up);
+    tcase_add_test (tc, test_retry_after_silence);
+    tcase_add_test (tc, test_retry_not_on_failure);
+    suite_add_tcase (suite, tc);
+    tc = tcase_create ("sub");
+    tcase_set_timeout (tc, 30);
+    tcase_add_test (tc, test_sub);
+    tcase_add_test (tc, test_sub_timeout);
+    suite_add_tcase (suite, tc);
+    return suite;
+}
+
+int
+main (void)
+{
+    SRunner *runner = srunner_create (s_suite ());
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,535 @@
+/*  test_faults.c - every return code where the spec puts it, through a real
+    cluster, and the promises that hold while processes die and stall.
+*/
+#include <check.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include "kvp_testkit.h"
+
+static tk_cluster_t *cluster;
+static zsock_t *client;
+
+//  Start a cluster of `workers` with extra flags.
+static void
+s_start (int workers, const char *broker_args, const char *worker_args)
+{
+    cluster = tk_cluster_new (workers);
+    cluster->broker_args = broker_args;
+    cluster->worker_args = worker_args;
+    ck_assert_msg (tk_cluster_start (cluster), "cluster did not come up");
+    client = tk_dealer (cluster->clients);
+}
+
+static void
+s_teardown (void)
+{
+    zsock_destroy (&client);
+    tk_cluster_destroy (&cluster);
+}
+
+//  Which worker (index) owns `id`'s partition, by ClusterStatus; -1 if none.
+static int
+s_owner_of (const char *id)
+{
+    tk_body_t body;
+    tk_body_begin (&body, "ClusterStatus", 0);
+    tk_reply_t *reply = tk_call (client, &body, 5000);
+    ck_assert_ptr_nonnull (reply);
+    uint32_t nparts = (uint32_t) tk_get_uint (reply->map, "partitions");
+    uint32_t h = 2166136261u;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (uint8_t) *p) * 16777619u;
+    uint32_t part = h % nparts;
+    int owner = -1;
+    const msgpack_object *ws = tk_get (reply->map, "workers");
+    for (uint32_t w = 0; w < ws->via.array.size; w++) {
+        const msgpack_object *parts = tk_get (&ws->via.array.ptr [w], "partitions");
+        for (uint32_t k = 0; k < parts->via.array.size; k++)
+            if (parts->via.array.ptr [k].via.u64 == part)
+                sscanf (tk_get_str (&ws->via.array.ptr [w], "id"), "w%d", &owner);
+    }
+    tk_reply_destroy (&reply);
+    return owner;
+}
+
+//  A system on worker `w` (defines until one lands there; bounded).
+static void
+s_system_on (int w, char id [37])
+{
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq (tk_define (client, "f", id), 0);
+        if (s_owner_of (id) == w)
+            return;
+    }
+    ck_abort_msg ("no system landed on w%d", w);
+}
+
+//  Send one AddKvpItems without waiting.
+static void
+s_send_add (zsock_t *sock, const char *id, const char *name, uint64_t rid)
+{
+    tk_body_t body;
+    tk_body_begin (&body, "AddKvpItems", 3);
+    tk_pack_kv_str (&body.pk, "target", id);
+    tk_pack_kv_uint (&body.pk, "rid", rid);
+    tk_pack_str (&body.pk, "items");
+    msgpack_pack_array (&body.pk, 1);
+    tk_pack_item (&body.pk, 0, name, "v");
+    tk_send (sock, &body);
+    tk_body_end (&body);
+}
+
+static int64_t
+s_items_count (const char *id, int64_t *rc)
+{
+    tk_body_t body;
+    tk_body_begin (&body, "GetKvpItems", 1);
+    tk_pack_kv_str (&body.pk, "target", id);
+    tk_reply_t *reply = tk_call (client, &body, 10000);
+    *rc = tk_rc (reply);
+    const msgpack_object *items = reply ? tk_get (reply->map, "items") : NULL;
+    int64_t n = items ? (int64_t) items->via.array.size : -1;
+    tk_reply_destroy (&reply);
+    return n;
+}
+
+START_TEST (test_worker_down_32777_and_inflight_32771)
+{
+    s_start (2, "--heartbeat 200 --liveness 3 --deadline 20000",
+             "--heartbeat 200 --liveness 3");
+    char id [37];
+    s_system_on (0, id);
+    //  Stall w0, send a request into it, then kill it: status unknown.
+    kill (cluster->workers [0], SIGSTOP);
+    s_send_add (client, id, "inflight", 1);
+    zclock_sleep (100);     //  let the broker route it before the kill
+    tk_stop (cluster->workers [0], SIGKILL, 5000);
+    cluster->workers [0] = 0;
+    tk_reply_t *reply = tk_recv (client, 10000);
+    ck_assert_int_eq (tk_rc (reply), 32771);
+    ck_assert_int_eq (tk_get_uint (reply->map, "rid"), 1);
+    tk_reply_destroy (&reply);
+    //  While it is down: 32777, and a new worker joining does not take its
+    //  partitions (that would fork them).
+    int64_t rc;
+    s_items_count (id, &rc);
+    ck_assert_int_eq (rc, 32777);
+    cluster->nworkers = 3;
+    tk_worker_start (cluster, 2);
+    ck_assert (tk_wait_alive (cluster, 2, 15000));
+    s_items_count (id, &rc);
+    ck_assert_int_eq (rc, 32777);
+    ck_assert_int_eq (s_owner_of (id), 0);
+    //  Back on its own folder, it serves again.
+    tk_worker_start (cluster, 0);
+    ck_assert (tk_wait_alive (cluster, 3, 15000));
+    s_items_count (id, &rc);
+    ck_assert_int_eq (rc, 0);
+}
+END_TEST
+
+START_TEST (test_stalled_worker_32772)
+{
+    s_start (1, "--heartbeat 1000 --liveness 10 --deadline 1000", NULL);
+    char id [37];
+    ck_assert_int_eq (tk_define (client, "t", id), 0);
+    kill (cluster->workers [0], SIGSTOP);
+    s_send_add (client, id, "late", 5);
+    tk_reply_t *reply = tk_recv (client, 8000);
+    ck_assert_int_eq (tk_rc (reply), 32772);
+    ck_assert_int_eq (tk_get_uint (reply->map, "rid"), 5);
+    tk_reply_destroy (&reply);
+    kill (cluster->workers [0], SIGCONT);
+    //  The late reply is dropped; the next request is served normally.
+    int64_t rc;
+    int64_t n = s_items_count (id, &rc);
+    ck_assert_int_eq (rc, 0);
+    ck_assert (n == 0 || n == 1);
+}
+END_TEST
+
+START_TEST (test_queue_limit_32774)
+{
+    s_start (1, "--queue-limit 1024 --deadline 60000 --heartbeat 1000 --liveness 30", NULL);
+    char id [37];
+    ck_assert_int_eq (tk_define (client, "q", id), 0);
+    kill (cluster->workers [0], SIGSTOP);
+    enum { N = 1100 };
+    for (int i = 0; i < N; i++) {
+        char name [32];
+        snprintf (name, sizeof name, "q%d", i);
+        s_send_add (client, id, name, (uint64_t) i);
+    }
+    //  Everything past the limit is refused at once, while w0 is stopped.
+    int busy = 0;
+    tk_reply_t *reply;
+    while (busy < N - 1024 && (reply = tk_recv (client, 5000))) {
+        ck_assert_int_eq (tk_rc (reply), 32774);
+        ck_assert_int_ge (tk_get_uint (reply->map, "rid"), 1024);
+        busy++;
+        tk_reply_destroy (&reply);
+    }
+    ck_assert_int_eq (busy, N - 1024);
+    kill (cluster->workers [0], SIGCONT);
+    int done = 0;
+    while (done < 1024 && (reply = tk_recv (client, 20000))) {
+        ck_assert_int_eq (tk_rc (reply), 4096);
+        done++;
+        tk_reply_destroy (&reply);
+    }
+    ck_assert_int_eq (done, 1024);
+}
+END_TEST
+
+START_TEST (test_item_ops_and_codes)
+{
+    s_start (2, NULL, NULL);
+    char id [37], job [65], job2 [65];
+    int64_t state;
+    ck_assert_int_eq (tk_define (client, "ops", id), 0);
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 0, "a", "1", NULL, job, &state), 4096);
+    ck_assert_int_eq (state, 7);
+    //  Modify an existing key; modify a missing one -> failed job 32768.
+    ck_assert_int_eq (tk_add1 (client, "ModifyKvpItems", id, 0, "a", "2", NULL, job, &state), 4096);
+    ck_assert_int_eq (state, 7);
+    ck_assert_int_eq (tk_add1 (client, "ModifyKvpItems", id, 0, "zz", "2", NULL, job, &state), 4096);
+    ck_assert_int_eq (state, 10);
+    //  Remove (Data ignored), then remove again -> failed.
+    ck_assert_int_eq (tk_add1 (client, "RemoveKvpItems", id, 0, "a", "", NULL, job, &state), 4096);
+    ck_assert_int_eq (state, 7);
+    ck_assert_int_eq (tk_add1 (client, "RemoveKvpItems", id, 0, "a", "", NULL, job, &state), 4096);
+    ck_assert_int_eq (state, 10);
+    //  Idempotency: same key, same request -> the same job, applied once.
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 4, "k", "v", "key-1", job, &state), 4096);
+    ck_assert_int_eq (state, 7);
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 4, "k", "v", "key-1", job2, &state), 4096);
+    ck_assert_str_eq (job, job2);
+    ck_assert_int_eq (state, 7);
+    //  Same key, different request -> 32773.
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 4, "k", "other", "key-1", NULL, NULL), 32773);
+    //  DataExchangeEnabled false -> 32775 for the item ops; GetSystem shows it.
+    tk_body_t body;
+    tk_body_begin (&body, "ModifySystemSettings", 2);
+    tk_pack_kv_str (&body.pk, "target", id);
+    tk_pack_str (&body.pk, "DataExchangeEnabled");
+    msgpack_pack_false (&body.pk);
+    tk_reply_t *reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 0);
+    tk_reply_destroy (&reply);
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 0, "b", "1", NULL, NULL, NULL), 32775);
+    ck_assert_int_eq (tk_add1 (client, "RemoveKvpItems", id, 4, "k", "", NULL, NULL, NULL), 32775);
+    //  ... but a retry with an old key still returns its job.
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 4, "k", "v", "key-1", job2, NULL), 4096);
+    ck_assert_str_eq (job, job2);
+    //  Wrong type -> 32776; unknown system -> 32773; bad Source -> 32773.
+    tk_body_begin (&body, "AddKvpItems", 2);
+    tk_pack_kv_uint (&body.pk, "target", 5);
+    tk_pack_kv_str (&body.pk, "items", "x");
+    reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 32776);
+    tk_reply_destroy (&reply);
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", "11111111-2222-3333-4444-555555555555",
+                               0, "a", "1", NULL, NULL, NULL), 32773);
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 1, "a", "1", NULL, NULL, NULL), 32773);
+    //  DefineSystem of an existing id -> 32768.
+    tk_body_begin (&body, "DefineSystem", 2);
+    tk_pack_kv_str (&body.pk, "name", "again");
+    tk_pack_kv_str (&body.pk, "id", id);
+    reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 32768);
+    tk_reply_destroy (&reply);
+    //  A WMI object path works as a target, in any case.
+    char path [256], upper [37];
+    for (int i = 0; i < 37; i++)
+        upper [i] = (char) toupper ((unsigned char) id [i]);
+    snprintf (path, sizeof path, "\\\\HOST\\root\\virtualization\\v2:Msvm_ComputerSystem."
+              "CreationClassName=\"Msvm_ComputerSystem\",Name=\"%s\"", upper);
+    tk_body_begin (&body, "GetSystem", 1);
+    tk_pack_kv_str (&body.pk, "target", path);
+    reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 0);
+    ck_assert_str_eq (tk_get_str (reply->map, "id"), id);
+    const msgpack_object *dee = tk_get (reply->map, "DataExchangeEnabled");
+    ck_assert (dee && dee->type == MSGPACK_OBJECT_BOOLEAN && !dee->via.boolean);
+    tk_reply_destroy (&reply);
+    //  DestroySystem: its items and keys go; then it is unknown.
+    tk_body_begin (&body, "DestroySystem", 1);
+    tk_pack_kv_str (&body.pk, "target", id);
+    reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 0);
+    tk_reply_destroy (&reply);
+    int64_t rc;
+    s_items_count (id, &rc);
+    ck_assert_int_eq (rc, 32773);
+    //  The job is still there after the system is gone.
+    tk_body_begin (&body, "GetJob", 1);
+    tk_pack_kv_str (&body.pk, "job", job);
+    reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 0);
+    tk_reply_destroy (&reply);
+    //  An unknown job -> 32773.
+    tk_body_begin (&body, "GetJob", 1);
+    tk_pack_kv_str (&body.pk, "job", "no-such-job");
+    reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 32773);
+    tk_reply_destroy (&reply);
+}
+END_TEST
+
+//  Hostile input through the broker: always an answer, nothing changed.
+START_TEST (test_hostile_input)
+{
+    s_start (1, NULL, NULL);
+    char id [37];
+    ck_assert_int_eq (tk_define (client, "h", id), 0);
+    //  A body over 1 MiB.
+    size_t big = 1024 * 1024 + 16;
+    char *blob = malloc (big);
+    memset (blob, 'x', big);
+    const void *frames [3] = { "", "KVP1", blob };
+    size_t sizes [3] = { 0, 4, big };
+    tk_send_frames (client, 3, frames, sizes);
+    tk_reply_t *reply = tk_recv (client, 10000);
+    ck_assert_int_eq (tk_rc (reply), 32773);
+    tk_reply_destroy (&reply);
+    free (blob);
+    //  Wrong signature, missing delimiter, extra frames, not a map.
+    const void *f2 [3] = { "", "KVP2", "\x80" };
+    size_t s2 [3] = { 0, 4, 1 };
+    tk_send_frames (client, 3, f2, s2);
+    reply = tk_recv (client, 5000);
+    ck_assert_int_eq (tk_rc (reply), 32773);
+    tk_reply_destroy (&reply);
+    const void *f3 [4] = { "", "KVP1", "\x80", "extra" };
+    size_t s3 [4] = { 0, 4, 1, 5 };
+    tk_send_frames (client, 4, f3, s3);
+    reply = tk_recv (client, 5000);
+    ck_assert_int_eq (tk_rc (reply), 32773);
+    tk_reply_destroy (&reply);
+    const void *f4 [3] = { "", "KVP1", "\x93\x01\x02\x03" };
+    size_t s4 [3] = { 0, 4, 4 };
+    tk_send_frames (client, 3, f4, s4);
+    reply = tk_recv (client, 5000);
+    ck_assert_int_eq (tk_rc (reply), 32773);
+    tk_reply_destroy (&reply);
+    //  Deep nesting.
+    char deep [2000];
+    deep [0] = '\x81';
+    deep [1] = '\xa2'; deep [2] = 'o'; deep [3] = 'p';
+    size_t n = 4;
+    while (n < sizeof deep)
+        deep [n++] = '\x91';
+    const void *f5 [3] = { "", "KVP1", deep };
+    size_t s5 [3] = { 0, 4, sizeof deep };
+    tk_send_frames (client, 3, f5, s5);
+    reply = tk_recv (client, 5000);
+    ck_assert_int_eq (tk_rc (reply), 32773);
+    tk_reply_destroy (&reply);
+    //  10,000 unknown keys: answered (the op is fine).
+    tk_body_t body;
+    tk_body_begin (&body, "GetKvpItems", 10001);
+    tk_pack_kv_str (&body.pk, "target", id);
+    for (int i = 0; i < 10000; i++) {
+        char key [16];
+        snprintf (key, sizeof key, "u%d", i);
+        tk_pack_kv_uint (&body.pk, key, (uint64_t) i);
+    }
+    reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 0);
+    tk_reply_destroy (&reply);
+    //  Invalid UTF-8 and a NUL in a Name: 32773, nothing stored.
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 0, "bad\xc3", "v", NULL, NULL, NULL), 32773);
+    tk_body_begin (&body, "AddKvpItems", 2);
+    tk_pack_kv_str (&body.pk, "target", id);
+    tk_pack_str (&body.pk, "items");
+    msgpack_pack_array (&body.pk, 1);
+    msgpack_pack_map (&body.pk, 3);
+    tk_pack_str (&body.pk, "Name");
+    msgpack_pack_str (&body.pk, 3);
+    msgpack_pack_str_body (&body.pk, "a\0b", 3);
+    tk_pack_kv_str (&body.pk, "Data", "v");
+    tk_pack_kv_uint (&body.pk, "Source", 0);
+    reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 32773);
+    tk_reply_destroy (&reply);
+    int64_t rc;
+    ck_assert_int_eq (s_items_count (id, &rc), 0);
+    //  A stranger on the workers' socket is refused and the broker goes on.
+    zsock_t *stranger = tk_dealer (cluster->workers_ep);
+    zstr_sendx (stranger, "REPLY", "12345678", "junk", NULL);
+    zpoller_t *poller = zpoller_new (stranger, NULL);
+    ck_assert_ptr_nonnull (zpoller_wait (poller, 5000));
+    char *cmd = zstr_recv (stranger);
+    ck_assert_str_eq (cmd, "REFUSE");
+    zstr_free (&cmd);
+    zpoller_destroy (&poller);
+    zsock_destroy (&stranger);
+    tk_body_begin (&body, "Ping", 0);
+    reply = tk_call (client, &body, 5000);
+    ck_assert_int_eq (tk_rc (reply), 0);
+    tk_reply_destroy (&reply);
+}
+END_TEST
+
+//  A full store: 32778 for writes, reads go on, and space coming back
+//  (a system destroyed) lets writes succeed again.
+START_TEST (test_store_full_32778)
+{
+    s_start (1, NULL, "--map-size 1048576 --map-max 1048576");
+    char a [37], b [37];
+    ck_assert_int_eq (tk_define (client, "full-a", a), 0);
+    ck_assert_int_eq (tk_define (client, "full-b", b), 0);
+    char data [2001];
+    memset (data, 'd', 2000);
+    data [2000] = 0;
+    int rc = 4096, added = 0;
+    char failed [32] = "";
+    for (int i = 0; i < 2000 && rc == 4096; i++) {
+        snprintf (failed, sizeof failed, "fill%d", i);
+        rc = tk_add1 (client, "AddKvpItems", a, 0, failed, data, NULL, NULL, NULL);
+        added += rc == 4096;
+    }
+    ck_assert_int_eq (rc, 32778);
+    ck_assert_int_gt (added, 10);
+    //  The refused write changed nothing and is refused again; reads work.
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", a, 0, failed, data, NULL, NULL, NULL), 32778);
+    int64_t getrc;
+    ck_assert_int_eq (s_items_count (a, &getrc), added);
+    ck_assert_int_eq (getrc, 0);
+    //  Space comes back when a system goes. LMDB reuses freed pages only
+    //  once a later commit has passed, so allow a few attempts.
+    tk_body_t body;
+    tk_body_begin (&body, "DestroySystem", 1);
+    tk_pack_kv_str (&body.pk, "target", a);
+    tk_reply_t *reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 0);
+    tk_reply_destroy (&reply);
+    rc = 0;
+    for (int attempt = 0; attempt < 5 && rc != 4096; attempt++) {
+        char name [32];
+        snprintf (name, sizeof name, "more%d", attempt);
+        rc = tk_add1 (client, "AddKvpItems", b, 0, name, data, NULL, NULL, NULL);
+        ck_assert (rc == 4096 || rc == 32778);
+    }
+    ck_assert_int_eq (rc, 4096);
+}
+END_TEST
+
+//  SIGTERM: workers and broker finish what they accepted and exit 0.
+START_TEST (test_graceful_stop)
+{
+    s_start (2, NULL, NULL);
+    char id [37];
+    ck_assert_int_eq (tk_define (client, "g", id), 0);
+    for (int i = 0; i < 200; i++) {
+        char name [16];
+        snprintf (name, sizeof name, "g%d", i);
+        s_send_add (client, id, name, (uint64_t) i);
+    }
+    int answered = 0;
+    tk_reply_t *reply;
+    while (answered < 200 && (reply = tk_recv (client, 10000))) {
+        ck_assert_int_eq (tk_rc (reply), 4096);
+        answered++;
+        tk_reply_destroy (&reply);
+    }
+    ck_assert_int_eq (answered, 200);
+    for (int w = 0; w < 2; w++) {
+        int status = tk_stop (cluster->workers [w], SIGTERM, 15000);
+        cluster->workers [w] = 0;
+        ck_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    }
+    int status = tk_stop (cluster->broker, SIGTERM, 15000);
+    cluster->broker = 0;
+    ck_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+}
+END_TEST
+
+//  Command-line contract: --help exits 0, bad flags 2, and a folder made
+//  with other settings refuses to start (2).
+START_TEST (test_command_lines)
+{
+    cluster = tk_cluster_new (1);
+    char out [8192];
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvp-broker", "--help", NULL), 0);
+    ck_assert_ptr_nonnull (strstr (out, "--partitions"));
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvp-worker", "--help", NULL), 0);
+    ck_assert_ptr_nonnull (strstr (out, "--data"));
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvp-broker", "--bogus", NULL), 2);
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvp-worker", "--bogus", NULL), 2);
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvp-broker", "--partitions", "0", NULL), 2);
+    ck_assert (tk_cluster_start (cluster));
+    //  The worker's folder holds "w0": another --id is refused.
+    char dir [300];
+    snprintf (dir, sizeof dir, "%s/w0", cluster->dir);
+    tk_stop (cluster->workers [0], SIGTERM, 15000);
+    cluster->workers [0] = 0;
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvp-worker", "--data", dir, "--id", "other",
+                              "--broker", cluster->workers_ep, NULL), 2);
+    //  The broker's folder holds N = 64: another --partitions is refused.
+    tk_stop (cluster->broker, SIGTERM, 15000);
+    cluster->broker = 0;
+    snprintf (dir, sizeof dir, "%s/broker", cluster->dir);
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvp-broker", "--data", dir,
+                              "--partitions", "32", "--clients", cluster->clients,
+                              "--workers", cluster->workers_ep, "--events-in",
+                              cluster->events_in, "--events", cluster->events, NULL), 2);
+}
+END_TEST
+
+//  A subscriber that never reads does not stall the cluster.
+START_TEST (test_stalled_subscriber)
+{
+    s_start (1, NULL, NULL);
+    zsock_t *sub = zsock_new_sub (cluster->events, "job/");
+    zsock_set_rcvhwm (sub, 10);
+    char id [37];
+    ck_assert_int_eq (tk_define (client, "s", id), 0);
+    enum { N = 3000 };
+    int sent = 0, answered = 0;
+    tk_reply_t *reply;
+    while (answered < N) {
+        while (sent < N && sent - answered < 64) {
+            char name [16];
+            snprintf (name, sizeof name, "s%d", sent);
+            s_send_add (client, id, name, (uint64_t) sent++);
+        }
+        reply = tk_recv (client, 15000);
+        ck_assert_ptr_nonnull (reply);
+        ck_assert_int_eq (tk_rc (reply), 4096);
+        tk_reply_destroy (&reply);
+        answered++;
+    }
+    zsock_destroy (&sub);
+}
+END_TEST
+
+static Suite *
+s_suite (void)
+{
+    Suite *suite = suite_create ("faults");
+    TCase *tc = tcase_create ("codes");
+    tcase_add_checked_fixture (tc, NULL, s_teardown);
+    tcase_set_timeout (tc, 120);
+    tcase_add_test (tc, test_worker_down_32777_and_inflight_32771);
+    tcase_add_test (tc, test_stalled_worker_32772);
+    tcase_add_test (tc, test_queue_limit_32774);
+    tcase_add_test (tc, test_item_ops_and_codes);
+    tcase_add_test (tc, test_hostile_input);
+    tcase_add_test (tc, test_store_full_32778);
+    tcase_add_test (tc, test_graceful_stop);
+    tcase_add_test (tc, test_command_lines);
+    tcase_add_test (tc, test_stalled_subscriber);
+    suite_add_tcase (suite, tc);
+    return suite;
+}
+
+int
+main (void)
+{
+    SRunner *runner = srunner_create (s_suite ());
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,343 @@
+/*  kvp_batch.c - group commit with the out-of-space fallbacks.
+*/
+#include "kvp_batch.h"
+#include "kvp_exec.h"
+#include "kvp_rc.h"
+#include "kvp_wire.h"
+
+//  A batch that hits FULL again right after a successful grow may need a
+//  few more doublings (one pass can carry up to --batch large requests).
+#define S_GROW_TRIES    4
+
+struct _kvp_batch_t {
+    kvp_store_t *store;         /* borrowed */
+    kvp_exec_t *exec;           /* runs one slot */
+    kvp_slot_t *slots;          /* max slots */
+    size_t max;                 /* capacity */
+    size_t size;                /* claimed */
+    uint64_t *sent;             /* per partition: published up to; lazily
+                                   KVP_PARTITIONS_MAX entries */
+    uint32_t *dirty;            /* partitions whose mark is not written */
+    size_t dirty_count;         /* entries in dirty */
+    uint8_t *listed;            /* per partition: 1 if in dirty */
+    size_t full_size;           /* SIZE_MAX, or the smallest write refused
+                                   for lack of space since space was last
+                                   freed: writes half as big fail at once */
+};
+
+kvp_batch_t *
+kvp_batch_new (kvp_store_t *store, size_t max)
+{
+    assert (store && max > 0);
+    kvp_batch_t *self = (kvp_batch_t *) calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->store = store;
+    self->max = max;
+    self->full_size = SIZE_MAX;
+    self->exec = kvp_exec_new (store);
+    self->slots = (kvp_slot_t *) calloc (max, sizeof (kvp_slot_t));
+    bool ok = self->exec && self->slots;
+    for (size_t i = 0; ok && i < max; i++)
+        ok = kvp_slot_init (&self->slots [i]);
+    if (!ok)
+        kvp_batch_destroy (&self);
+    return self;
+}
+
+void
+kvp_batch_destroy (kvp_batch_t **self_p)
+{
+    assert (self_p);
+    kvp_batch_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; self->slots && i < self->max; i++)
+        kvp_slot_fini (&self->slots [i]);
+    free (self->slots);
+    kvp_exec_destroy (&self->exec);
+    free (self->sent);
+    free (self->dirty);
+    free (self->listed);
+    free (self);
+    *self_p = NULL;
+}
+
+kvp_slot_t *
+kvp_batch_claim (kvp_batch_t *self)
+{
+    if (self->size == self->max)
+        return NULL;
+    kvp_slot_t *slot = &self->slots [self->size++];
+    kvp_slot_clear_results (slot);
+    slot->state = KVP_SLOT_FREE;
+    return slot;
+}
+
+size_t
+kvp_batch_size (kvp_batch_t *self)
+{
+    return self->size;
+}
+
+kvp_slot_t *
+kvp_batch_slot (kvp_batch_t *self, size_t index)
+{
+    assert (index < self->size);
+    return &self->slots [index];
+}
+
+void
+kvp_batch_clear (kvp_batch_t *self)
+{
+    for (size_t i = 0; i < self->size; i++)
+        kvp_slot_release (&self->slots [i]);
+    self->size = 0;
+}
+
+//  --- Sent marks ------------------------------------------------------------
+
+//  Allocate the marks' tables on first use (a worker that never publishes
+//  never pays for them).
+static bool
+s_marks_alloc (kvp_batch_t *self)
+{
+    if (!self->sent) {
+        self->sent = (uint64_t *) calloc (KVP_PARTITIONS_MAX, sizeof (uint64_t));
+        self->dirty = (uint32_t *) calloc (KVP_PARTITIONS_MAX, sizeof (uint32_t));
+        self->listed = (uint8_t *) calloc (KVP_PARTITIONS_MAX, 1);
+    }
+    return self->sent && self->dirty && self->listed;
+}
+
+void
+kvp_batch_sent (kvp_batch_t *self, uint32_t part, uint64_t seq)
+{
+    //  Without memory for the marks a restart republishes instead.
+    if (part >= KVP_PARTITIONS_MAX || !s_marks_alloc (self))
+        return;
+    if (!self->listed [part]) {
+        self->listed [part] = 1;
+        self->dirty [self->dirty_count++] = part;
+    }
+    if (seq > self->sent [part])
+        self->sent [part] = seq;
+}
+
+//  The marks were committed.
+static void
+s_marks_clean (kvp_batch_t *self)
+{
+    for (size_t i = 0; i < self->dirty_count; i++)
+        self->listed [self->dirty [i]] = 0;
+    self->dirty_count = 0;
+}
+
+//  Write the dirty marks into the open batch. Only a broken batch (FULL,
+//  EIO) fails it: a mark the store refuses is dropped, never allowed to
+//  fail every batch after it.
+static int
+s_write_marks (kvp_batch_t *self)
+{
+    for (size_t i = 0; i < self->dirty_count; i++) {
+        uint32_t part = self->dirty [i];
+        int rc = kvp_store_partition_sent (self->store, part,
+                                           self->sent [part]);
+        if (rc == KVP_STORE_FULL || rc == KVP_STORE_EIO)
+            return rc;
+        if (rc)
+            zsys_warning ("sent mark of partition %u: %s", part,
+                          kvp_store_strerror (rc));
+    }
+    return KVP_STORE_OK;
+}
+
+int
+kvp_batch_flush (kvp_batch_t *self)
+{
+    if (!self->dirty_count)
+        return KVP_STORE_OK;
+    int rc = kvp_store_begin (self->store);
+    if (rc == KVP_STORE_OK && (rc = s_write_marks (self)) != KVP_STORE_OK)
+        kvp_store_abort (self->store);
+    else
+    if (rc == KVP_STORE_OK)
+        rc = kvp_store_commit (self->store);
+    if (rc == KVP_STORE_OK)
+        s_marks_clean (self);
+    return rc;
+}
+
+//  --- Running -----------------------------------------------------------------
+
+//  Does slot i's op write (and so need the commit to be durable)?
+static bool
+s_writes (kvp_slot_t *slot)
+{
+    return kvp_exec_writes (kvp_request_op (slot->request));
+}
+
+//  Execute slots [from, to) that are READY in one transaction, with the
+//  marks when `marks`. Commits only if something may have been written.
+static int
+s_attempt (kvp_batch_t *self, size_t from, size_t to, bool marks)
+{
+    int rc = kvp_store_begin (self->store);
+    if (rc)
+        return rc;
+    bool wrote = marks && self->dirty_count;
+    if (wrote && (rc = s_write_marks (self)) != KVP_STORE_OK) {
+        kvp_store_abort (self->store);
+        return rc;
+    }
+    //  No result of an earlier attempt may survive into this one.
+    for (size_t i = from; i < to; i++)
+        if (self->slots [i].state == KVP_SLOT_READY)
+            kvp_slot_clear_results (&self->slots [i]);
+    for (size_t i = from; i < to; i++) {
+        kvp_slot_t *slot = &self->slots [i];
+        if (slot->state != KVP_SLOT_READY)
+            continue;
+        if ((rc = kvp_exec_run (self->exec, slot)) != KVP_STORE_OK) {
+            kvp_store_abort (self->store);
+            return rc;
+        }
+        wrote |= s_writes (slot);
+    }
+    if (!wrote) {
+        kvp_store_abort (self->store);      //  reads only: nothing to sync
+        return KVP_STORE_OK;
+    }
+    rc = kvp_store_commit (self->store);
+    if (rc == KVP_STORE_OK && marks)
+        s_marks_clean (self);
+    return rc;
+}
+
+//  The commit failed: the outcome of the writes is unknown to us as much
+//  as to the client, and a read after a write may have seen it.
+static void
+s_commit_failed (kvp_batch_t *self, size_t from, size_t to, int rc)
+{
+    zsys_error ("commit of %zu requests failed: %s", to - from,
+                kvp_store_strerror (rc));
+    bool tainted = false;
+    for (size_t i = from; i < to; i++) {
+        kvp_slot_t *slot = &self->slots [i];
+        if (slot->state != KVP_SLOT_READY)
+            continue;
+        //  Also the slots the failure left without a reply.
+        tainted |= s_writes (slot) || slot->reply.size == 0;
+        if (tainted)
+            kvp_slot_reject (slot, KVP_RC_STATUS_UNKNOWN, "commit failed");
+    }
+}
+
+//  --- A full store --------------------------------------------------------------
+//
+//  Near the end of the map whether a write fits depends on which B-tree
+//  pages it touches, so a request could fail and the next one of the same
+//  size succeed. Once a write was refused for lack of space, writes of a
+//  comparable size (at least half of it) are refused at once until space
+//  is freed (a system destroyed, items removed, jobs purged): the store
+//  answers consistently instead of filling its last pages by luck. Much
+//  smaller writes are still tried, so one oversized request does not stop
+//  the rest. DestroySystem and RemoveKvpItems, which free space, always
+//  are.
+
+static bool
+s_frees (kvp_slot_t *slot)
+{
+    kvp_op_t op = kvp_request_op (slot->request);
+    return op == KVP_OP_DESTROY_SYSTEM || op == KVP_OP_REMOVE_KVP_ITEMS;
+}
+
+static void
+s_refuse_full (kvp_slot_t *slot)
+{
+    kvp_slot_reject (slot, KVP_RC_OUT_OF_MEMORY, "store full: the map "
+                     "cannot grow (--map-max or the disk)");
+}
+
+//  Refuse, before trying, the writes a full store cannot take.
+static void
+s_refuse_big_writes (kvp_batch_t *self)
+{
+    for (size_t i = 0; i < self->size; i++) {
+        kvp_slot_t *slot = &self->slots [i];
+        if (slot->state == KVP_SLOT_READY
+        &&  slot->body_size >= self->full_size / 2
+        &&  s_writes (slot) && !s_frees (slot))
+            s_refuse_full (slot);
+    }
+}
+
+//  Slots [from, to) were committed: did they free space?
+static void
+s_note_freed (kvp_batch_t *self, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (self->slots [i].state == KVP_SLOT_READY
+        &&  s_frees (&self->slots [i]))
+            self->full_size = SIZE_MAX;
+}
+
+//  The map cannot grow: run each request alone, so reads and the writes
+//  that fit still succeed, and refuse only the writes that do not.
+static void
+s_run_singly (kvp_batch_t *self)
+{
+    for (size_t i = 0; i < self->size; i++) {
+        kvp_slot_t *slot = &self->slots [i];
+        if (slot->state != KVP_SLOT_READY)
+            continue;
+        int rc = s_attempt (self, i, i + 1, false);
+        if (rc == KVP_STORE_OK)
+            s_note_freed (self, i, i + 1);
+        else
+        if (rc == KVP_STORE_FULL) {
+            if (!s_frees (slot) && slot->body_size < self->full_size)
+                self->full_size = slot->body_size;
+            s_refuse_full (slot);
+        }
+        else
+            s_commit_failed (self, i, i + 1, rc);
+    }
+}
+
+void
+kvp_batch_freed (kvp_batch_t *self)
+{
+    self->full_size = SIZE_MAX;
+}
+
+int
+kvp_batch_run (kvp_batch_t *self)
+{
+    if (self->full_size != SIZE_MAX)
+        s_refuse_big_writes (self);
+    int rc = s_attempt (self, 0, self->size, true);
+    for (int tries = 0; rc == KVP_STORE_FULL && tries < S_GROW_TRIES;
+         tries++) {
+        rc = kvp_store_grow (self->store);
+        if (rc == KVP_STORE_OK) {
+            self->full_size = SIZE_MAX;     //  room again
+            rc = s_attempt (self, 0, self->size, true);
+        }
+        else
+        if (rc == KVP_STORE_FULL)
+            break;
+    }
+    if (rc == KVP_STORE_OK)
+        s_note_freed (self, 0, self->size);
+    else
+    if (rc == KVP_STORE_FULL) {
+        zsys_warning ("store full: running %zu requests one by one",
+                      self->size);
+        s_run_singly (self);
+        return KVP_STORE_OK;
+    }
+    else
+        s_commit_failed (self, 0, self->size, rc);
+    return rc;
+}

@@ -1,0 +1,89 @@
+/*  kvp_batch.h - group commit: the requests of one loop pass run in one
+    LMDB write transaction (each in its own nested transaction) and are
+    committed once, synced, before any of them is answered.
+
+    The caller claims slots, fills them (decoded request, target, partition,
+    receipt times) and marks them READY, or answers them at once with
+    kvp_slot_reject. kvp_batch_run executes the READY ones; then the caller
+    sends every slot's reply and publishes every event, in slot order, and
+    calls kvp_batch_clear.
+
+    Out of space: the batch is aborted, the map grown and the batch rerun;
+    if the map cannot grow, each request runs alone so reads still succeed
+    and only the writes that do not fit are refused (32778). From then on,
+    writes at least half as big as the smallest one refused get 32778
+    without being tried, until space is freed (DestroySystem,
+    RemoveKvpItems, a purge: kvp_batch_freed).
+
+    The batch also carries the per-partition "published up to" marks: they
+    are written inside the next batch's transaction, never in a commit of
+    their own on the hot path.
+
+    Uses proto and store; no sockets.
+*/
+#ifndef KVP_BATCH_H_INCLUDED
+#define KVP_BATCH_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include "kvp_slot.h"
+#include "kvp_store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _kvp_batch_t kvp_batch_t;
+
+/*  Create a batch of at most `max` (> 0) requests over `store` (borrowed:
+    it must outlive the batch). Returns NULL when out of memory. */
+kvp_batch_t *
+    kvp_batch_new (kvp_store_t *store, size_t max);
+
+/*  Destroy a batch (releasing its slots) and null the pointer; safe on
+    NULL. */
+void
+    kvp_batch_destroy (kvp_batch_t **self_p);
+
+/*  Claim the next slot, or NULL when the batch is full. The slot is FREE
+    with empty results; the caller must make it READY or reject it. */
+kvp_slot_t *
+    kvp_batch_claim (kvp_batch_t *self);
+
+/*  Number of claimed slots, and slot `index` (< size). */
+size_t
+    kvp_batch_size (kvp_batch_t *self);
+kvp_slot_t *
+    kvp_batch_slot (kvp_batch_t *self, size_t index);
+
+/*  Execute the READY slots with one synced commit (see above). Afterwards
+    every claimed slot holds its reply; a slot whose event is not empty made
+    a job to publish. If the commit itself fails, the writes of the batch
+    (and the reads that came after one) are answered 32771 and the store
+    code is returned; else 0. */
+int
+    kvp_batch_run (kvp_batch_t *self);
+
+/*  Space was freed outside a batch (a purge): writes of any size are
+    tried again (see "A full store" in kvp_batch.c). */
+void
+    kvp_batch_freed (kvp_batch_t *self);
+
+/*  Release every claimed slot (after the replies were sent). */
+void
+    kvp_batch_clear (kvp_batch_t *self);
+
+/*  Record that the events of `part` up to `seq` are published. Kept in
+    memory and written with the next batch or kvp_batch_flush. */
+void
+    kvp_batch_sent (kvp_batch_t *self, uint32_t part, uint64_t seq);
+
+/*  Write the pending marks now, in their own transaction (for an idle
+    worker and at shutdown). Returns 0 or a store code. */
+int
+    kvp_batch_flush (kvp_batch_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,552 @@
+/*  kvp_exec.c - the op handlers and their dispatch table.
+
+    A handler returns S_KEEP (its writes stay in the batch), S_UNDO (it
+    answered with a KVP/1 error or wrote nothing: its nested transaction is
+    rolled back) or a negative store code, which kvp_exec_run turns into
+    "abort the batch" (FULL) or a 32771 reply (anything else).
+*/
+#include "kvp_exec.h"
+#include "kvp_rc.h"
+#include "kvp_reply.h"
+
+#include <czmq.h>
+#include <stdarg.h>
+
+#define S_KEEP  0
+#define S_UNDO  1
+#define S_NEW   2       /* s_replay: the key is unknown, make a new job */
+
+#define S_SOURCE_MAX 255    /* the store keeps Source in one byte */
+
+//  Largest reply: the broker's transport cap is at least 4 MiB, and a
+//  message over it would cost the whole connection.
+#define S_REPLY_MAX (4 * 1024 * 1024 - 4096)
+
+struct _kvp_exec_t {
+    kvp_store_t *store;                     /* borrowed */
+    msgpack_zone zone;                      /* strings of decoded jobs */
+    msgpack_sbuffer text;                   /* ErrorDescription being built */
+    msgpack_sbuffer data;                   /* Remove: copies of old Data */
+    size_t offsets [KVP_ITEMS_MAX];         /* where each copy starts */
+    kvp_item_t removed [KVP_ITEMS_MAX];     /* Remove: the event's items */
+};
+
+typedef int (s_handler_fn) (kvp_exec_t *self, kvp_slot_t *slot);
+
+//  --- Replies ------------------------------------------------------------
+
+//  Answer with a KVP/1 error; the op's writes (if any) are undone.
+static int
+s_fail (kvp_slot_t *slot, unsigned rc, const char *format, ...)
+{
+    char error [256];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (error, sizeof error, format, args);
+    va_end (args);
+    kvp_slot_clear_results (slot);
+    kvp_reply_status (&slot->reply, kvp_request_rid (slot->request), rc,
+                      error);
+    return S_UNDO;
+}
+
+//  Start a successful reply with `extra` fields to follow.
+static void
+s_reply_ok (kvp_slot_t *slot, msgpack_packer *pk, size_t extra)
+{
+    msgpack_packer_init (pk, &slot->reply, msgpack_sbuffer_write);
+    kvp_reply_begin (pk, kvp_request_rid (slot->request), KVP_RC_OK, NULL,
+                     extra);
+}
+
+static int
+s_unknown_system (kvp_slot_t *slot)
+{
+    return s_fail (slot, KVP_RC_INVALID_PARAM, "unknown system %s",
+                   slot->target.text);
+}
+
+//  Read the slot's system; answers "unknown system" (S_UNDO) if absent.
+static int
+s_system_get (kvp_exec_t *self, kvp_slot_t *slot, const uint8_t guid [16],
+              kvp_system_t *sys)
+{
+    int rc = kvp_store_system_get (self->store, slot->part, guid, sys);
+    return rc == KVP_STORE_NOTFOUND ? s_unknown_system (slot) : rc;
+}
+
+//  Read job `seq` of `part` back from the log into `job` (strings in the
+//  executor's zone, valid until the next call).
+static int
+s_logged_job (kvp_exec_t *self, uint32_t part, uint64_t seq, kvp_job_t *job)
+{
+    const void *event;
+    size_t len;
+    int rc = kvp_store_log_get (self->store, part, seq, &event, &len);
+    if (rc)
+        return rc;
+    msgpack_zone_clear (&self->zone);
+    return kvp_job_decode (job, event, len, &self->zone)
+           ? KVP_STORE_OK : KVP_STORE_CORRUPT;
+}
+
+//  --- System ops ---------------------------------------------------------
+
+static int
+s_define (kvp_exec_t *self, kvp_slot_t *slot)
+{
+    kvp_system_t sys = { .exchange = true,
+                         .created_ms = slot->received_ms };
+    const char *name = kvp_request_name (slot->request, &sys.name_len);
+    if (!name || sys.name_len > KVP_STORE_ELEMENT_MAX)
+        return s_fail (slot, KVP_RC_INVALID_PARAM, "name: bad ElementName");
+    memcpy (sys.name, name, sys.name_len);
+    sys.name [sys.name_len] = 0;
+    uint8_t guid [16];
+    kvp_guid_to_bytes (&slot->target, guid);
+    int rc = kvp_store_system_put (self->store, slot->part, guid, &sys, true);
+    if (rc == KVP_STORE_EXISTS)
+        return s_fail (slot, KVP_RC_FAILED, "system %s already exists",
+                       slot->target.text);
+    //  The partition record (made by log_next when missing) lists the
+    //  partition in REGISTER from now on, even before its first job.
+    uint32_t epoch;
+    uint64_t seq;
+    if (rc == KVP_STORE_OK)
+        rc = kvp_store_log_next (self->store, slot->part, &epoch, &seq);
+    if (rc)
+        return rc;
+    msgpack_packer pk;
+    s_reply_ok (slot, &pk, 1);
+    kvp_pack_cstr (&pk, "id");
+    kvp_pack_cstr (&pk, slot->target.text);
+    return S_KEEP;
+}
+
+static int
+s_destroy (kvp_exec_t *self, kvp_slot_t *slot)
+{
+    uint8_t guid [16];
+    kvp_guid_to_bytes (&slot->target, guid);
+    int rc = kvp_store_system_delete (self->store, slot->part, guid);
+    if (rc == KVP_STORE_NOTFOUND)
+        return s_unknown_system (slot);
+    if (rc)
+        return rc;
+    kvp_reply_status (&slot->reply, kvp_request_rid (slot->request),
+                      KVP_RC_OK, NULL);
+    return S_KEEP;
+}
+
+static int
+s_modify_settings (kvp_exec_t *self, kvp_slot_t *slot)
+{
+    uint8_t guid [16];
+    kvp_guid_to_bytes (&slot->target, guid);
+    kvp_system_t sys;
+    int rc = s_system_get (self, slot, guid, &sys);
+    if (rc)
+        return rc;
+    sys.exchange = kvp_request_data_exchange (slot->request);
+    rc = kvp_store_system_put (self->store, slot->part, guid, &sys, false);
+    if (rc)
+        return rc;
+    kvp_reply_status (&slot->reply, kvp_request_rid (slot->request),
+                      KVP_RC_OK, NULL);
+    return S_KEEP;
+}
+
+static int
+s_get_system (kvp_exec_t *self, kvp_slot_t *slot)
+{
+    uint8_t guid [16];
+    kvp_guid_to_bytes (&slot->target, guid);
+    kvp_system_t sys;
+    int rc = s_system_get (self, slot, guid, &sys);
+    if (rc)
+        return rc;
+    msgpack_packer pk;
+    s_reply_ok (slot, &pk, 3);
+    kvp_pack_cstr (&pk, "id");
+    kvp_pack_cstr (&pk, slot->target.text);
+    kvp_pack_cstr (&pk, "name");
+    kvp_pack_str (&pk, sys.name, sys.name_len);
+    kvp_pack_cstr (&pk, "DataExchangeEnabled");
+    if (sys.exchange)
+        msgpack_pack_true (&pk);
+    else
+        msgpack_pack_false (&pk);
+    return S_UNDO;      //  read only
+}
+
+//  --- Reads: items and jobs ---------------------------------------------
+
+//  items_each callbacks: count the items, then pack them.
+static int
+s_count_item (void *arg, uint32_t source, const char *name, size_t name_len,
+              const char *data, size_t data_len)
+{
+    (*(size_t *) arg)++;
+    return 0;
+}
+
+static int
+s_pack_item (void *arg, uint32_t source, const char *name, size_t name_len,
+             const char *data, size_t data_len)
+{
+    kvp_item_t item = { source, name, (uint32_t) name_len,
+                        data, (uint32_t) data_len };
+    kvp_pack_item ((msgpack_packer *) arg, &item);
+    return 0;
+}
+
+static int
+s_get_items (kvp_exec_t *self, kvp_slot_t *slot)
+{
+    uint8_t guid [16];
+    kvp_guid_to_bytes (&slot->target, guid);
+    kvp_system_t sys;
+    int rc = s_system_get (self, slot, guid, &sys);
+    if (rc)
+        return rc;
+    uint64_t filter;
+    uint32_t source = UINT32_MAX;       //  the store's "every Source"
+    bool none = false;                  //  a Source no item can have
+    if (kvp_request_source_filter (slot->request, &filter)) {
+        none = filter > S_SOURCE_MAX;
+        source = (uint32_t) filter;
+    }
+    //  Two walks in one transaction: msgpack wants the count first, and
+    //  counting is cheaper than copying the items aside.
+    size_t count = 0;
+    if (!none)
+        rc = kvp_store_items_each (self->store, slot->part, guid, source,
+                                   s_count_item, &count);
+    if (rc)
+        return rc;
+    msgpack_packer pk;
+    s_reply_ok (slot, &pk, 1);
+    kvp_pack_cstr (&pk, "items");
+    msgpack_pack_array (&pk, count);
+    if (count)
+        rc = kvp_store_items_each (self->store, slot->part, guid, source,
+                                   s_pack_item, &pk);
+    if (rc == KVP_STORE_OK && slot->reply.size > S_REPLY_MAX)
+        return s_fail (slot, KVP_RC_OUT_OF_MEMORY, "items: %zu items make a "
+                       "reply over %d bytes; ask for one Source at a time",
+                       count, S_REPLY_MAX);
+    return rc ? rc : S_UNDO;
+}
+
+static int
+s_get_job (kvp_exec_t *self, kvp_slot_t *slot)
+{
+    size_t len;
+    const char *id = kvp_request_job (slot->request, &len);
+    uint32_t part, epoch;
+    uint64_t seq;
+    kvp_request_job_parts (slot->request, &part, &epoch, &seq);
+    kvp_partition_t info;
+    kvp_job_t job;
+    int rc = kvp_store_partition_get (self->store, part, &info);
+    if (rc == KVP_STORE_OK && info.epoch != epoch)
+        rc = KVP_STORE_NOTFOUND;        //  a job of another life of part
+    if (rc == KVP_STORE_OK)
+        rc = s_logged_job (self, part, seq, &job);
+    if (rc == KVP_STORE_NOTFOUND)
+        return s_fail (slot, KVP_RC_INVALID_PARAM, "unknown job %.*s",
+                       (int) len, id);
+    if (rc)
+        return rc;
+    msgpack_packer pk;
+    s_reply_ok (slot, &pk, 1);
+    kvp_pack_cstr (&pk, "job");
+    kvp_pack_job (&pk, &job);
+    return S_UNDO;
+}
+
+//  --- Item ops -------------------------------------------------------------
+
+//  Append bytes to a growing buffer (msgpack_sbuffer is one).
+static void
+s_append (msgpack_sbuffer *buf, const char *bytes, size_t len)
+{
+    if (len)
+        msgpack_sbuffer_write (buf, bytes, len);
+}
+
+//  Add `what: Source S Name "N"` to the ErrorDescription being built, with
+//  '"' and '\' in the name escaped.
+static void
+s_fault (kvp_exec_t *self, const char *what, const kvp_item_t *item)
+{
+    char head [64];
+    int len = snprintf (head, sizeof head, "%s%s: Source %u Name \"",
+                        self->text.size ? "; " : "", what, item->source);
+    s_append (&self->text, head, (size_t) len);
+    size_t start = 0;
+    for (size_t i = 0; i < item->name_len; i++)
+        if (item->name [i] == '"' || item->name [i] == '\\') {
+            s_append (&self->text, item->name + start, i - start);
+            s_append (&self->text, "\\", 1);
+            start = i;
+        }
+    s_append (&self->text, item->name + start, item->name_len - start);
+    s_append (&self->text, "\"", 1);
+}
+
+//  Is each item where the op needs it (Add: absent; Modify, Remove:
+//  present)? Returns the number of faults (each named in self->text) or a
+//  store code. For Remove, copies each old Data aside for the event.
+static int
+s_check_items (kvp_exec_t *self, kvp_slot_t *slot, const uint8_t guid [16],
+               kvp_op_t op, const kvp_item_t *items, size_t count)
+{
+    msgpack_sbuffer_clear (&self->text);
+    msgpack_sbuffer_clear (&self->data);
+    int faults = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *data;
+        size_t data_len;
+        int rc = kvp_store_item_get (self->store, slot->part, guid,
+                                     items [i].source, items [i].name,
+                                     items [i].name_len, &data, &data_len);
+        if (rc != KVP_STORE_OK && rc != KVP_STORE_NOTFOUND)
+            return rc;
+        bool exists = rc == KVP_STORE_OK;
+        if (exists && op == KVP_OP_ADD_KVP_ITEMS)
+            s_fault (self, "key exists", &items [i]), faults++;
+        else
+        if (!exists && op != KVP_OP_ADD_KVP_ITEMS)
+            s_fault (self, "key missing", &items [i]), faults++;
+        else
+        if (op == KVP_OP_REMOVE_KVP_ITEMS) {
+            //  Copied now: the pointer dies at the next write.
+            self->offsets [i] = self->data.size;
+            self->removed [i] = items [i];
+            self->removed [i].data_len = (uint32_t) data_len;
+            s_append (&self->data, data, data_len);
+        }
+    }
+    return faults;
+}
+
+//  Write all items (they were checked). A clash now means the store
+//  disagrees with itself.
+static int
+s_apply_items (kvp_exec_t *self, kvp_slot_t *slot, const uint8_t guid [16],
+               kvp_op_t op, const kvp_item_t *items, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        const kvp_item_t *it = &items [i];
+        int rc = op == KVP_OP_REMOVE_KVP_ITEMS
+            ? kvp_store_item_delete (self->store, slot->part, guid,
+                                     it->source, it->name, it->name_len)
+            : kvp_store_item_put (self->store, slot->part, guid, it->source,
+                                  it->name, it->name_len, it->data,
+                                  it->data_len,
+                                  op == KVP_OP_ADD_KVP_ITEMS);
+        if (rc == KVP_STORE_EXISTS || rc == KVP_STORE_NOTFOUND)
+            return KVP_STORE_CORRUPT;
+        if (rc)
+            return rc;
+    }
+    if (op == KVP_OP_REMOVE_KVP_ITEMS)
+        for (size_t i = 0; i < count; i++)
+            self->removed [i].data = self->data.data
+                                   ? self->data.data + self->offsets [i] : "";
+    return KVP_STORE_OK;
+}
+
+//  An earlier request with this key: answer its job (S_UNDO: nothing is
+//  written), refuse a different request, or S_NEW if the key is unknown.
+static int
+s_replay (kvp_exec_t *self, kvp_slot_t *slot, const uint8_t guid [16],
+          const char *key, size_t key_len, const uint8_t digest [16])
+{
+    uint64_t seq;
+    uint8_t earlier [16];
+    int rc = kvp_store_key_get (self->store, slot->part, guid, key, key_len,
+                                &seq, earlier);
+    if (rc == KVP_STORE_NOTFOUND)
+        return S_NEW;
+    if (rc)
+        return rc;
+    if (memcmp (digest, earlier, 16) != 0)
+        return s_fail (slot, KVP_RC_INVALID_PARAM, "key %.*s was used for a "
+                       "different request", (int) key_len, key);
+    kvp_job_t job;
+    rc = s_logged_job (self, slot->part, seq, &job);
+    if (rc == KVP_STORE_NOTFOUND)
+        return S_NEW;           //  purged with its key pending: start over
+    if (rc)
+        return rc;
+    kvp_reply_job (&slot->reply, kvp_request_rid (slot->request), &job);
+    return S_UNDO;
+}
+
+//  Log the job (completed when `ok`, else failed with self->text), encode
+//  its event and reply.
+static int
+s_make_job (kvp_exec_t *self, kvp_slot_t *slot, const uint8_t guid [16],
+            const char *key, size_t key_len, const uint8_t *digest, bool ok)
+{
+    kvp_op_t op = kvp_request_op (slot->request);
+    uint32_t epoch;
+    uint64_t seq;
+    int rc = kvp_store_log_next (self->store, slot->part, &epoch, &seq);
+    if (rc)
+        return rc;
+    kvp_jobid_format (slot->jobid, slot->part, epoch, seq);
+    kvp_job_t job = {
+        .instance_id = slot->jobid, .job_type = op,
+        .target = slot->target.text,
+        .job_state = ok ? KVP_JOB_COMPLETED : KVP_JOB_EXCEPTION,
+        .error_code = ok ? 0 : KVP_RC_FAILED,
+        .error_desc = ok ? "" : self->text.data,
+        .error_desc_len = ok ? 0 : self->text.size,
+        .time_submitted = slot->received_ms,
+        .elapsed_us = (uint64_t) (zclock_usecs () - slot->received_us)
+    };
+    size_t count = 0;
+    const kvp_item_t *items = kvp_request_items (slot->request, &count);
+    if (op == KVP_OP_REMOVE_KVP_ITEMS)
+        items = self->removed;
+    kvp_event_encode (&slot->event, &job, slot->part, seq, items,
+                      ok ? count : 0);
+    rc = kvp_store_log_put (self->store, slot->part, seq, slot->received_ms,
+                            guid, key, key_len, key ? digest : NULL,
+                            slot->event.data, slot->event.size);
+    if (rc)
+        return rc;
+    kvp_reply_job (&slot->reply, kvp_request_rid (slot->request), &job);
+    slot->seq = seq;
+    slot->topic_len = kvp_event_topic (slot->topic, slot->target.text);
+    return S_KEEP;
+}
+
+//  AddKvpItems, ModifyKvpItems, RemoveKvpItems: spec section 4's order of
+//  checks, then an all-or-nothing write and one job either way.
+static int
+s_items (kvp_exec_t *self, kvp_slot_t *slot)
+{
+    kvp_request_t *req = slot->request;
+    uint8_t guid [16], digest [16];
+    kvp_guid_to_bytes (&slot->target, guid);
+    size_t key_len = 0;
+    const char *key = kvp_request_key (req, &key_len);
+    int rc;
+    if (key) {
+        kvp_request_digest (req, digest);
+        rc = s_replay (self, slot, guid, key, key_len, digest);
+        if (rc != S_NEW)
+            return rc;
+    }
+    kvp_system_t sys;
+    if ((rc = s_system_get (self, slot, guid, &sys)))
+        return rc;
+    if (!sys.exchange)
+        return s_fail (slot, KVP_RC_INVALID_STATE, "DataExchangeEnabled is "
+                       "false on system %s", slot->target.text);
+    kvp_op_t op = kvp_request_op (req);
+    size_t count;
+    const kvp_item_t *items = kvp_request_items (req, &count);
+    int faults = s_check_items (self, slot, guid, op, items, count);
+    if (faults < 0)
+        return faults;
+    if (faults == 0
+    &&  (rc = s_apply_items (self, slot, guid, op, items, count)))
+        return rc;
+    return s_make_job (self, slot, guid, key, key_len, digest, faults == 0);
+}
+
+//  Ping and ClusterStatus are the broker's; they never belong here.
+static int
+s_not_here (kvp_exec_t *self, kvp_slot_t *slot)
+{
+    return s_fail (slot, KVP_RC_NOT_SUPPORTED, "%s is answered by the "
+                   "broker", kvp_op_name (kvp_request_op (slot->request)));
+}
+
+//  --- Dispatch -------------------------------------------------------------
+
+static const struct {
+    s_handler_fn *handler;
+    bool writes;                /* changes the store when it succeeds */
+} s_ops [KVP_OP_COUNT] = {
+    [KVP_OP_PING]                  = { s_not_here, false },
+    [KVP_OP_CLUSTER_STATUS]        = { s_not_here, false },
+    [KVP_OP_DEFINE_SYSTEM]         = { s_define, true },
+    [KVP_OP_DESTROY_SYSTEM]        = { s_destroy, true },
+    [KVP_OP_MODIFY_SYSTEM_SETTINGS] = { s_modify_settings, true },
+    [KVP_OP_ADD_KVP_ITEMS]         = { s_items, true },
+    [KVP_OP_MODIFY_KVP_ITEMS]      = { s_items, true },
+    [KVP_OP_REMOVE_KVP_ITEMS]      = { s_items, true },
+    [KVP_OP_GET_KVP_ITEMS]         = { s_get_items, false },
+    [KVP_OP_GET_JOB]               = { s_get_job, false },
+    [KVP_OP_GET_SYSTEM]            = { s_get_system, false },
+};
+
+kvp_exec_t *
+kvp_exec_new (kvp_store_t *store)
+{
+    assert (store);
+    kvp_exec_t *self = (kvp_exec_t *) calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->store = store;
+    msgpack_sbuffer_init (&self->text);
+    msgpack_sbuffer_init (&self->data);
+    if (!msgpack_zone_init (&self->zone, 4096)) {
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+kvp_exec_destroy (kvp_exec_t **self_p)
+{
+    assert (self_p);
+    kvp_exec_t *self = *self_p;
+    if (!self)
+        return;
+    msgpack_zone_destroy (&self->zone);
+    msgpack_sbuffer_destroy (&self->text);
+    msgpack_sbuffer_destroy (&self->data);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+kvp_exec_writes (kvp_op_t op)
+{
+    return op < KVP_OP_COUNT && s_ops [op].writes;
+}
+
+int
+kvp_exec_run (kvp_exec_t *self, kvp_slot_t *slot)
+{
+    kvp_op_t op = kvp_request_op (slot->request);
+    assert (op < KVP_OP_COUNT);
+    kvp_slot_clear_results (slot);
+    int rc = kvp_store_op_begin (self->store);
+    if (rc == KVP_STORE_OK) {
+        rc = s_ops [op].handler (self, slot);
+        int end = kvp_store_op_end (self->store, rc == S_KEEP);
+        //  FULL or EIO from op_end: the whole batch failed, whatever the
+        //  handler thought.
+        if (rc == S_KEEP || rc == S_UNDO || end)
+            rc = end;
+    }
+    if (rc == KVP_STORE_OK)
+        return rc;
+    kvp_slot_clear_results (slot);
+    if (rc == KVP_STORE_FULL || rc == KVP_STORE_EIO)
+        return rc;
+    zsys_error ("%s on %s: %s", kvp_op_name (op), slot->target.text,
+                kvp_store_strerror (rc));
+    kvp_reply_status (&slot->reply, kvp_request_rid (slot->request),
+                      KVP_RC_STATUS_UNKNOWN, kvp_store_strerror (rc));
+    return KVP_STORE_OK;
+}

@@ -1,0 +1,602 @@
+/*  kvp_worker.c - the worker's session with the broker and its loop.
+*/
+#include "kvp_worker.h"
+#include "kvp_batch.h"
+#include "kvp_events.h"
+#include "kvp_identity.h"
+#include "kvp_rc.h"
+#include "kvp_request.h"
+#include "kvp_store.h"
+#include "kvp_wire.h"
+
+#include <czmq.h>
+
+#define S_MAXMSGSIZE    (8 * 1024 * 1024)   /* transport cap on the DEALER */
+#define S_SNDHWM        100000              /* replies queued to the broker */
+#define S_TICK_MS       1000                /* housekeeping period */
+#define S_PURGE_MAX     1000                /* log entries per purge call */
+#define S_REQUEST_FRAMES 5                  /* REQUEST tag part guid body */
+#define S_ERROR_MAX     256                 /* REFUSE text kept */
+#define S_BACKLOG_WAIT_MS 1000              /* for a subscriber at start */
+
+typedef enum {
+    S_UNREGISTERED,             /* REGISTER sent, no WELCOME yet */
+    S_READY                     /* WELCOME received: serving */
+} s_state_t;
+
+struct _kvp_worker_t {
+    const kvp_config_t *config; /* borrowed */
+    bool verbose;               /* --verbose: debug logs */
+    kvp_identity_t ident;       /* id, token, nparts of the directory */
+    kvp_store_t *store;
+    kvp_batch_t *batch;         /* group commit and sent marks */
+    kvp_events_t *events;       /* publisher to events-in */
+    zsock_t *dealer;            /* to the broker's workers ROUTER */
+    void *handle;               /* its libzmq socket */
+    zpoller_t *poller;          /* dealer + events */
+    s_state_t state;
+    uint32_t nparts;            /* the broker's N; 0 before WELCOME */
+    uint8_t *owned;             /* KVP_PARTITIONS_MAX flags */
+    size_t owned_count;         /* partitions owned */
+    int64_t heartbeat;          /* interval, ms (WELCOME may change it) */
+    int64_t expiry;             /* mono ms: broker presumed gone */
+    int64_t register_at;        /* mono ms: send REGISTER (0: none due) */
+    int64_t last_register;      /* mono ms of the last REGISTER */
+    int64_t send_at;            /* mono ms: HEARTBEAT due */
+    int64_t tick_at;            /* mono ms: housekeeping due */
+    bool idle;                  /* no batch ran since the last tick */
+    int status;                 /* exit status once stopping; -1 before */
+    msgpack_sbuffer buf;        /* REGISTER body */
+};
+
+typedef void (s_command_fn) (kvp_worker_t *self, zmsg_t **msg_p);
+
+//  The broker was heard from: it is alive for liveness more intervals.
+static void
+s_alive (kvp_worker_t *self)
+{
+    self->expiry = zclock_mono ()
+                 + self->heartbeat * (int64_t) self->config->liveness;
+}
+
+//  --- Sending to the broker ---------------------------------------------------
+
+//  Send `count` frames without blocking. A broker that does not read is a
+//  broker the liveness timer will replace; waiting for it helps nobody.
+static bool
+s_send (kvp_worker_t *self, const void **data, const size_t *sizes,
+        int count)
+{
+    for (int i = 0; i < count; i++) {
+        int more = i + 1 < count ? ZMQ_SNDMORE : 0;
+        if (zmq_send (self->handle, data [i], sizes [i],
+                      more | ZMQ_DONTWAIT) < 0) {
+            //  Only the first frame can fail: the rest are part of a
+            //  message libzmq already accepted.
+            zsys_warning ("cannot send %.*s to the broker: %s",
+                          (int) sizes [0], (const char *) data [0],
+                          zmq_strerror (zmq_errno ()));
+            return false;
+        }
+    }
+    self->send_at = zclock_mono () + self->heartbeat;
+    return true;
+}
+
+static void
+s_send_command (kvp_worker_t *self, const char *command)
+{
+    const void *data [] = { command };
+    size_t sizes [] = { strlen (command) };
+    s_send (self, data, sizes, 1);
+}
+
+//  REGISTER {version, id, token, partitions held, nparts}.
+static void
+s_register (kvp_worker_t *self)
+{
+    kvp_register_t reg = { .version = KVP_WIRE_VERSION,
+                           .nparts = self->ident.nparts };
+    memcpy (reg.id, self->ident.id, sizeof reg.id);
+    memcpy (reg.token, self->ident.token, sizeof reg.token);
+    int rc = kvp_store_partitions (self->store, &reg.partitions,
+                                   &reg.partition_count);
+    if (rc)
+        zsys_error ("cannot list partitions: %s", kvp_store_strerror (rc));
+    msgpack_sbuffer_clear (&self->buf);
+    kvp_register_encode (&self->buf, &reg);
+    free (reg.partitions);
+    const void *data [] = { KVP_W_REGISTER, self->buf.data };
+    size_t sizes [] = { strlen (KVP_W_REGISTER), self->buf.size };
+    s_send (self, data, sizes, 2);
+    self->state = S_UNREGISTERED;
+    self->last_register = zclock_mono ();
+    self->register_at = 0;
+    s_alive (self);             //  here: the deadline for WELCOME
+    zsys_info ("registering with %s (%zu partitions held, N=%u)",
+               self->config->broker, reg.partition_count, reg.nparts);
+}
+
+//  A fresh DEALER to the broker; the old one (and whatever it had queued)
+//  is dropped.
+static bool
+s_connect (kvp_worker_t *self)
+{
+    if (self->dealer) {
+        zpoller_remove (self->poller, self->dealer);
+        zsock_set_linger (self->dealer, 0);
+        zsock_destroy (&self->dealer);
+    }
+    self->dealer = zsock_new (ZMQ_DEALER);
+    if (!self->dealer)
+        return false;
+    zsock_set_maxmsgsize (self->dealer, S_MAXMSGSIZE);
+    zsock_set_sndhwm (self->dealer, S_SNDHWM);
+    zsock_set_rcvtimeo (self->dealer, 0);   //  reads drain, never wait
+    zsock_set_linger (self->dealer, 0);
+    if (zsock_connect (self->dealer, "%s", self->config->broker) != 0) {
+        zsys_error ("cannot connect to %s", self->config->broker);
+        return false;
+    }
+    self->handle = zsock_resolve (self->dealer);
+    return zpoller_add (self->poller, self->dealer) == 0;
+}
+
+static void
+s_reconnect (kvp_worker_t *self, const char *why)
+{
+    zsys_warning ("%s: reconnecting to %s", why, self->config->broker);
+    if (!s_connect (self)) {
+        zsys_error ("cannot make a new socket to the broker");
+        self->status = 1;
+        return;
+    }
+    s_register (self);
+}
+
+//  --- Broker commands -----------------------------------------------------------
+
+//  Own exactly `parts` (WELCOME) or add them (ASSIGN).
+static void
+s_own (kvp_worker_t *self, const uint32_t *parts, size_t count, bool reset)
+{
+    if (reset) {
+        memset (self->owned, 0, KVP_PARTITIONS_MAX);
+        self->owned_count = 0;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (parts [i] < KVP_PARTITIONS_MAX && !self->owned [parts [i]]) {
+            self->owned [parts [i]] = 1;
+            self->owned_count++;
+        }
+}
+
+//  The map of a WELCOME or ASSIGN; false (logged) if malformed.
+static bool
+s_assign_decode (zmsg_t *msg, uint32_t **parts, size_t *count,
+                 uint32_t *nparts, uint32_t *heartbeat)
+{
+    zframe_t *body = zmsg_size (msg) == 2 ? zmsg_last (msg) : NULL;
+    if (body && kvp_assign_decode (zframe_data (body), zframe_size (body),
+                                   parts, count, nparts, heartbeat))
+        return true;
+    zsys_warning ("malformed WELCOME/ASSIGN from the broker: dropped");
+    return false;
+}
+
+static void
+s_on_welcome (kvp_worker_t *self, zmsg_t **msg_p)
+{
+    uint32_t *parts, nparts, heartbeat;
+    size_t count;
+    if (!s_assign_decode (*msg_p, &parts, &count, &nparts, &heartbeat))
+        return;
+    if (nparts == 0 || nparts > KVP_PARTITIONS_MAX
+    ||  (self->ident.nparts && self->ident.nparts != nparts)) {
+        zsys_error ("the broker runs %u partitions, this data was made with "
+                    "%u: stopping", nparts, self->ident.nparts);
+        self->status = 2;
+    }
+    else {
+        int rc = kvp_identity_set_nparts (&self->ident, self->store, nparts);
+        if (rc)
+            zsys_error ("cannot record N: %s", kvp_store_strerror (rc));
+        self->nparts = nparts;
+        s_own (self, parts, count, true);
+        if (heartbeat)
+            self->heartbeat = heartbeat;
+        self->state = S_READY;
+        s_alive (self);
+        zsys_notice ("registered: %zu of %u partitions, heartbeat %lld ms",
+                     self->owned_count, nparts, (long long) self->heartbeat);
+    }
+    free (parts);
+}
+
+static void
+s_on_assign (kvp_worker_t *self, zmsg_t **msg_p)
+{
+    uint32_t *parts, nparts, heartbeat;
+    size_t count;
+    if (!s_assign_decode (*msg_p, &parts, &count, &nparts, &heartbeat))
+        return;
+    s_own (self, parts, count, false);
+    zsys_info ("assigned %zu partitions (%zu owned)", count,
+               self->owned_count);
+    free (parts);
+}
+
+static void
+s_on_refuse (kvp_worker_t *self, zmsg_t **msg_p)
+{
+    char error [S_ERROR_MAX] = "(unreadable)";
+    zframe_t *body = zmsg_size (*msg_p) == 2 ? zmsg_last (*msg_p) : NULL;
+    if (body)
+        kvp_refuse_decode (zframe_data (body), zframe_size (body), error,
+                           sizeof error);
+    if (strncmp (error, "fatal:", 6) == 0) {
+        zsys_error ("refused by the broker: %s", error);
+        self->status = 2;
+        return;
+    }
+    zsys_warning ("refused by the broker: %s; registering again", error);
+    //  At most one REGISTER per heartbeat: every message we send to a
+    //  broker that forgot us earns a REFUSE.
+    if (self->state == S_READY || !self->register_at) {
+        self->state = S_UNREGISTERED;
+        self->register_at = self->last_register + self->heartbeat;
+    }
+}
+
+static void
+s_on_heartbeat (kvp_worker_t *self, zmsg_t **msg_p)
+{
+}
+
+//  --- Requests ----------------------------------------------------------------------
+
+//  Set the slot's target and check that its partition is ours. Returns
+//  false with the reason in `why` otherwise.
+static bool
+s_route (kvp_worker_t *self, kvp_slot_t *slot, zframe_t *guid, char *why,
+         size_t size)
+{
+    kvp_request_t *req = slot->request;
+    kvp_op_t op = kvp_request_op (req);
+    unsigned flags = kvp_op_flags (op);
+    memset (&slot->target, 0, sizeof slot->target);
+    if (flags & KVP_OPF_LOCAL)
+        return true;            //  the executor answers 32770
+    uint32_t part = slot->part, epoch;
+    uint64_t seq;
+    if (op == KVP_OP_DEFINE_SYSTEM && !kvp_request_has_id (req)) {
+        //  The broker made the id: it is in the guid frame.
+        if (!kvp_guid_parse (&slot->target, (const char *) zframe_data (guid),
+                             zframe_size (guid))) {
+            snprintf (why, size, "id: the broker sent no GUID");
+            return false;
+        }
+    }
+    else
+    if (flags & KVP_OPF_JOB)
+        kvp_request_job_parts (req, &part, &epoch, &seq);
+    else
+        slot->target = *kvp_request_target (req);
+    if (!(flags & KVP_OPF_JOB))
+        part = self->nparts ? kvp_guid_partition (&slot->target,
+                                                  self->nparts) : UINT32_MAX;
+    if (part == slot->part && part < KVP_PARTITIONS_MAX && self->owned [part])
+        return true;
+    snprintf (why, size, "partition %u not owned here", slot->part);
+    return false;
+}
+
+//  REQUEST [tag 8][partition 4][guid 36 or 0][body]: claim a slot, decode,
+//  route. Frames that break the wire contract are logged and dropped.
+static void
+s_on_request (kvp_worker_t *self, zmsg_t **msg_p)
+{
+    zmsg_t *msg = *msg_p;
+    zframe_t *tag = zmsg_size (msg) == S_REQUEST_FRAMES ? zmsg_next (msg) : NULL;
+    zframe_t *part = tag ? zmsg_next (msg) : NULL;
+    zframe_t *guid = part ? zmsg_next (msg) : NULL;
+    zframe_t *body = guid ? zmsg_next (msg) : NULL;
+    kvp_slot_t *slot = NULL;
+    if (body && zframe_size (tag) == 8 && zframe_size (part) == 4
+    &&  (zframe_size (guid) == KVP_GUID_LEN || zframe_size (guid) == 0))
+        slot = kvp_batch_claim (self->batch);
+    if (!slot) {
+        zsys_warning ("malformed REQUEST from the broker: dropped");
+        return;
+    }
+    slot->received_ms = (uint64_t) zclock_time ();
+    slot->received_us = zclock_usecs ();
+    memcpy (slot->tag, zframe_data (tag), 8);
+    slot->part = kvp_get_u32 (zframe_data (part));
+    slot->body_size = zframe_size (body);
+    slot->msg = msg;            //  keeps the body alive until the reply
+    *msg_p = NULL;
+    int rc = kvp_request_decode (slot->request, zframe_data (body),
+                                 zframe_size (body));
+    char why [128];
+    if (rc)
+        kvp_slot_reject (slot, (unsigned) rc,
+                         kvp_request_error (slot->request));
+    else
+    if (!s_route (self, slot, guid, why, sizeof why))
+        kvp_slot_reject (slot, KVP_RC_NOT_AVAILABLE, why);
+    else
+        slot->state = KVP_SLOT_READY;
+}
+
+static const struct {
+    const char *name;
+    s_command_fn *handler;
+} s_commands [] = {
+    { KVP_W_REQUEST, s_on_request },        //  first: the hot one
+    { KVP_W_HEARTBEAT, s_on_heartbeat },
+    { KVP_W_ASSIGN, s_on_assign },
+    { KVP_W_WELCOME, s_on_welcome },
+    { KVP_W_REFUSE, s_on_refuse },
+};
+
+//  Dispatch one message from the broker by its command frame.
+static void
+s_on_message (kvp_worker_t *self, zmsg_t **msg_p)
+{
+    zframe_t *command = zmsg_first (*msg_p);
+    size_t len = command ? zframe_size (command) : 0;
+    size_t i, count = sizeof s_commands / sizeof s_commands [0];
+    for (i = 0; i < count; i++)
+        if (strlen (s_commands [i].name) == len
+        &&  memcmp (s_commands [i].name, zframe_data (command), len) == 0)
+            break;
+    if (i == count)
+        zsys_warning ("unknown command from the broker: dropped");
+    else {
+        //  Any message proves a serving broker alive; while waiting
+        //  for WELCOME only WELCOME counts.
+        if (self->state == S_READY)
+            s_alive (self);
+        if (self->verbose && i > 0)
+            zsys_debug ("broker: %s", s_commands [i].name);
+        s_commands [i].handler (self, msg_p);
+    }
+    zmsg_destroy (msg_p);
+}
+
+//  --- The pass --------------------------------------------------------------------
+
+//  Reply to every slot and publish every event, in order.
+static void
+s_answer (kvp_worker_t *self)
+{
+    size_t size = kvp_batch_size (self->batch);
+    for (size_t i = 0; i < size; i++) {
+        kvp_slot_t *slot = kvp_batch_slot (self->batch, i);
+        const void *data [] = { KVP_W_REPLY, slot->tag, slot->reply.data };
+        size_t sizes [] = { strlen (KVP_W_REPLY), 8, slot->reply.size };
+        s_send (self, data, sizes, 3);
+        if (slot->event.size) {
+            kvp_events_publish (self->events, slot->topic, slot->topic_len,
+                                slot->event.data, slot->event.size);
+            kvp_batch_sent (self->batch, slot->part, slot->seq);
+        }
+    }
+}
+
+//  Read what the broker sent (at most --batch messages), run the requests
+//  as one group commit, answer them.
+static void
+s_serve (kvp_worker_t *self)
+{
+    for (size_t n = 0; n < self->config->batch && self->status < 0; n++) {
+        zmsg_t *msg = zmsg_recv (self->dealer);
+        if (!msg)
+            break;
+        s_on_message (self, &msg);
+    }
+    size_t size = kvp_batch_size (self->batch);
+    if (!size)
+        return;
+    if (self->verbose)
+        zsys_debug ("batch of %zu requests", size);
+    kvp_batch_run (self->batch);
+    s_answer (self);
+    kvp_batch_clear (self->batch);
+    self->idle = false;
+}
+
+//  Purge what retention allows (one bounded call per pass, so a long
+//  backlog of expired jobs never holds up requests); write the sent marks
+//  of an idle worker so a restart does not repeat its last events.
+static void
+s_housekeeping (kvp_worker_t *self, int64_t now)
+{
+    uint64_t before = (uint64_t) zclock_time ()
+                    - self->config->retention_s * 1000;
+    size_t purged = 0;
+    int rc = kvp_store_purge (self->store, before, S_PURGE_MAX, &purged);
+    if (rc)
+        zsys_warning ("purge failed: %s", kvp_store_strerror (rc));
+    else
+    if (purged) {
+        kvp_batch_freed (self->batch);
+        if (self->verbose)
+            zsys_debug ("purged %zu jobs", purged);
+    }
+    self->tick_at = purged == S_PURGE_MAX ? now : now + S_TICK_MS;
+    if (self->idle && (rc = kvp_batch_flush (self->batch)))
+        zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));
+    self->idle = true;
+}
+
+//  Fire the timers that are due.
+static void
+s_timers (kvp_worker_t *self, int64_t now)
+{
+    if (now >= self->tick_at)
+        s_housekeeping (self, now);
+    //  After a long pass the broker's heartbeats may be waiting unread:
+    //  read them before calling the broker gone.
+    if (now >= self->expiry && !(zsock_events (self->dealer) & ZMQ_POLLIN))
+        s_reconnect (self, self->state == S_READY ? "broker silent"
+                                                  : "no WELCOME");
+    else
+    if (self->state == S_UNREGISTERED && self->register_at
+    &&  now >= self->register_at)
+        s_register (self);
+    else
+    if (self->state == S_READY && now >= self->send_at)
+        s_send_command (self, KVP_W_HEARTBEAT);
+}
+
+//  Milliseconds until the next timer.
+static int64_t
+s_timeout (kvp_worker_t *self, int64_t now)
+{
+    int64_t next = self->tick_at < self->expiry ? self->tick_at : self->expiry;
+    if (self->state == S_READY && self->send_at < next)
+        next = self->send_at;
+    if (self->state == S_UNREGISTERED && self->register_at
+    &&  self->register_at < next)
+        next = self->register_at;
+    return next > now ? next - now : 0;
+}
+
+//  --- Life cycle ------------------------------------------------------------------
+
+static bool
+s_open (kvp_worker_t *self, int *status)
+{
+    const kvp_config_t *config = self->config;
+    kvp_store_config_t store_config = { .map_size = config->map_size,
+        .map_max = config->map_max, .nosync = config->nosync };
+    int rc = 0;
+    self->store = kvp_store_new (config->data, &store_config, &rc);
+    if (!self->store) {
+        zsys_error ("cannot open the store in %s: %s", config->data,
+                    kvp_store_strerror (rc));
+        return false;
+    }
+    char error [256];
+    rc = kvp_identity_load (&self->ident, self->store, config->id, error,
+                            sizeof error);
+    if (rc) {
+        fprintf (stderr, "kvp-worker: %s\n", error);
+        *status = rc == KVP_IDENTITY_CONFLICT ? 2 : 1;
+        return false;
+    }
+    self->batch = kvp_batch_new (self->store, config->batch);
+    self->events = kvp_events_new (config->events_in);
+    self->poller = zpoller_new (NULL);
+    self->owned = (uint8_t *) calloc (KVP_PARTITIONS_MAX, 1);
+    if (!self->batch || !self->events || !self->poller || !self->owned)
+        return false;
+    zpoller_add (self->poller, kvp_events_sock (self->events));
+    return s_connect (self);
+}
+
+kvp_worker_t *
+kvp_worker_new (const kvp_config_t *config, int *status)
+{
+    assert (config);
+    *status = 1;
+    kvp_worker_t *self = (kvp_worker_t *) calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = config;
+    self->verbose = config->verbose;
+    self->heartbeat = (int64_t) config->heartbeat_ms;
+    self->status = -1;
+    msgpack_sbuffer_init (&self->buf);
+    if (!s_open (self, status)) {
+        kvp_worker_destroy (&self);
+        return NULL;
+    }
+    *status = 0;
+    return self;
+}
+
+void
+kvp_worker_destroy (kvp_worker_t **self_p)
+{
+    assert (self_p);
+    kvp_worker_t *self = *self_p;
+    if (!self)
+        return;
+    zpoller_destroy (&self->poller);
+    zsock_destroy (&self->dealer);
+    kvp_events_destroy (&self->events);
+    kvp_batch_destroy (&self->batch);
+    kvp_store_destroy (&self->store);
+    msgpack_sbuffer_destroy (&self->buf);
+    free (self->owned);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+kvp_worker_id (kvp_worker_t *self)
+{
+    return self->ident.id;
+}
+
+//  Before registering: the events committed but never published.
+static void
+s_backlog (kvp_worker_t *self)
+{
+    //  Subscriptions arrive within moments of connecting when anyone
+    //  listens; the bound keeps a restart without listeners quick.
+    size_t count = 0;
+    int wait = self->heartbeat < S_BACKLOG_WAIT_MS ? (int) self->heartbeat
+                                                   : S_BACKLOG_WAIT_MS;
+    int rc = kvp_events_backlog (self->events, self->store, self->batch,
+                                 wait, &count);
+    if (rc)
+        zsys_error ("cannot read unsent events: %s", kvp_store_strerror (rc));
+    if (count)
+        zsys_notice ("published %zu events left unsent", count);
+    if ((rc = kvp_batch_flush (self->batch)))
+        zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));
+}
+
+//  SIGTERM/SIGINT: the last pass is complete; leave cleanly.
+static void
+s_stop (kvp_worker_t *self)
+{
+    int rc = kvp_batch_flush (self->batch);
+    if (rc)
+        zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));
+    if (self->status > 0 || !self->dealer)
+        return;                 //  refused: the broker does not know us
+    s_send_command (self, KVP_W_BYE);
+    zsock_set_linger (self->dealer, 1000);  //  let BYE and replies out
+    zsys_notice ("stopped");
+}
+
+int
+kvp_worker_run (kvp_worker_t *self)
+{
+    s_backlog (self);
+    self->tick_at = zclock_mono () + S_TICK_MS;
+    self->idle = true;
+    s_register (self);
+    while (self->status < 0 && !zsys_interrupted) {
+        s_timers (self, zclock_mono ());
+        if (self->status >= 0)
+            break;
+        void *which = zpoller_wait (self->poller,
+                                    (int) s_timeout (self, zclock_mono ()));
+        if (which == self->dealer)
+            s_serve (self);
+        else
+        if (which)
+            kvp_events_drain (self->events);
+        else
+        if (zpoller_terminated (self->poller))
+            break;
+    }
+    s_stop (self);
+    return self->status < 0 ? 0 : self->status;
+}
