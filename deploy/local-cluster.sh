@@ -22,6 +22,7 @@ done
 mkdir -p "$VAR"
 
 pids=()
+signalled=""
 stop_all() {
     trap - INT TERM
     echo
@@ -32,9 +33,11 @@ stop_all() {
         wait "${pids[$i]}" 2>/dev/null || true
     done
     echo "stopped."
-    exit 0
+    exit "${1:-0}"
 }
-trap stop_all INT TERM
+# Ctrl-C reaches the whole process group: the programs stop by themselves,
+# and the script waits for them.
+trap 'signalled=1' INT TERM
 
 "$BIN/kvp-broker" --data "$VAR/broker" --clients "$CLIENTS" --workers "$BACKEND" \
     --events-in "$EVENTS_IN" --events "$EVENTS" &
@@ -74,5 +77,11 @@ INFO
 # Run until Ctrl-C, or until one of them exits by itself.
 set +e
 wait -n "${pids[@]}"
-echo "a cluster process exited; stopping the others" >&2
-stop_all
+status=$?
+# A program exits 0 only when it was asked to stop (the signal may reach it
+# before this shell's trap has run).
+if [ -n "$signalled" ] || [ $status = 0 ]; then
+    stop_all 0
+fi
+echo "a cluster process exited by itself; stopping the others" >&2
+stop_all 1

@@ -20,9 +20,8 @@ struct _kvp_batch_t {
     uint32_t *dirty;            /* partitions whose mark is not written */
     size_t dirty_count;         /* entries in dirty */
     uint8_t *listed;            /* per partition: 1 if in dirty */
-    size_t full_size;           /* SIZE_MAX, or the smallest write refused
-                                   for lack of space since space was last
-                                   freed: writes half as big fail at once */
+    bool full;                  /* a write was refused for lack of space
+                                   and no space was reclaimed since */
 };
 
 kvp_batch_t *
@@ -34,7 +33,6 @@ kvp_batch_new (kvp_store_t *store, size_t max)
         return NULL;
     self->store = store;
     self->max = max;
-    self->full_size = SIZE_MAX;
     self->exec = kvp_exec_new (store);
     self->slots = (kvp_slot_t *) calloc (max, sizeof (kvp_slot_t));
     bool ok = self->exec && self->slots;
@@ -177,36 +175,39 @@ s_writes (kvp_slot_t *slot)
     return kvp_exec_writes (kvp_request_op (slot->request));
 }
 
+//  Will slots [from, to) write? (Else the batch needs no commit, and the
+//  marks wait: a read-only pass must not cost an fsync.)
+static bool
+s_any_writes (kvp_batch_t *self, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (self->slots [i].state == KVP_SLOT_READY
+        &&  s_writes (&self->slots [i]))
+            return true;
+    return false;
+}
+
 //  Execute slots [from, to) that are READY in one transaction, with the
 //  marks when `marks`. Commits only if something may have been written.
 static int
 s_attempt (kvp_batch_t *self, size_t from, size_t to, bool marks)
 {
+    bool writes = s_any_writes (self, from, to);
     int rc = kvp_store_begin (self->store);
-    if (rc)
-        return rc;
-    bool wrote = marks && self->dirty_count;
-    if (wrote && (rc = s_write_marks (self)) != KVP_STORE_OK) {
-        kvp_store_abort (self->store);
-        return rc;
-    }
-    //  No result of an earlier attempt may survive into this one.
-    for (size_t i = from; i < to; i++)
-        if (self->slots [i].state == KVP_SLOT_READY)
-            kvp_slot_clear_results (&self->slots [i]);
+    if (rc == KVP_STORE_OK && marks && writes && self->dirty_count)
+        rc = s_write_marks (self);
     for (size_t i = from; i < to; i++) {
         kvp_slot_t *slot = &self->slots [i];
         if (slot->state != KVP_SLOT_READY)
             continue;
-        if ((rc = kvp_exec_run (self->exec, slot)) != KVP_STORE_OK) {
-            kvp_store_abort (self->store);
-            return rc;
-        }
-        wrote |= s_writes (slot);
+        //  No result of an earlier attempt may survive into this one.
+        kvp_slot_clear_results (slot);
+        if (rc == KVP_STORE_OK)
+            rc = kvp_exec_run (self->exec, slot);
     }
-    if (!wrote) {
-        kvp_store_abort (self->store);      //  reads only: nothing to sync
-        return KVP_STORE_OK;
+    if (rc != KVP_STORE_OK || !writes) {
+        kvp_store_abort (self->store);      //  failed, or reads only
+        return rc;
     }
     rc = kvp_store_commit (self->store);
     if (rc == KVP_STORE_OK && marks)
@@ -235,15 +236,11 @@ s_commit_failed (kvp_batch_t *self, size_t from, size_t to, int rc)
 
 //  --- A full store --------------------------------------------------------------
 //
-//  Near the end of the map whether a write fits depends on which B-tree
-//  pages it touches, so a request could fail and the next one of the same
-//  size succeed. Once a write was refused for lack of space, writes of a
-//  comparable size (at least half of it) are refused at once until space
-//  is freed (a system destroyed, items removed, jobs purged): the store
-//  answers consistently instead of filling its last pages by luck. Much
-//  smaller writes are still tried, so one oversized request does not stop
-//  the rest. DestroySystem and RemoveKvpItems, which free space, always
-//  are.
+//  LMDB reuses the pages a commit frees only after one more commit (the
+//  last two snapshots must stay intact). On a full map nothing else may
+//  commit: the writes that could use the space a DestroySystem freed would
+//  keep failing. So while the store is full, a commit that freed space is
+//  followed at once by a small one of its own.
 
 static bool
 s_frees (kvp_slot_t *slot)
@@ -252,34 +249,26 @@ s_frees (kvp_slot_t *slot)
     return op == KVP_OP_DESTROY_SYSTEM || op == KVP_OP_REMOVE_KVP_ITEMS;
 }
 
+//  Make the space freed by the last commit usable by the next one.
 static void
-s_refuse_full (kvp_slot_t *slot)
+s_reclaim (kvp_batch_t *self)
 {
-    kvp_slot_reject (slot, KVP_RC_OUT_OF_MEMORY, "store full: the map "
-                     "cannot grow (--map-max or the disk)");
+    int rc = kvp_store_meta_put (self->store, "reclaim", "1");
+    if (rc)
+        zsys_warning ("store full: cannot reclaim freed space: %s",
+                      kvp_store_strerror (rc));
+    self->full = false;
 }
 
-//  Refuse, before trying, the writes a full store cannot take.
+//  Slots [from, to) were committed: if they freed space in a full store,
+//  reclaim it.
 static void
-s_refuse_big_writes (kvp_batch_t *self)
+s_committed (kvp_batch_t *self, size_t from, size_t to)
 {
-    for (size_t i = 0; i < self->size; i++) {
-        kvp_slot_t *slot = &self->slots [i];
-        if (slot->state == KVP_SLOT_READY
-        &&  slot->body_size >= self->full_size / 2
-        &&  s_writes (slot) && !s_frees (slot))
-            s_refuse_full (slot);
-    }
-}
-
-//  Slots [from, to) were committed: did they free space?
-static void
-s_note_freed (kvp_batch_t *self, size_t from, size_t to)
-{
-    for (size_t i = from; i < to; i++)
+    for (size_t i = from; i < to && self->full; i++)
         if (self->slots [i].state == KVP_SLOT_READY
         &&  s_frees (&self->slots [i]))
-            self->full_size = SIZE_MAX;
+            s_reclaim (self);
 }
 
 //  The map cannot grow: run each request alone, so reads and the writes
@@ -293,12 +282,12 @@ s_run_singly (kvp_batch_t *self)
             continue;
         int rc = s_attempt (self, i, i + 1, false);
         if (rc == KVP_STORE_OK)
-            s_note_freed (self, i, i + 1);
+            s_committed (self, i, i + 1);
         else
         if (rc == KVP_STORE_FULL) {
-            if (!s_frees (slot) && slot->body_size < self->full_size)
-                self->full_size = slot->body_size;
-            s_refuse_full (slot);
+            self->full = true;
+            kvp_slot_reject (slot, KVP_RC_OUT_OF_MEMORY, "store full: the "
+                             "map cannot grow (--map-max or the disk)");
         }
         else
             s_commit_failed (self, i, i + 1, rc);
@@ -308,28 +297,25 @@ s_run_singly (kvp_batch_t *self)
 void
 kvp_batch_freed (kvp_batch_t *self)
 {
-    self->full_size = SIZE_MAX;
+    if (self->full)
+        s_reclaim (self);
 }
 
 int
 kvp_batch_run (kvp_batch_t *self)
 {
-    if (self->full_size != SIZE_MAX)
-        s_refuse_big_writes (self);
     int rc = s_attempt (self, 0, self->size, true);
     for (int tries = 0; rc == KVP_STORE_FULL && tries < S_GROW_TRIES;
          tries++) {
         rc = kvp_store_grow (self->store);
-        if (rc == KVP_STORE_OK) {
-            self->full_size = SIZE_MAX;     //  room again
+        if (rc == KVP_STORE_OK)
             rc = s_attempt (self, 0, self->size, true);
-        }
         else
         if (rc == KVP_STORE_FULL)
             break;
     }
     if (rc == KVP_STORE_OK)
-        s_note_freed (self, 0, self->size);
+        s_committed (self, 0, self->size);
     else
     if (rc == KVP_STORE_FULL) {
         zsys_warning ("store full: running %zu requests one by one",

@@ -10,10 +10,11 @@
 
     Out of space: the batch is aborted, the map grown and the batch rerun;
     if the map cannot grow, each request runs alone so reads still succeed
-    and only the writes that do not fit are refused (32778). From then on,
-    writes at least half as big as the smallest one refused get 32778
-    without being tried, until space is freed (DestroySystem,
-    RemoveKvpItems, a purge: kvp_batch_freed).
+    and only the writes that do not fit are refused (32778). While the
+    store is full, a commit that freed space (DestroySystem,
+    RemoveKvpItems, a purge: kvp_batch_freed) is followed by a small one,
+    so the next requests can use that space (LMDB reuses freed pages only
+    after one more commit).
 
     The batch also carries the per-partition "published up to" marks: they
     are written inside the next batch's transaction, never in a commit of
@@ -64,8 +65,9 @@ kvp_slot_t *
 int
     kvp_batch_run (kvp_batch_t *self);
 
-/*  Space was freed outside a batch (a purge): writes of any size are
-    tried again (see "A full store" in kvp_batch.c). */
+/*  Space was freed outside a batch (a purge): make it usable at once if
+    the store is full (see "A full store" in kvp_batch.c). Not inside a
+    batch. */
 void
     kvp_batch_freed (kvp_batch_t *self);
 

@@ -21,12 +21,14 @@
 //  Largest reply: the broker's transport cap is at least 4 MiB, and a
 //  message over it would cost the whole connection.
 #define S_REPLY_MAX (4 * 1024 * 1024 - 4096)
+#define S_SCRATCH_KEEP (1024 * 1024)    /* scratch kept between requests */
 
 struct _kvp_exec_t {
     kvp_store_t *store;                     /* borrowed */
     msgpack_zone zone;                      /* strings of decoded jobs */
     msgpack_sbuffer text;                   /* ErrorDescription being built */
-    msgpack_sbuffer data;                   /* Remove: copies of old Data */
+    msgpack_sbuffer data;                   /* Remove: copies of old Data;
+                                               GetKvpItems: packed items */
     size_t offsets [KVP_ITEMS_MAX];         /* where each copy starts */
     kvp_item_t removed [KVP_ITEMS_MAX];     /* Remove: the event's items */
 };
@@ -48,6 +50,14 @@ s_fail (kvp_slot_t *slot, unsigned rc, const char *format, ...)
     kvp_reply_status (&slot->reply, kvp_request_rid (slot->request), rc,
                       error);
     return S_UNDO;
+}
+
+//  Append bytes to a growing buffer (msgpack_sbuffer is one).
+static void
+s_append (msgpack_sbuffer *buf, const char *bytes, size_t len)
+{
+    if (len)
+        msgpack_sbuffer_write (buf, bytes, len);
 }
 
 //  Start a successful reply with `extra` fields to follow.
@@ -181,22 +191,21 @@ s_get_system (kvp_exec_t *self, kvp_slot_t *slot)
 
 //  --- Reads: items and jobs ---------------------------------------------
 
-//  items_each callbacks: count the items, then pack them.
-static int
-s_count_item (void *arg, uint32_t source, const char *name, size_t name_len,
-              const char *data, size_t data_len)
-{
-    (*(size_t *) arg)++;
-    return 0;
-}
+typedef struct {
+    msgpack_packer pk;          /* packs into the executor's scratch */
+    size_t count;               /* items packed */
+} s_walk_t;
 
+//  items_each callback: pack one item.
 static int
 s_pack_item (void *arg, uint32_t source, const char *name, size_t name_len,
              const char *data, size_t data_len)
 {
+    s_walk_t *walk = (s_walk_t *) arg;
     kvp_item_t item = { source, name, (uint32_t) name_len,
                         data, (uint32_t) data_len };
-    kvp_pack_item ((msgpack_packer *) arg, &item);
+    kvp_pack_item (&walk->pk, &item);
+    walk->count++;
     return 0;
 }
 
@@ -216,26 +225,29 @@ s_get_items (kvp_exec_t *self, kvp_slot_t *slot)
         none = filter > S_SOURCE_MAX;
         source = (uint32_t) filter;
     }
-    //  Two walks in one transaction: msgpack wants the count first, and
-    //  counting is cheaper than copying the items aside.
-    size_t count = 0;
+    //  msgpack wants the count before the items: pack them aside first.
+    s_walk_t walk = { .count = 0 };
+    msgpack_sbuffer_clear (&self->data);
+    msgpack_packer_init (&walk.pk, &self->data, msgpack_sbuffer_write);
     if (!none)
         rc = kvp_store_items_each (self->store, slot->part, guid, source,
-                                   s_count_item, &count);
+                                   s_pack_item, &walk);
     if (rc)
         return rc;
     msgpack_packer pk;
     s_reply_ok (slot, &pk, 1);
     kvp_pack_cstr (&pk, "items");
-    msgpack_pack_array (&pk, count);
-    if (count)
-        rc = kvp_store_items_each (self->store, slot->part, guid, source,
-                                   s_pack_item, &pk);
-    if (rc == KVP_STORE_OK && slot->reply.size > S_REPLY_MAX)
+    msgpack_pack_array (&pk, walk.count);
+    s_append (&slot->reply, self->data.data, self->data.size);
+    if (self->data.alloc > S_SCRATCH_KEEP) {
+        msgpack_sbuffer_destroy (&self->data);  //  a rare big system: do
+        msgpack_sbuffer_init (&self->data);     //  not pin its memory
+    }
+    if (slot->reply.size > S_REPLY_MAX)
         return s_fail (slot, KVP_RC_OUT_OF_MEMORY, "items: %zu items make a "
                        "reply over %d bytes; ask for one Source at a time",
-                       count, S_REPLY_MAX);
-    return rc ? rc : S_UNDO;
+                       walk.count, S_REPLY_MAX);
+    return S_UNDO;
 }
 
 static int
@@ -266,14 +278,6 @@ s_get_job (kvp_exec_t *self, kvp_slot_t *slot)
 }
 
 //  --- Item ops -------------------------------------------------------------
-
-//  Append bytes to a growing buffer (msgpack_sbuffer is one).
-static void
-s_append (msgpack_sbuffer *buf, const char *bytes, size_t len)
-{
-    if (len)
-        msgpack_sbuffer_write (buf, bytes, len);
-}
 
 //  Add `what: Source S Name "N"` to the ErrorDescription being built, with
 //  '"' and '\' in the name escaped.

@@ -36,7 +36,6 @@ typedef struct {
                                    keeps them alive; destroyed on release */
     uint8_t tag [8];            /* the broker's tag, returned unchanged */
     kvp_request_t *request;     /* the decoder (owned by the slot) */
-    size_t body_size;           /* bytes of the request body */
     kvp_guid_t target;          /* the system (DefineSystem: the new id) */
     uint32_t part;              /* the partition the request runs in */
     uint64_t received_ms;       /* Unix ms at receipt (TimeSubmitted) */

@@ -44,7 +44,6 @@ struct _kvp_worker_t {
     int64_t last_register;      /* mono ms of the last REGISTER */
     int64_t send_at;            /* mono ms: HEARTBEAT due */
     int64_t tick_at;            /* mono ms: housekeeping due */
-    bool idle;                  /* no batch ran since the last tick */
     int status;                 /* exit status once stopping; -1 before */
     msgpack_sbuffer buf;        /* REGISTER body */
 };
@@ -313,7 +312,6 @@ s_on_request (kvp_worker_t *self, zmsg_t **msg_p)
     slot->received_us = zclock_usecs ();
     memcpy (slot->tag, zframe_data (tag), 8);
     slot->part = kvp_get_u32 (zframe_data (part));
-    slot->body_size = zframe_size (body);
     slot->msg = msg;            //  keeps the body alive until the reply
     *msg_p = NULL;
     int rc = kvp_request_decode (slot->request, zframe_data (body),
@@ -404,12 +402,13 @@ s_serve (kvp_worker_t *self)
     kvp_batch_run (self->batch);
     s_answer (self);
     kvp_batch_clear (self->batch);
-    self->idle = false;
 }
 
 //  Purge what retention allows (one bounded call per pass, so a long
-//  backlog of expired jobs never holds up requests); write the sent marks
-//  of an idle worker so a restart does not repeat its last events.
+//  backlog of expired jobs never holds up requests). Write the pending
+//  sent marks, which otherwise wait for a pass that writes: at most one
+//  commit a second, and a restart does not repeat a quiet worker's last
+//  events.
 static void
 s_housekeeping (kvp_worker_t *self, int64_t now)
 {
@@ -425,10 +424,10 @@ s_housekeeping (kvp_worker_t *self, int64_t now)
         if (self->verbose)
             zsys_debug ("purged %zu jobs", purged);
     }
-    self->tick_at = purged == S_PURGE_MAX ? now : now + S_TICK_MS;
-    if (self->idle && (rc = kvp_batch_flush (self->batch)))
+    bool more = purged == S_PURGE_MAX;
+    if (!more && (rc = kvp_batch_flush (self->batch)))
         zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));
-    self->idle = true;
+    self->tick_at = more ? now : now + S_TICK_MS;
 }
 
 //  Fire the timers that are due.
@@ -580,7 +579,6 @@ kvp_worker_run (kvp_worker_t *self)
 {
     s_backlog (self);
     self->tick_at = zclock_mono () + S_TICK_MS;
-    self->idle = true;
     s_register (self);
     while (self->status < 0 && !zsys_interrupted) {
         s_timers (self, zclock_mono ());

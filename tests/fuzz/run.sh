@@ -2,7 +2,8 @@
 # Build the libFuzzer targets with clang into build/fuzz/ and run each one
 # for SECONDS (default 60). Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
 # Targets: request cim wire (all by default). Seeds come from
-# tests/fuzz/corpus/<target>/; what the fuzzer learns goes to
+# tests/fuzz/corpus/<target>/ (and tests/fuzz/<target>.dict when there is
+# one); what the fuzzer learns goes to
 # build/fuzz/corpus/<target>/ and crashes to build/fuzz/crash-<target>-*.
 # Exits non-zero if a target crashes, leaks, times out or fails to build.
 set -uo pipefail
@@ -46,10 +47,12 @@ for target in $TARGETS; do
         request) maxlen=1100000 ;;
         cim)     maxlen=70000 ;;
     esac
+    dict=()
+    [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
     mkdir -p "$OUT/corpus/$target"
     log=$OUT/$target.log
     "$bin" -max_total_time="$SECS" -max_len="$maxlen" -timeout=10 \
-        -rss_limit_mb=2048 -print_final_stats=1 \
+        -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
         -artifact_prefix="$OUT/crash-$target-" \
         "$OUT/corpus/$target" "tests/fuzz/corpus/$target" >"$log" 2>&1
     rc=$?
