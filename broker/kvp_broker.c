@@ -1,104 +1,16 @@
 /*  kvp_broker.c - the broker's lifecycle and reactor: sockets, the poll
     loop, deadlines and the drain at stop. The two sides live in
-    kvp_clients.c and kvp_workers.c.
+    kvp_clients.c and kvp_workers.c, the helpers they share in kvp_bio.c.
 */
 #include "kvp_broker_priv.h"
+#include "kvp_clients.h"
+#include "kvp_workers.h"
+#include "kvp_bio.h"
 #include <errno.h>
-#include <stdarg.h>
 #include <unistd.h>
 
 #define S_SNDHWM        100000      //  messages queued per peer
 #define S_LINGER_MS     2000        //  flush the last replies at exit
-
-//  --- shared helpers ------------------------------------------------------
-
-void
-kvp_broker_warn (kvp_broker_t *self, const char *format, ...)
-{
-    int64_t now = zclock_mono ();
-    if (now - self->warned_at < 1000) {
-        self->warnings_held++;
-        return;
-    }
-    char text [512];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (text, sizeof text, format, args);
-    va_end (args);
-    if (self->warnings_held)
-        zsys_warning ("%s: %s (and %zu more warnings held back)",
-                      self->logid, text, self->warnings_held);
-    else
-        zsys_warning ("%s: %s", self->logid, text);
-    self->warned_at = now;
-    self->warnings_held = 0;
-}
-
-//  [identity][empty][KVP1] with more to come; takes the identity frame.
-static void
-s_client_head (kvp_broker_t *self, zframe_t **client_p)
-{
-    //  ROUTER without mandatory never blocks nor fails on send: a gone or
-    //  full client just loses the reply.
-    if (zframe_send (client_p, self->clients_h, ZFRAME_MORE) == -1)
-        zframe_destroy (client_p);
-    zmq_send (self->clients_h, "", 0, ZMQ_SNDMORE);
-    zmq_send (self->clients_h, KVP_BROKER_SIG, KVP_BROKER_SIG_LEN,
-              ZMQ_SNDMORE);
-}
-
-void
-kvp_broker_reply (kvp_broker_t *self, zframe_t **client_p,
-                  const kvp_rid_t *rid, unsigned rc, const char *format, ...)
-{
-    char error [512] = "";
-    if (format) {
-        va_list args;
-        va_start (args, format);
-        vsnprintf (error, sizeof error, format, args);
-        va_end (args);
-    }
-    msgpack_sbuffer_clear (&self->buf);
-    kvp_reply_status (&self->buf, rid, rc, format ? error : NULL);
-    kvp_broker_send_buf (self, client_p);
-}
-
-void
-kvp_broker_send_buf (kvp_broker_t *self, zframe_t **client_p)
-{
-    s_client_head (self, client_p);
-    zmq_send (self->clients_h, self->buf.data, self->buf.size, 0);
-}
-
-void
-kvp_broker_forward (kvp_broker_t *self, zframe_t **client_p,
-                    zframe_t **body_p)
-{
-    s_client_head (self, client_p);
-    if (zframe_send (body_p, self->clients_h, 0) == -1)
-        zframe_destroy (body_p);
-}
-
-size_t
-kvp_broker_recv (void *handle, zframe_t **frames, size_t max)
-{
-    if (!(zsock_events (handle) & ZMQ_POLLIN))
-        return 0;
-    size_t total = 0;
-    bool more = true;
-    while (more) {
-        zframe_t *frame = zframe_recv (handle);
-        if (!frame)
-            break;                  //  interrupted mid-message: drop it
-        more = zframe_more (frame);
-        if (total < max)
-            frames [total] = frame;
-        else
-            zframe_destroy (&frame);
-        total++;
-    }
-    return total;
-}
 
 //  --- construction --------------------------------------------------------
 
@@ -285,11 +197,10 @@ s_expire_deadlines (kvp_broker_t *self)
         kvp_session_t *session = entry->worker;
         kvp_session_inflight_add (session, -1);
         self->timeouts++;
-        kvp_broker_reply (self, &entry->client, &entry->rid,
-                          KVP_RC_TIMEOUT,
-                          "no answer from worker %s within %llu ms",
-                          kvp_session_name (session),
-                          (unsigned long long) self->config.deadline_ms);
+        kvp_bio_reply (self, &entry->client, &entry->rid, KVP_RC_TIMEOUT,
+                       "no answer from worker %s within %llu ms",
+                       kvp_session_name (session),
+                       (unsigned long long) self->config.deadline_ms);
         kvp_inflight_release (self->inflight, &entry);
     }
 }

@@ -1,6 +1,16 @@
-/*  kvp_broker_priv.h - what the three parts of the broker share: the
-    reactor and lifecycle (kvp_broker.c), the client side (kvp_clients.c)
-    and the worker side (kvp_workers.c). Not for use outside broker/.
+/*  kvp_broker_priv.h - the broker's state, shared by its parts. Not for
+    use outside broker/.
+
+    The parts call one way only, each file calling those below it:
+
+      kvp_broker.c    lifecycle and reactor          (kvp_broker.h)
+      kvp_clients.c   the client side                (kvp_clients.h)
+      kvp_workers.c   the worker side                (kvp_workers.h)
+      kvp_bio.c       socket and log helpers         (kvp_bio.h)
+
+    kvp_broker.c also calls kvp_workers.c and kvp_bio.c directly. This
+    header holds data only (the struct and a logging macro), so any part
+    may include it.
 */
 #ifndef KVP_BROKER_PRIV_H_INCLUDED
 #define KVP_BROKER_PRIV_H_INCLUDED
@@ -18,10 +28,6 @@
 #include "kvp_wire.h"
 #include "kvp_guid.h"
 #include "kvp_rc.h"
-
-#define KVP_BROKER_SIG      "KVP1"
-#define KVP_BROKER_SIG_LEN  4
-#define KVP_BROKER_BATCH    256     /* messages per socket per loop pass */
 
 struct _kvp_broker_t {
     kvp_bconfig_t config;           /* the command line */
@@ -64,69 +70,5 @@ struct _kvp_broker_t {
 /*  A debug line, formatted only when --verbose is on. */
 #define KVP_BROKER_DEBUG(self, ...) \
     do { if ((self)->verbose) zsys_debug (__VA_ARGS__); } while (0)
-
-/*  A warning, at most one a second (the others are counted). */
-void
-    kvp_broker_warn (kvp_broker_t *self, const char *format, ...)
-    __attribute__ ((format (printf, 2, 3)));
-
-/*  Send a broker-made reply {rid, rc, error} to a client, taking the
-    identity frame. `format` (printf) makes the error text; NULL for none. */
-void
-    kvp_broker_reply (kvp_broker_t *self, zframe_t **client_p,
-                      const kvp_rid_t *rid, unsigned rc,
-                      const char *format, ...)
-    __attribute__ ((format (printf, 5, 6)));
-
-/*  Send the body encoded in self->buf to a client, taking the identity. */
-void
-    kvp_broker_send_buf (kvp_broker_t *self, zframe_t **client_p);
-
-/*  Send a body (a worker's reply, moved) to a client, taking both frames. */
-void
-    kvp_broker_forward (kvp_broker_t *self, zframe_t **client_p,
-                        zframe_t **body_p);
-
-/*  Receive one whole message without blocking: up to `max` frames into
-    `frames` (the caller destroys them), the rest discarded. Returns the
-    total number of frames, 0 if nothing was waiting. */
-size_t
-    kvp_broker_recv (void *handle, zframe_t **frames, size_t max);
-
-/*  Client side (kvp_clients.c): serve up to a batch of client messages. */
-void
-    kvp_broker_clients_ready (kvp_broker_t *self);
-
-/*  Worker side (kvp_workers.c). */
-/*  Serve up to a batch of worker messages. */
-void
-    kvp_broker_workers_ready (kvp_broker_t *self);
-
-/*  Periodic work: heartbeats to ready workers, silent ones expired,
-    forgotten sessions reaped. */
-void
-    kvp_broker_workers_tick (kvp_broker_t *self);
-
-/*  Send ASSIGN {partitions: [part]} to a worker. Returns 0 or the errno
-    of the failed send (EHOSTUNREACH: it is gone; EAGAIN: it is full). */
-int
-    kvp_broker_send_assign (kvp_broker_t *self, kvp_session_t *session,
-                            uint32_t part);
-
-/*  Send REQUEST [tag][part][guid][body] to a worker; `guid` NULL sends an
-    empty guid frame. Takes *body_p only on success. Returns 0 or errno. */
-int
-    kvp_broker_send_request (kvp_broker_t *self, kvp_session_t *session,
-                             uint64_t tag, uint32_t part,
-                             const kvp_guid_t *guid, zframe_t **body_p);
-
-/*  A worker cannot be reached any more (a send failed with EHOSTUNREACH,
-    or an ASSIGN could not be queued): expire its session now. */
-void
-    kvp_broker_worker_gone (kvp_broker_t *self, kvp_session_t *session);
-
-/*  Destroy every session (at the end). */
-void
-    kvp_broker_workers_clear (kvp_broker_t *self);
 
 #endif

@@ -3,6 +3,9 @@
     owner (assigning it on first use).
 */
 #include "kvp_broker_priv.h"
+#include "kvp_clients.h"
+#include "kvp_workers.h"
+#include "kvp_bio.h"
 #include <errno.h>
 
 //  The frames of a client message: [identity][empty][KVP1][body].
@@ -20,7 +23,7 @@ typedef struct {
 static void
 s_ping (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid)
 {
-    kvp_broker_reply (self, client_p, rid, KVP_RC_OK, NULL);
+    kvp_bio_reply (self, client_p, rid, KVP_RC_OK, NULL);
 }
 
 static void
@@ -69,8 +72,8 @@ s_cluster_status (kvp_broker_t *self, zframe_t **client_p,
                   const kvp_rid_t *rid)
 {
     if (!s_offsets_room (self, kvp_owners_workers (self->owners))) {
-        kvp_broker_reply (self, client_p, rid, KVP_RC_IN_USE,
-                          "broker out of memory");
+        kvp_bio_reply (self, client_p, rid, KVP_RC_IN_USE,
+                       "broker out of memory");
         return;
     }
     size_t workers = kvp_owners_layout (self->owners, self->scratch,
@@ -88,7 +91,7 @@ s_cluster_status (kvp_broker_t *self, zframe_t **client_p,
     kvp_pack_cstr (&pk, "unowned");
     size_t unowned = self->offsets [workers];
     s_pack_parts (&pk, self->scratch + unowned, self->nparts - unowned);
-    kvp_broker_send_buf (self, client_p);
+    kvp_bio_send_buf (self, client_p);
 }
 
 typedef void (s_local_fn) (kvp_broker_t *self, zframe_t **client_p,
@@ -116,14 +119,14 @@ s_locate (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
         route->has_guid = false;
         if (route->part < self->nparts)
             return true;
-        kvp_broker_reply (self, client_p, rid, KVP_RC_INVALID_PARAM,
-                          "unknown job");
+        kvp_bio_reply (self, client_p, rid, KVP_RC_INVALID_PARAM,
+                       "unknown job");
         return false;
     }
     const kvp_guid_t *target = kvp_request_target (req);
     if (!target) {                  //  a routed op must name its target
-        kvp_broker_reply (self, client_p, rid, KVP_RC_INVALID_PARAM,
-                          "missing target");
+        kvp_bio_reply (self, client_p, rid, KVP_RC_INVALID_PARAM,
+                       "missing target");
         return false;
     }
     if ((flags & KVP_OPF_ID) && !kvp_request_has_id (req))
@@ -149,8 +152,8 @@ s_assign (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
         if (rc)
             zsys_error ("%s: cannot record the owner of partition %u: %s",
                         self->logid, part, kvp_store_strerror (rc));
-        kvp_broker_reply (self, client_p, rid, KVP_RC_NOT_AVAILABLE,
-                          rc ? "partition %u: cannot record its owner"
+        kvp_bio_reply (self, client_p, rid, KVP_RC_NOT_AVAILABLE,
+                       rc ? "partition %u: cannot record its owner"
                              : "no live worker", part);
         return NULL;
     }
@@ -161,8 +164,8 @@ s_assign (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
     //  the partition from the WELCOME when it registers again.
     if (kvp_broker_send_assign (self, session, part) != 0) {
         kvp_broker_worker_gone (self, session);
-        kvp_broker_reply (self, client_p, rid, KVP_RC_NOT_AVAILABLE,
-                          "partition %u: worker %s is down", part, owner);
+        kvp_bio_reply (self, client_p, rid, KVP_RC_NOT_AVAILABLE,
+                       "partition %u: worker %s is down", part, owner);
         return NULL;
     }
     return session;
@@ -178,13 +181,13 @@ s_owner (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
     if (!owner)
         return s_assign (self, client_p, rid, part);
     if (!session) {
-        kvp_broker_reply (self, client_p, rid, KVP_RC_NOT_AVAILABLE,
-                          "partition %u: worker %s is down", part, owner);
+        kvp_bio_reply (self, client_p, rid, KVP_RC_NOT_AVAILABLE,
+                       "partition %u: worker %s is down", part, owner);
         return NULL;
     }
     if (kvp_session_inflight (session) >= self->config.queue_limit) {
-        kvp_broker_reply (self, client_p, rid, KVP_RC_IN_USE,
-                          "worker %s is over its queue limit", owner);
+        kvp_bio_reply (self, client_p, rid, KVP_RC_IN_USE,
+                       "worker %s is over its queue limit", owner);
         return NULL;
     }
     return session;
@@ -200,8 +203,8 @@ s_dispatch (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
         self->inflight, client_p, rid, session,
         self->now + (int64_t) self->config.deadline_ms);
     if (!entry) {
-        kvp_broker_reply (self, client_p, rid, KVP_RC_IN_USE,
-                          "broker out of memory");
+        kvp_bio_reply (self, client_p, rid, KVP_RC_IN_USE,
+                       "broker out of memory");
         return;
     }
     int rc = kvp_broker_send_request (self, session, entry->tag, route->part,
@@ -216,15 +219,15 @@ s_dispatch (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
     entry = kvp_inflight_take (self->inflight, entry->tag);
     const char *name = kvp_session_name (session);
     if (rc == EHOSTUNREACH) {
-        kvp_broker_reply (self, &entry->client, &entry->rid,
-                          KVP_RC_NOT_AVAILABLE,
-                          "partition %u: worker %s is down", route->part,
-                          name);
+        kvp_bio_reply (self, &entry->client, &entry->rid,
+                       KVP_RC_NOT_AVAILABLE,
+                       "partition %u: worker %s is down", route->part,
+                       name);
         kvp_broker_worker_gone (self, session);
     }
     else
-        kvp_broker_reply (self, &entry->client, &entry->rid, KVP_RC_IN_USE,
-                          "worker %s cannot take more requests", name);
+        kvp_bio_reply (self, &entry->client, &entry->rid, KVP_RC_IN_USE,
+                       "worker %s cannot take more requests", name);
     kvp_inflight_release (self->inflight, &entry);
 }
 
@@ -250,9 +253,9 @@ s_envelope_fault (zframe_t **frames, size_t total)
         return "malformed message: expected [empty][KVP1][body]";
     if (zframe_size (frames [F_EMPTY]) != 0)
         return "malformed message: no empty delimiter frame";
-    if (zframe_size (frames [F_SIG]) != KVP_BROKER_SIG_LEN
-    ||  memcmp (zframe_data (frames [F_SIG]), KVP_BROKER_SIG,
-                KVP_BROKER_SIG_LEN) != 0)
+    if (zframe_size (frames [F_SIG]) != KVP_BIO_SIG_LEN
+    ||  memcmp (zframe_data (frames [F_SIG]), KVP_BIO_SIG,
+                KVP_BIO_SIG_LEN) != 0)
         return "malformed message: signature is not KVP1";
     return NULL;
 }
@@ -262,8 +265,8 @@ s_serve (kvp_broker_t *self, zframe_t **frames, size_t total)
 {
     const char *fault = s_envelope_fault (frames, total);
     if (fault) {
-        kvp_broker_reply (self, &frames [F_ID], NULL, KVP_RC_INVALID_PARAM,
-                          "%s", fault);
+        kvp_bio_reply (self, &frames [F_ID], NULL, KVP_RC_INVALID_PARAM,
+                       "%s", fault);
         return;
     }
     zframe_t *body = frames [F_BODY];
@@ -271,8 +274,8 @@ s_serve (kvp_broker_t *self, zframe_t **frames, size_t total)
                                  zframe_size (body));
     const kvp_rid_t *rid = kvp_request_rid (self->request);
     if (rc != KVP_RC_OK) {
-        kvp_broker_reply (self, &frames [F_ID], rid, (unsigned) rc, "%s",
-                          kvp_request_error (self->request));
+        kvp_bio_reply (self, &frames [F_ID], rid, (unsigned) rc, "%s",
+                       kvp_request_error (self->request));
         return;
     }
     kvp_op_t op = kvp_request_op (self->request);
@@ -288,9 +291,9 @@ s_serve (kvp_broker_t *self, zframe_t **frames, size_t total)
 void
 kvp_broker_clients_ready (kvp_broker_t *self)
 {
-    for (int count = 0; count < KVP_BROKER_BATCH; count++) {
+    for (int count = 0; count < KVP_BIO_BATCH; count++) {
         zframe_t *frames [F_COUNT] = { NULL };
-        size_t total = kvp_broker_recv (self->clients_h, frames, F_COUNT);
+        size_t total = kvp_bio_recv (self->clients_h, frames, F_COUNT);
         if (total == 0)
             break;
         s_serve (self, frames, total);

@@ -3,6 +3,8 @@
     heartbeats and liveness.
 */
 #include "kvp_broker_priv.h"
+#include "kvp_workers.h"
+#include "kvp_bio.h"
 #include <errno.h>
 
 //  The frames we look at: [identity][command][arg][arg].
@@ -120,8 +122,8 @@ s_reject (kvp_session_t *session, void *ctx)
     kvp_refuse_encode (&self->buf, S_UNKNOWN);
     s_send_buf (self, session, KVP_W_REFUSE);
     const char *name = kvp_session_name (session);
-    kvp_broker_warn (self, "a message from an unregistered worker %s: "
-                     "told it to register", *name ? name : "(never named)");
+    kvp_bio_warn (self, "a message from an unregistered worker %s: "
+                  "told it to register", *name ? name : "(never named)");
 }
 
 static void
@@ -131,10 +133,10 @@ s_fail_one (kvp_flight_t *entry, void *arg)
     kvp_session_t *session = entry->worker;
     kvp_session_inflight_add (session, -1);
     self->lost++;
-    kvp_broker_reply (self, &entry->client, &entry->rid,
-                      KVP_RC_STATUS_UNKNOWN, "worker %s went away; the "
-                      "request may or may not have been applied",
-                      kvp_session_name (session));
+    kvp_bio_reply (self, &entry->client, &entry->rid,
+                   KVP_RC_STATUS_UNKNOWN, "worker %s went away; the "
+                   "request may or may not have been applied",
+                   kvp_session_name (session));
 }
 
 static void
@@ -244,7 +246,7 @@ s_on_register (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
     memset (reg, 0, sizeof *reg);
     if (!kvp_register_decode (reg, zframe_data (map), zframe_size (map))) {
         memset (reg, 0, sizeof *reg);
-        kvp_broker_warn (self, "dropped a malformed REGISTER");
+        kvp_bio_warn (self, "dropped a malformed REGISTER");
         return;
     }
     bool admitted = s_admit (self, session);
@@ -276,8 +278,8 @@ s_on_reply (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
     if (s_event (self, session, KVP_SESSION_MESSAGE) != KVP_SESSION_READY)
         return;                     //  stale: its requests were answered
     if (zframe_size (frames [W_ARG1]) != 8) {
-        kvp_broker_warn (self, "worker %s: dropped a REPLY with a bad tag",
-                         kvp_session_name (session));
+        kvp_bio_warn (self, "worker %s: dropped a REPLY with a bad tag",
+                      kvp_session_name (session));
         return;
     }
     uint64_t tag = kvp_get_u64 (zframe_data (frames [W_ARG1]));
@@ -292,7 +294,7 @@ s_on_reply (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
     entry = kvp_inflight_take (self->inflight, tag);
     kvp_session_inflight_add (session, -1);
     self->answered++;
-    kvp_broker_forward (self, &entry->client, &frames [W_ARG2]);
+    kvp_bio_forward (self, &entry->client, &frames [W_ARG2]);
     kvp_inflight_release (self->inflight, &entry);
 }
 
@@ -342,8 +344,8 @@ s_dispatch (kvp_broker_t *self, zframe_t **frames, size_t total)
         if (!zframe_streq (cmd, s_commands [i].name))
             continue;
         if (total != s_commands [i].frames) {
-            kvp_broker_warn (self, "dropped a %s of %zu frames",
-                             s_commands [i].name, total);
+            kvp_bio_warn (self, "dropped a %s of %zu frames",
+                          s_commands [i].name, total);
             return;
         }
         kvp_session_t *session = s_session (self, frames [W_ID]);
@@ -351,15 +353,15 @@ s_dispatch (kvp_broker_t *self, zframe_t **frames, size_t total)
             s_commands [i].fn (self, session, frames);
         return;
     }
-    kvp_broker_warn (self, "dropped an unknown worker message");
+    kvp_bio_warn (self, "dropped an unknown worker message");
 }
 
 void
 kvp_broker_workers_ready (kvp_broker_t *self)
 {
-    for (int count = 0; count < KVP_BROKER_BATCH; count++) {
+    for (int count = 0; count < KVP_BIO_BATCH; count++) {
         zframe_t *frames [W_MAX] = { NULL };
-        size_t total = kvp_broker_recv (self->workers_h, frames, W_MAX);
+        size_t total = kvp_bio_recv (self->workers_h, frames, W_MAX);
         if (total == 0)
             break;
         s_dispatch (self, frames, total);

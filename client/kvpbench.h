@@ -1,7 +1,8 @@
 /*  kvpbench.h - the pieces of bin/kvpbench shared by its source files:
     kvpbench.c (options, the run's outline), kvpbench_load.c (connections
-    and the request loop), kvpbench_stats.c (latencies, errors, events and
-    the reports). Private to the program.
+    and the request loop), kvpbench_stats.c (the clock, latencies, errors,
+    events and the reports). Calls run one way: kvpbench.c -> load ->
+    stats. Private to the program.
 */
 #ifndef KVPBENCH_H_INCLUDED
 #define KVPBENCH_H_INCLUDED
@@ -44,6 +45,11 @@ typedef struct {
 /* --- statistics (kvpbench_stats.c) ----------------------------------------- */
 
 typedef struct _bench_stats_t bench_stats_t;
+
+/*  Monotonic clock in microseconds: the time base of every *_us value
+    (here, so the load and the statistics share it without a cycle). */
+int64_t
+    bench_now_us (void);
 
 /*  Create the statistics of a run; NULL when out of memory. `events`
     says whether events are matched to replies. */
@@ -130,9 +136,5 @@ void
     replies and events still due. */
 void
     bench_load_run (bench_load_t *self);
-
-/*  Monotonic clock in microseconds. */
-int64_t
-    bench_now_us (void);
 
 #endif

@@ -14,7 +14,6 @@
 #include <inttypes.h>
 #include <math.h>
 #include <sys/random.h>
-#include <time.h>
 #include "kvpbench.h"
 #include "kvp_guid.h"
 #include "kvp_rc.h"
@@ -82,14 +81,6 @@ struct _bench_load_t {
     uint64_t measured_sent;     /* requests sent in the measured window */
     uint64_t stray;             /* replies whose rid matched nothing */
 };
-
-int64_t
-bench_now_us (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * SECOND + ts.tv_nsec / 1000;
-}
 
 /* --- set-up ------------------------------------------------------------------ */
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 #include "kvpbench.h"
 #include "kvp_guid.h"
@@ -92,6 +93,14 @@ bench_stats_destroy (bench_stats_t **self_p)
         free (self);
         *self_p = NULL;
     }
+}
+
+int64_t
+bench_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * SECOND + ts.tv_nsec / 1000;
 }
 
 void

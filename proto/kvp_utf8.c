@@ -72,11 +72,11 @@ kvp_utf8_quote (char *dst, size_t size, const char *src, size_t len,
     size_t out = 0, pos = 0;
     size_t limit = len < max? len: max;
     while (pos < limit) {
-        size_t step = s_sequence (s + pos, limit - pos);
+        size_t step = s_sequence (s + pos, len - pos);
         bool control = step == 1 && (s [pos] < 0x20 || s [pos] == 0x7F);
         size_t emit = (step == 0 || control)? 1: step;
-        if (out + emit + 1 > size)
-            break;              //  no room: cut here, at a character edge
+        if (pos + emit > limit || out + emit + 1 > size)
+            break;              //  cut here, at a character edge
         if (emit == 1 && (step != 1 || control))
             dst [out] = '?';    //  an invalid byte or a control character
         else

@@ -15,11 +15,8 @@
     A record shorter than its layout says is KVP_STORE_CORRUPT; longer
     records are accepted (room for fields added later).
 
-    Transactions: txn [0] is the batch, txn [1..] the nested ops, depth
-    counts the open ones. A write that fails with FULL or EIO marks the
-    batch failed: from then on only op_end, commit and abort do anything,
-    and they report the failure, because LMDB forbids reusing a transaction
-    after a failed write.
+    The environment, the batch and its nested ops live in kvp_env: every
+    record function here takes its transaction from there.
 */
 #include <errno.h>
 #include <signal.h>
@@ -29,11 +26,12 @@
 #include <sys/random.h>
 #include <czmq.h>
 #include "kvp_store.h"
+#include "kvp_env.h"
 #include "kvp_itemtab.h"
 #include "kvp_joblog.h"
 #include "kvp_lmdb.h"
 
-#define S_DEPTH_MAX     5           //  the batch and up to 4 nested ops
+#define S_DBS_MAX       8           //  named databases: 5 used, room for more
 #define S_MAP_DEFAULT   ((size_t) 64 << 20)
 #define S_PART_MAX      0xffffu     //  partitions are 2 key bytes
 #define S_PART_REC      20          //  epoch(4) seq(8) sent(8)
@@ -41,17 +39,10 @@
 #define S_META_MAX      (KVP_LMDB_KEY_MAX - 2)
 
 struct _kvp_store_t {
-    char *dir;                      //  for log lines
-    MDB_env *env;
+    kvp_env_t *env;                 //  the environment and transactions
     MDB_dbi meta, systems, items_dbi, log_dbi, keys_dbi;
     kvp_itemtab_t *items;           //  the items table over items_dbi
     kvp_joblog_t *log;              //  the log and keys tables
-    MDB_txn *txn [S_DEPTH_MAX];     //  [0] the batch, then nested ops
-    int depth;                      //  transactions open in txn []
-    int failed;                     //  FULL or EIO once a write failed
-    MDB_txn *rtxn;                  //  read transaction, reset when idle
-    size_t map_size;                //  current map size
-    size_t map_max;                 //  0 = no limit
 };
 
 const char *
@@ -72,26 +63,14 @@ kvp_store_strerror (int rc)
 
 //  --- Opening and closing ------------------------------------------------
 
-//  Open the environment; self->map_size holds the size wanted
+//  Open (creating if missing) the named databases
 static int
-s_open_env (kvp_store_t *self, bool nosync)
+s_open_dbis (kvp_store_t *self)
 {
     const char *names [] = { "meta", "systems", "items", "log", "keys" };
     MDB_dbi *dbis [] = { &self->meta, &self->systems, &self->items_dbi,
                          &self->log_dbi, &self->keys_dbi };
-    int rc = kvp_lmdb_env_open (self->dir, self->map_size, 8,
-                                nosync? MDB_NOSYNC: 0, &self->env);
-    if (rc != KVP_STORE_OK)
-        return rc;
-    if (mdb_env_get_maxkeysize (self->env) < KVP_LMDB_KEY_MAX) {
-        zsys_error ("store %s: LMDB keys limited to %d bytes",
-                    self->dir, mdb_env_get_maxkeysize (self->env));
-        return KVP_STORE_EIO;
-    }
-    MDB_envinfo info;
-    mdb_env_info (self->env, &info);
-    self->map_size = info.me_mapsize;   //  LMDB may raise it to fit data
-    return kvp_lmdb_dbis_open (self->env, names, dbis, 5);
+    return kvp_lmdb_dbis_open (kvp_env_handle (self->env), names, dbis, 5);
 }
 
 kvp_store_t *
@@ -110,14 +89,13 @@ kvp_store_new (const char *dir, const kvp_store_config_t *config, int *rc)
     }
     int status = KVP_STORE_EIO;         //  out of memory until opened
     kvp_store_t *self = (kvp_store_t *) calloc (1, sizeof (*self));
-    if (self && (self->dir = strdup (dir))) {
+    if (self) {
         size_t size = config->map_size? config->map_size: S_MAP_DEFAULT;
-        if (config->map_max && size > config->map_max)
-            size = config->map_max;
-        self->map_size = kvp_lmdb_page_round (size);
-        self->map_max = config->map_max;
-        status = s_open_env (self, config->nosync);
+        self->env = kvp_env_new (dir, size, config->map_max, config->nosync,
+                                 S_DBS_MAX, &status);
     }
+    if (status == KVP_STORE_OK)
+        status = s_open_dbis (self);
     if (status == KVP_STORE_OK
     && (!(self->items = kvp_itemtab_new (self->items_dbi))
     ||  !(self->log = kvp_joblog_new (self->log_dbi, self->keys_dbi))))
@@ -138,171 +116,73 @@ kvp_store_destroy (kvp_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     kvp_store_t *self = *self_p;
-    kvp_store_abort (self);
-    if (self->rtxn)
-        mdb_txn_abort (self->rtxn);
-    if (self->env)
-        mdb_env_close (self->env);
+    kvp_env_destroy (&self->env);       //  aborts an open batch first
     kvp_itemtab_destroy (&self->items);
     kvp_joblog_destroy (&self->log);
-    free (self->dir);
     free (self);
     *self_p = NULL;
 }
 
-//  --- Transactions -------------------------------------------------------
+//  --- Transactions (kvp_env) ---------------------------------------------
 
 //  The transaction reads and writes of a batch use: the innermost one.
 //  EINVAL outside a batch; the batch's failure once it has failed.
 static int
 s_txn (kvp_store_t *self, MDB_txn **txn)
 {
-    if (!self || self->depth == 0)
-        return KVP_STORE_EINVAL;
-    if (self->failed)
-        return self->failed;
-    *txn = self->txn [self->depth - 1];
-    return KVP_STORE_OK;
+    return self? kvp_env_txn (self->env, txn): KVP_STORE_EINVAL;
 }
 
-//  Note a write's outcome: FULL and EIO leave the LMDB transaction
-//  unusable, so the batch is failed until it is aborted
+//  Note a write's outcome (FULL and EIO fail the batch) and return it
 static int
 s_written (kvp_store_t *self, int rc)
 {
-    if (rc == KVP_STORE_FULL || rc == KVP_STORE_EIO)
-        self->failed = rc;
-    return rc;
+    return kvp_env_written (self->env, rc);
 }
 
-//  Start (or restart) the reusable read transaction
-static int
-s_read_begin (kvp_store_t *self, MDB_txn **txn)
+//  True when a batch is open: the calls that run their own transaction
+//  are refused then
+static bool
+s_in_batch (kvp_store_t *self)
 {
-    int rc = self->rtxn? mdb_txn_renew (self->rtxn)
-                       : mdb_txn_begin (self->env, NULL, MDB_RDONLY,
-                                        &self->rtxn);
-    *txn = self->rtxn;
-    return kvp_lmdb_rc (rc, "begin read");
-}
-
-//  Release the read transaction's snapshot, keeping its handle
-static void
-s_read_end (kvp_store_t *self)
-{
-    mdb_txn_reset (self->rtxn);
+    return kvp_env_depth (self->env) > 0;
 }
 
 int
 kvp_store_begin (kvp_store_t *self)
 {
-    if (!self || self->depth)
-        return KVP_STORE_EINVAL;
-    int rc = mdb_txn_begin (self->env, NULL, 0, &self->txn [0]);
-    if (rc == MDB_MAP_RESIZED) {
-        //  Another process grew the map: adopt its size and retry
-        MDB_envinfo info;
-        mdb_env_set_mapsize (self->env, 0);
-        mdb_env_info (self->env, &info);
-        self->map_size = info.me_mapsize;
-        rc = mdb_txn_begin (self->env, NULL, 0, &self->txn [0]);
-    }
-    if (rc != MDB_SUCCESS)
-        return kvp_lmdb_rc (rc, "begin");
-    self->depth = 1;
-    self->failed = 0;
-    return KVP_STORE_OK;
+    return self? kvp_env_begin (self->env): KVP_STORE_EINVAL;
 }
 
 void
 kvp_store_abort (kvp_store_t *self)
 {
-    if (!self)
-        return;
-    //  Innermost first, though aborting a parent would abort its children
-    while (self->depth > 0) {
-        self->depth--;
-        mdb_txn_abort (self->txn [self->depth]);
-        self->txn [self->depth] = NULL;
-    }
-    self->failed = 0;
+    if (self)
+        kvp_env_abort (self->env);
 }
 
 int
 kvp_store_commit (kvp_store_t *self)
 {
-    if (!self || self->depth == 0)
-        return KVP_STORE_EINVAL;
-    int rc = self->failed;
-    if (self->depth > 1) {
-        zsys_error ("store %s: commit with %d op(s) open; batch aborted",
-                    self->dir, self->depth - 1);
-        rc = KVP_STORE_EINVAL;
-    }
-    if (rc) {
-        kvp_store_abort (self);
-        return rc;
-    }
-    //  mdb_txn_commit frees the transaction whether or not it succeeds
-    rc = kvp_lmdb_commit (self->env, self->txn [0], "commit");
-    self->txn [0] = NULL;
-    self->depth = 0;
-    return rc;
+    return self? kvp_env_commit (self->env): KVP_STORE_EINVAL;
 }
 
 int
 kvp_store_op_begin (kvp_store_t *self)
 {
-    MDB_txn *parent;
-    int rc = s_txn (self, &parent);
-    if (rc == KVP_STORE_OK && self->depth == S_DEPTH_MAX)
-        rc = KVP_STORE_EINVAL;
-    if (rc != KVP_STORE_OK)
-        return rc;
-    rc = mdb_txn_begin (self->env, parent, 0, &self->txn [self->depth]);
-    if (rc != MDB_SUCCESS)
-        return s_written (self, kvp_lmdb_rc (rc, "op begin"));
-    self->depth++;
-    return KVP_STORE_OK;
+    return self? kvp_env_op_begin (self->env): KVP_STORE_EINVAL;
 }
 
 int
 kvp_store_op_end (kvp_store_t *self, bool keep)
 {
-    if (!self || self->depth < 2)
-        return KVP_STORE_EINVAL;
-    MDB_txn *txn = self->txn [--self->depth];
-    self->txn [self->depth] = NULL;
-    if (self->failed || !keep) {
-        mdb_txn_abort (txn);
-        return self->failed;
-    }
-    //  Merging into the parent can overflow its dirty list (TXN_FULL)
-    return s_written (self, kvp_lmdb_rc (mdb_txn_commit (txn), "op end"));
+    return self? kvp_env_op_end (self->env, keep): KVP_STORE_EINVAL;
 }
 
 int
 kvp_store_grow (kvp_store_t *self)
 {
-    if (!self || self->depth)
-        return KVP_STORE_EINVAL;
-    size_t size = kvp_lmdb_page_round (self->map_size * 2);
-    if (self->map_max && size > self->map_max)
-        size = self->map_max;
-    if (size <= self->map_size)
-        return KVP_STORE_FULL;
-    int rc = mdb_env_set_mapsize (self->env, size);
-    if (rc != MDB_SUCCESS) {
-        zsys_warning ("store %s: cannot grow the map to %zu bytes: %s",
-                      self->dir, size, mdb_strerror (rc));
-        //  LMDB unmapped the old map: map it again at the old size
-        mdb_env_set_mapsize (self->env, self->map_size);
-        return KVP_STORE_FULL;
-    }
-    zsys_notice ("store %s: map grown from %zu to %zu bytes", self->dir,
-                 self->map_size, size);
-    self->map_size = size;
-    return KVP_STORE_OK;
+    return self? kvp_env_grow (self->env): KVP_STORE_EINVAL;
 }
 
 //  --- Global values ------------------------------------------------------
@@ -326,9 +206,9 @@ kvp_store_meta_get (kvp_store_t *self, const char *name, char *value,
     uint8_t bytes [KVP_LMDB_KEY_MAX];
     MDB_val key = { s_meta_key (bytes, name), bytes }, val;
     MDB_txn *txn = NULL;
-    if (!self || self->depth || key.mv_size == 0 || (!value && size))
+    if (!self || s_in_batch (self) || key.mv_size == 0 || (!value && size))
         return KVP_STORE_EINVAL;
-    int rc = s_read_begin (self, &txn);
+    int rc = kvp_env_read_begin (self->env, &txn);
     if (rc != KVP_STORE_OK)
         return rc;
     rc = kvp_lmdb_rc (mdb_get (txn, self->meta, &key, &val), "meta get");
@@ -339,7 +219,7 @@ kvp_store_meta_get (kvp_store_t *self, const char *name, char *value,
     }
     if (rc == KVP_STORE_OK)
         rc = val.mv_size > INT32_MAX? INT32_MAX: (int) val.mv_size;
-    s_read_end (self);
+    kvp_env_read_end (self->env);
     return rc;
 }
 
@@ -350,14 +230,15 @@ kvp_store_meta_put (kvp_store_t *self, const char *name, const char *value)
     MDB_val key = { s_meta_key (bytes, name), bytes };
     MDB_val val = { value? strlen (value): 0, (void *) value };
     MDB_txn *txn = NULL;
-    if (!self || self->depth || key.mv_size == 0 || !value)
+    if (!self || s_in_batch (self) || key.mv_size == 0 || !value)
         return KVP_STORE_EINVAL;
-    int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    MDB_env *env = kvp_env_handle (self->env);
+    int rc = mdb_txn_begin (env, NULL, 0, &txn);
     if (rc != MDB_SUCCESS)
         return kvp_lmdb_rc (rc, "meta begin");
     rc = mdb_put (txn, self->meta, &key, &val, 0);
     if (rc == MDB_SUCCESS)
-        return kvp_lmdb_commit (self->env, txn, "meta commit");
+        return kvp_lmdb_commit (env, txn, "meta commit");
     mdb_txn_abort (txn);
     return kvp_lmdb_rc (rc, "meta put");
 }
@@ -432,14 +313,14 @@ int
 kvp_store_partitions (kvp_store_t *self, uint32_t **list, size_t *count)
 {
     MDB_txn *txn = NULL;
-    if (!self || self->depth || !list || !count)
+    if (!self || s_in_batch (self) || !list || !count)
         return KVP_STORE_EINVAL;
     *list = NULL;
     *count = 0;
-    int rc = s_read_begin (self, &txn);
+    int rc = kvp_env_read_begin (self->env, &txn);
     if (rc == KVP_STORE_OK) {
         rc = s_part_list (self, txn, list, count);
-        s_read_end (self);
+        kvp_env_read_end (self->env);
     }
     if (rc != KVP_STORE_OK) {
         free (*list);
@@ -456,14 +337,14 @@ kvp_store_partition_get (kvp_store_t *self, uint32_t part,
     MDB_txn *txn = NULL;
     if (!self || part > S_PART_MAX || !info)
         return KVP_STORE_EINVAL;
-    if (self->depth) {
+    if (s_in_batch (self)) {
         int rc = s_txn (self, &txn);
         return rc? rc: s_part_read (self, txn, part, info);
     }
-    int rc = s_read_begin (self, &txn);
+    int rc = kvp_env_read_begin (self->env, &txn);
     if (rc == KVP_STORE_OK) {
         rc = s_part_read (self, txn, part, info);
-        s_read_end (self);
+        kvp_env_read_end (self->env);
     }
     return rc;
 }
@@ -755,14 +636,15 @@ kvp_store_purge (kvp_store_t *self, uint64_t before_ms, size_t max,
 {
     MDB_txn *txn = NULL;
     size_t count = 0;
-    if (!self || self->depth)
+    if (!self || s_in_batch (self))
         return KVP_STORE_EINVAL;
-    int rc = kvp_lmdb_rc (mdb_txn_begin (self->env, NULL, 0, &txn),
+    MDB_env *env = kvp_env_handle (self->env);
+    int rc = kvp_lmdb_rc (mdb_txn_begin (env, NULL, 0, &txn),
                           "purge begin");
     if (rc == KVP_STORE_OK)
         rc = kvp_joblog_purge (self->log, txn, before_ms, max, &count);
     if (rc == KVP_STORE_OK)
-        rc = kvp_lmdb_commit (self->env, txn, "purge commit");
+        rc = kvp_lmdb_commit (env, txn, "purge commit");
     else
     if (txn)
         mdb_txn_abort (txn);

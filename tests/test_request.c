@@ -16,6 +16,7 @@
 #include <msgpack.h>
 #include "kvp_request.h"
 #include "kvp_rc.h"
+#include "kvp_utf8.h"
 
 #define GUID    "0b5f4e3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 #define GUID_UC "0B5F4E3A-1C2D-4E5F-8A9B-0C1D2E3F4A5B"
@@ -474,6 +475,28 @@ START_TEST (test_rule)
     if (c->error)
         ck_assert_msg (strstr (error, c->error), "%s: error \"%s\" lacks "
                        "\"%s\"", c->what, error, c->error);
+    //  Clients decode the error as a str: it must be valid UTF-8
+    ck_assert_msg (kvp_utf8_valid (error, strlen (error)), "%s: error not "
+                   "UTF-8", c->what);
+}
+END_TEST
+
+START_TEST (test_error_quoting)
+{
+    //  Untrusted bytes in an error are cut, made printable and kept UTF-8
+    ck_assert_int_eq (s_decode ("{op: 'x\x01\xe2\x82\xac\xff' + 'y'*100}"),
+                      32770);
+    const char *error = kvp_request_error (request);
+    ck_assert (kvp_utf8_valid (error, strlen (error)));
+    ck_assert_ptr_nonnull (strstr (error, "\"x?\xe2\x82\xac?yyy"));
+    ck_assert_ptr_nonnull (strstr (error, "...\""));
+    ck_assert_uint_lt (strlen (error), 100);
+    //  A cut never splits a multi-byte character
+    ck_assert_int_eq (s_decode ("{op: 'GetJob', job: 'a'*47 + '\xe2\x82\xac'}"),
+                      32773);
+    error = kvp_request_error (request);
+    ck_assert (kvp_utf8_valid (error, strlen (error)));
+    ck_assert_ptr_nonnull (strstr (error, "a...\""));
 }
 END_TEST
 
@@ -880,6 +903,7 @@ s_suite (void)
     tc = tcase_create ("fields");
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_add_test (tc, test_rid);
+    tcase_add_test (tc, test_error_quoting);
     tcase_add_test (tc, test_getters_items);
     tcase_add_test (tc, test_getters_other);
     tcase_add_test (tc, test_op_table);

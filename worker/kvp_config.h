@@ -1,8 +1,8 @@
 /*  kvp_config.h - the worker's command line (spec section 9).
 
     One option table (name, type, default, bounds, help) drives both the
-    parser and --help, so the two cannot drift apart. Both `--flag value`
-    and `--flag=value` are accepted. String values point into argv (or
+    parser and --help through kvp_opts, so the two cannot drift apart.
+    Both `--flag value` and `--flag=value` are accepted. String values point into argv (or
     into the table's defaults): nothing is allocated.
 */
 #ifndef KVP_CONFIG_H_INCLUDED

@@ -35,8 +35,11 @@ for target in $TARGETS; do
     fi
     # Rebuild only when a source is newer than the binary
     if [ ! -x "$bin" ] || [ -n "$(find proto "$src" -newer "$bin" -name '*.[ch]' | head -1)" ]; then
+        # Build beside and rename: another run may be using the binary
         # shellcheck disable=SC2086
-        if ! $CC $CFLAGS $PKG_CFLAGS -o "$bin" "$src" proto/*.c $PKG_LIBS; then
+        if ! $CC $CFLAGS $PKG_CFLAGS -o "$bin.$$" "$src" proto/*.c $PKG_LIBS \
+        || ! mv -f "$bin.$$" "$bin"; then
+            rm -f "$bin.$$"
             echo "fuzz: building $target failed" >&2
             status=1
             continue
@@ -50,18 +53,20 @@ for target in $TARGETS; do
     dict=()
     [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
     mkdir -p "$OUT/corpus/$target"
-    log=$OUT/$target.log
+    log=$OUT/$target.$$.log
     "$bin" -max_total_time="$SECS" -max_len="$maxlen" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
         -artifact_prefix="$OUT/crash-$target-" \
         "$OUT/corpus/$target" "tests/fuzz/corpus/$target" >"$log" 2>&1
     rc=$?
     echo "== fuzz_$target ($SECS s): exit $rc"
-    grep -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|stat::new_units_added)' "$log" | sed 's/^/   /'
+    grep -a -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|stat::new_units_added)' "$log" | sed 's/^/   /'
     if [ $rc -ne 0 ]; then
-        grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -5 | sed 's/^/   /'
+        grep -a -E 'ERROR|SUMMARY|Test unit written' "$log" | head -5 | sed 's/^/   /'
         echo "   full log: $log"
         status=1
+    else
+        mv -f "$log" "$OUT/$target.log"    # keep the last good run's log
     fi
 done
 exit $status

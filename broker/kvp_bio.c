@@ -1,0 +1,92 @@
+/*  kvp_bio.c - the broker's socket and log helpers: whole-message receive,
+    the client reply envelope, rate-limited warnings.
+*/
+#include "kvp_bio.h"
+#include <stdarg.h>
+
+void
+kvp_bio_warn (kvp_broker_t *self, const char *format, ...)
+{
+    int64_t now = zclock_mono ();
+    if (now - self->warned_at < 1000) {
+        self->warnings_held++;
+        return;
+    }
+    char text [512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof text, format, args);
+    va_end (args);
+    if (self->warnings_held)
+        zsys_warning ("%s: %s (and %zu more warnings held back)",
+                      self->logid, text, self->warnings_held);
+    else
+        zsys_warning ("%s: %s", self->logid, text);
+    self->warned_at = now;
+    self->warnings_held = 0;
+}
+
+//  [identity][empty][KVP1] with more to come; takes the identity frame.
+static void
+s_client_head (kvp_broker_t *self, zframe_t **client_p)
+{
+    //  ROUTER without mandatory never blocks nor fails on send: a gone or
+    //  full client just loses the reply.
+    if (zframe_send (client_p, self->clients_h, ZFRAME_MORE) == -1)
+        zframe_destroy (client_p);
+    zmq_send (self->clients_h, "", 0, ZMQ_SNDMORE);
+    zmq_send (self->clients_h, KVP_BIO_SIG, KVP_BIO_SIG_LEN, ZMQ_SNDMORE);
+}
+
+void
+kvp_bio_reply (kvp_broker_t *self, zframe_t **client_p,
+               const kvp_rid_t *rid, unsigned rc, const char *format, ...)
+{
+    char error [512] = "";
+    if (format) {
+        va_list args;
+        va_start (args, format);
+        vsnprintf (error, sizeof error, format, args);
+        va_end (args);
+    }
+    msgpack_sbuffer_clear (&self->buf);
+    kvp_reply_status (&self->buf, rid, rc, format ? error : NULL);
+    kvp_bio_send_buf (self, client_p);
+}
+
+void
+kvp_bio_send_buf (kvp_broker_t *self, zframe_t **client_p)
+{
+    s_client_head (self, client_p);
+    zmq_send (self->clients_h, self->buf.data, self->buf.size, 0);
+}
+
+void
+kvp_bio_forward (kvp_broker_t *self, zframe_t **client_p,
+                 zframe_t **body_p)
+{
+    s_client_head (self, client_p);
+    if (zframe_send (body_p, self->clients_h, 0) == -1)
+        zframe_destroy (body_p);
+}
+
+size_t
+kvp_bio_recv (void *handle, zframe_t **frames, size_t max)
+{
+    if (!(zsock_events (handle) & ZMQ_POLLIN))
+        return 0;
+    size_t total = 0;
+    bool more = true;
+    while (more) {
+        zframe_t *frame = zframe_recv (handle);
+        if (!frame)
+            break;                  //  interrupted mid-message: drop it
+        more = zframe_more (frame);
+        if (total < max)
+            frames [total] = frame;
+        else
+            zframe_destroy (&frame);
+        total++;
+    }
+    return total;
+}

@@ -1,0 +1,49 @@
+/*  kvp_bio.h - the broker's socket and log helpers: receiving one whole
+    message, the client reply envelope, rate-limited warnings.
+
+    The bottom of the broker's call order (see kvp_broker_priv.h): the
+    other parts call these, and these call nothing of theirs. Not for use
+    outside broker/.
+*/
+#ifndef KVP_BIO_H_INCLUDED
+#define KVP_BIO_H_INCLUDED
+
+#include "kvp_broker_priv.h"
+
+#define KVP_BIO_SIG         "KVP1"  /* the client envelope's signature */
+#define KVP_BIO_SIG_LEN     4
+#define KVP_BIO_BATCH       256     /* messages per socket per loop pass */
+
+/*  A warning, at most one a second (the others are counted and the count
+    shown with the next one printed). */
+void
+    kvp_bio_warn (kvp_broker_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+/*  Send a broker-made reply {rid, rc, error} to a client, taking the
+    identity frame. `format` (printf) makes the error text; NULL for none.
+    Encodes into self->buf. */
+void
+    kvp_bio_reply (kvp_broker_t *self, zframe_t **client_p,
+                   const kvp_rid_t *rid, unsigned rc,
+                   const char *format, ...)
+    __attribute__ ((format (printf, 5, 6)));
+
+/*  Send the body encoded in self->buf to a client, taking the identity.
+    A gone or full client just loses it. */
+void
+    kvp_bio_send_buf (kvp_broker_t *self, zframe_t **client_p);
+
+/*  Send a body (a worker's reply, moved) to a client, taking both frames. */
+void
+    kvp_bio_forward (kvp_broker_t *self, zframe_t **client_p,
+                     zframe_t **body_p);
+
+/*  Receive one whole message from socket `handle` without blocking: up to
+    `max` frames into `frames` (the caller destroys them), the rest
+    discarded. Returns the total number of frames, 0 if nothing was
+    waiting. */
+size_t
+    kvp_bio_recv (void *handle, zframe_t **frames, size_t max);
+
+#endif
