@@ -504,6 +504,140 @@ START_TEST (test_stalled_subscriber)
 }
 END_TEST
 
+//  Jobs and idempotency keys are purged after --retention (here 1 s, so
+//  the test need not wait a day): the job is gone, the key can be reused.
+START_TEST (test_retention_purge)
+{
+    s_start (1, NULL, "--retention 1");
+    char id [37], job [65], job2 [65];
+    int64_t state;
+    ck_assert_int_eq (tk_define (client, "r", id), 0);
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 0, "a", "1", "once", job, &state), 4096);
+    ck_assert_int_eq (state, 7);
+    //  Poll GetJob until the purge has taken the job (bounded).
+    int64_t rc = 0;
+    for (int i = 0; i < 100 && rc == 0; i++) {
+        tk_body_t body;
+        tk_body_begin (&body, "GetJob", 1);
+        tk_pack_kv_str (&body.pk, "job", job);
+        tk_reply_t *reply = tk_call (client, &body, 5000);
+        rc = tk_rc (reply);
+        tk_reply_destroy (&reply);
+        if (rc == 0)
+            zclock_sleep (100);
+    }
+    ck_assert_int_eq (rc, 32773);
+    //  The key went with its job: the same key now makes a new job (which
+    //  fails, as "a" exists: the items themselves are not purged).
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 0, "a", "1", "once", job2, &state), 4096);
+    ck_assert_str_ne (job, job2);
+    ck_assert_int_eq (state, 10);
+    int64_t getrc;
+    ck_assert_int_eq (s_items_count (id, &getrc), 1);
+}
+END_TEST
+
+//  Items as CIM-XML embedded instances, the form PowerShell's GetText(1)
+//  writes, over the wire and through kvpctl --cim.
+START_TEST (test_cim_items)
+{
+    s_start (1, NULL, NULL);
+    char id [37];
+    ck_assert_int_eq (tk_define (client, "cim", id), 0);
+    const char *ip =
+        "<INSTANCE CLASSNAME=\"Msvm_KvpExchangeDataItem\">"
+        "<PROPERTY NAME=\"Caption\" PROPAGATED=\"true\" TYPE=\"string\"></PROPERTY>"
+        "<PROPERTY NAME=\"Data\" TYPE=\"string\"><VALUE>10.0.0.5 &amp; &lt;b&gt;</VALUE></PROPERTY>"
+        "<PROPERTY NAME=\"Name\" TYPE=\"string\"><VALUE>ip</VALUE></PROPERTY>"
+        "<PROPERTY NAME=\"Source\" TYPE=\"uint16\"><VALUE>0</VALUE></PROPERTY>"
+        "</INSTANCE>";
+    tk_body_t body;
+    tk_body_begin (&body, "AddKvpItems", 2);
+    tk_pack_kv_str (&body.pk, "target", id);
+    tk_pack_str (&body.pk, "items");
+    msgpack_pack_array (&body.pk, 2);
+    tk_pack_str (&body.pk, ip);
+    tk_pack_item (&body.pk, 4, "role", "web");
+    tk_reply_t *reply = tk_call (client, &body, 10000);
+    ck_assert_int_eq (tk_rc (reply), 4096);
+    ck_assert_int_eq (tk_get_uint (tk_get (reply->map, "job"), "JobState"), 7);
+    tk_reply_destroy (&reply);
+    tk_body_begin (&body, "GetKvpItems", 2);
+    tk_pack_kv_str (&body.pk, "target", id);
+    tk_pack_kv_uint (&body.pk, "Source", 0);
+    reply = tk_call (client, &body, 10000);
+    const msgpack_object *items = tk_get (reply->map, "items");
+    ck_assert_int_eq (items->via.array.size, 1);
+    ck_assert_str_eq (tk_get_str (&items->via.array.ptr [0], "Data"), "10.0.0.5 & <b>");
+    tk_reply_destroy (&reply);
+    //  Another class -> 32776; broken XML -> 32773; both change nothing.
+    const char *other = "<INSTANCE CLASSNAME=\"Msvm_Other\">"
+        "<PROPERTY NAME=\"Name\" TYPE=\"string\"><VALUE>x</VALUE></PROPERTY></INSTANCE>";
+    const char *broken = "<INSTANCE CLASSNAME=\"Msvm_KvpExchangeDataItem\"><PROPERTY";
+    const char *cases [2] = { other, broken };
+    int64_t expect [2] = { 32776, 32773 };
+    for (int i = 0; i < 2; i++) {
+        tk_body_begin (&body, "AddKvpItems", 2);
+        tk_pack_kv_str (&body.pk, "target", id);
+        tk_pack_str (&body.pk, "items");
+        msgpack_pack_array (&body.pk, 1);
+        tk_pack_str (&body.pk, cases [i]);
+        reply = tk_call (client, &body, 10000);
+        ck_assert_int_eq (tk_rc (reply), expect [i]);
+        tk_reply_destroy (&reply);
+    }
+    int64_t getrc;
+    ck_assert_int_eq (s_items_count (id, &getrc), 2);
+    //  kvpctl add --cim FILE: one instance per line.
+    char file [300], out [4096];
+    snprintf (file, sizeof file, "%s/items.xml", cluster->dir);
+    FILE *f = fopen (file, "w");
+    fprintf (f, "%s\n", "<INSTANCE CLASSNAME=\"Msvm_KvpExchangeDataItem\">"
+        "<PROPERTY NAME=\"Name\" TYPE=\"string\"><VALUE>fromfile</VALUE></PROPERTY>"
+        "<PROPERTY NAME=\"Data\" TYPE=\"string\"><VALUE>yes</VALUE></PROPERTY>"
+        "<PROPERTY NAME=\"Source\" TYPE=\"uint8\"><VALUE>4</VALUE></PROPERTY></INSTANCE>");
+    fclose (f);
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvpctl", "--broker", cluster->clients,
+                              "add", id, "--cim", file, NULL), 0);
+    ck_assert_ptr_nonnull (strstr (out, "Completed"));
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvpctl", "--broker", cluster->clients,
+                              "get", id, "--source", "4", NULL), 0);
+    ck_assert_ptr_nonnull (strstr (out, "fromfile=yes"));
+}
+END_TEST
+
+//  Past the transport cap (4 MiB + 64 KiB by default) the connection is
+//  dropped without a reply; the broker goes on serving everyone else.
+START_TEST (test_transport_cap)
+{
+    s_start (1, NULL, NULL);
+    size_t huge = 5 * 1024 * 1024;
+    char *blob = calloc (1, huge);
+    const void *frames [3] = { "", "KVP1", blob };
+    size_t sizes [3] = { 0, 4, huge };
+    tk_send_frames (client, 3, frames, sizes);
+    free (blob);
+    tk_reply_t *reply = tk_recv (client, 2000);
+    ck_assert_ptr_null (reply);
+    zsock_t *other = tk_dealer (cluster->clients);
+    tk_body_t body;
+    tk_body_begin (&body, "Ping", 0);
+    reply = tk_call (other, &body, 5000);
+    ck_assert_int_eq (tk_rc (reply), 0);
+    tk_reply_destroy (&reply);
+    zsock_destroy (&other);
+    //  The dropped client reconnects by itself and is served again.
+    int64_t rc = -1;
+    for (int i = 0; i < 50 && rc != 0; i++) {
+        tk_body_begin (&body, "Ping", 0);
+        reply = tk_call (client, &body, 200);
+        rc = tk_rc (reply);
+        tk_reply_destroy (&reply);
+    }
+    ck_assert_int_eq (rc, 0);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -520,6 +654,9 @@ s_suite (void)
     tcase_add_test (tc, test_graceful_stop);
     tcase_add_test (tc, test_command_lines);
     tcase_add_test (tc, test_stalled_subscriber);
+    tcase_add_test (tc, test_retention_purge);
+    tcase_add_test (tc, test_cim_items);
+    tcase_add_test (tc, test_transport_cap);
     suite_add_tcase (suite, tc);
     return suite;
 }
