@@ -7,6 +7,7 @@
 #   make fuzz       libFuzzer on the decoders (FUZZ_SECONDS each)
 #   make chaos      the long fault-injection run
 #   make bench      start a cluster in a temporary folder and measure it
+#                   (BENCH_PEERS=1: also the Redis and zero-work references)
 #
 # MODE=release (default) builds into bin/ and build/obj/; MODE=asan builds
 # into build/asan/ so both can live side by side.
@@ -14,7 +15,8 @@
 MODE        ?= release
 PACKAGES    := build-essential pkg-config libzmq3-dev libczmq-dev \
                libmsgpack-dev liblmdb-dev check libexpat1-dev valgrind \
-               clang libclang-rt-14-dev gnuplot-nox procps
+               clang libclang-rt-14-dev gnuplot-nox procps python3
+PEER_PACKAGES := redis-server libhiredis-dev
 PKGS        := libczmq libzmq msgpack lmdb expat
 PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -63,8 +65,8 @@ LIBS        := $(LIB_BROKER) $(LIB_WORKER) $(LIB_CLIENT) $(LIB_STORE) $(LIB_PROT
 PROGRAMS    := $(BIN)/kvp-broker $(BIN)/kvp-worker $(BIN)/kvpctl $(BIN)/kvpbench
 TESTS       := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
 
-.PHONY: all deps run test check unit sanitize memcheck fuzz chaos bench \
-        clean programs tests
+.PHONY: all deps deps-peers install-packages run test check sanitize \
+        memcheck fuzz chaos bench clean programs tests
 .DEFAULT_GOAL := all
 
 all: programs tests
@@ -74,7 +76,14 @@ tests: $(TESTS)
 # --- packages -------------------------------------------------------------
 # Installs only what is missing; apt-get update runs first when it must.
 deps:
-	@missing=""; for p in $(PACKAGES); do \
+	@$(MAKE) --no-print-directory install-packages WANT="$(PACKAGES)"
+
+# The reference peers of `make bench BENCH_PEERS=1` (Redis) need more.
+deps-peers:
+	@$(MAKE) --no-print-directory install-packages WANT="$(PEER_PACKAGES)"
+
+install-packages:
+	@missing=""; for p in $(WANT); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" \
 	    || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -139,8 +148,9 @@ CHAOS_SECONDS ?= 180
 chaos: deps programs tests
 	@KVP_CHAOS_SECONDS=$(CHAOS_SECONDS) TESTS=test_chaos tests/run.sh $(BIN)
 
-bench: deps programs
-	@deploy/bench.sh $(BIN)
+BENCH_PEERS ?= 0
+bench: deps programs $(if $(filter 1,$(BENCH_PEERS)),deps-peers)
+	@BENCH_PEERS=$(BENCH_PEERS) deploy/bench.sh $(BIN)
 
 clean:
 	rm -rf build bin
