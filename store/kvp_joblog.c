@@ -4,24 +4,28 @@
 #include "kvp_joblog.h"
 #include "kvp_lmdb.h"
 
-#define S_LOG_KEY       10          //  part(2) seq(8)
-#define S_LOG_HEAD      25          //  time_ms(8) guid(16) key_len(1)
+#define S_JOB           10          //  part(2) seq(8): index key, body head
+#define S_LSN           8           //  body key, index value
+#define S_BODY_HEAD     35          //  part(2) seq(8) time_ms(8) guid(16)
+                                    //  key_len(1)
 #define S_DIGEST        16
 #define S_PREFIX        18          //  part(2) guid(16)
 #define S_KEYS_VALUE    24          //  seq(8) digest(16)
 #define S_PART_LAST     0xffffu
 
 struct _kvp_joblog_t {
-    MDB_dbi log;                    //  part + seq -> job
+    MDB_dbi index;                  //  part + seq -> lsn
+    MDB_dbi body;                   //  lsn -> part + seq + job
     MDB_dbi keys;                   //  part + guid + key -> seq + digest
 };
 
 kvp_joblog_t *
-kvp_joblog_new (MDB_dbi log, MDB_dbi keys)
+kvp_joblog_new (MDB_dbi index, MDB_dbi body, MDB_dbi keys)
 {
     kvp_joblog_t *self = (kvp_joblog_t *) calloc (1, sizeof (kvp_joblog_t));
     if (self) {
-        self->log = log;
+        self->index = index;
+        self->body = body;
         self->keys = keys;
     }
     return self;
@@ -36,11 +40,12 @@ kvp_joblog_destroy (kvp_joblog_t **self_p)
     }
 }
 
+//  A job's name: part + seq, its index key and the head of its body
 static void
-s_log_key (uint8_t *key, uint32_t part, uint64_t seq)
+s_job (uint8_t *job, uint32_t part, uint64_t seq)
 {
-    kvp_lmdb_put_u16 (key, (uint16_t) part);
-    kvp_lmdb_put_u64 (key + 2, seq);
+    kvp_lmdb_put_u16 (job, (uint16_t) part);
+    kvp_lmdb_put_u64 (job + 2, seq);
 }
 
 //  Build a key record's key: part + guid + key
@@ -54,35 +59,46 @@ s_keys_key (uint8_t *out, uint32_t part, const uint8_t *guid,
     return S_PREFIX + key_len;
 }
 
-//  Decode a log value; CORRUPT if it is shorter than its fields say
+//  --- Bodies -------------------------------------------------------------
+
+//  Decode a body; CORRUPT if it is shorter than its fields say or is not
+//  the body of `job` (the index key that named it)
 static int
-s_decode (const MDB_val *val, kvp_joblog_entry_t *entry)
+s_decode (const MDB_val *val, const uint8_t *job, kvp_joblog_entry_t *entry)
 {
     const uint8_t *p = (const uint8_t *) val->mv_data;
-    if (val->mv_size < S_LOG_HEAD)
+    if (val->mv_size < S_BODY_HEAD || memcmp (p, job, S_JOB) != 0)
         return KVP_STORE_CORRUPT;
-    entry->time_ms = kvp_lmdb_get_u64 (p);
-    entry->guid = p + 8;
-    entry->key_len = p [24];
-    size_t head = S_LOG_HEAD + entry->key_len
+    entry->time_ms = kvp_lmdb_get_u64 (p + S_JOB);
+    entry->guid = p + S_JOB + 8;
+    entry->key_len = p [S_BODY_HEAD - 1];
+    size_t head = S_BODY_HEAD + entry->key_len
                 + (entry->key_len? S_DIGEST: 0);
     if (val->mv_size < head)
         return KVP_STORE_CORRUPT;
-    entry->key = entry->key_len? (const char *) p + S_LOG_HEAD: NULL;
-    entry->digest = entry->key_len? p + S_LOG_HEAD + entry->key_len: NULL;
+    entry->key = entry->key_len? (const char *) p + S_BODY_HEAD: NULL;
+    entry->digest = entry->key_len? p + S_BODY_HEAD + entry->key_len: NULL;
     entry->event = p + head;
     entry->event_len = val->mv_size - head;
     return KVP_STORE_OK;
 }
 
-//  Fill a reserved log value with the entry's fields
-static void
-s_encode (uint8_t *p, const kvp_joblog_entry_t *entry)
+static size_t
+s_body_size (const kvp_joblog_entry_t *entry)
 {
-    kvp_lmdb_put_u64 (p, entry->time_ms);
-    memcpy (p + 8, entry->guid, 16);
-    p [24] = (uint8_t) entry->key_len;
-    p += S_LOG_HEAD;
+    return S_BODY_HEAD + entry->event_len
+         + (entry->key_len? entry->key_len + S_DIGEST: 0);
+}
+
+//  Fill a reserved body with the job's name and the entry's fields
+static void
+s_encode (uint8_t *p, const uint8_t *job, const kvp_joblog_entry_t *entry)
+{
+    memcpy (p, job, S_JOB);
+    kvp_lmdb_put_u64 (p + S_JOB, entry->time_ms);
+    memcpy (p + S_JOB + 8, entry->guid, 16);
+    p [S_BODY_HEAD - 1] = (uint8_t) entry->key_len;
+    p += S_BODY_HEAD;
     if (entry->key_len) {
         memcpy (p, entry->key, entry->key_len);
         memcpy (p + entry->key_len, entry->digest, S_DIGEST);
@@ -91,6 +107,62 @@ s_encode (uint8_t *p, const kvp_joblog_entry_t *entry)
     if (entry->event_len)
         memcpy (p, entry->event, entry->event_len);
 }
+
+//  Read and decode the body that index record `job` -> `lsn` names. An
+//  index record that is malformed or names no body is CORRUPT.
+static int
+s_body_read (kvp_joblog_t *self, MDB_txn *txn, const uint8_t *job,
+             const MDB_val *lsn, kvp_joblog_entry_t *entry)
+{
+    if (lsn->mv_size != S_LSN)
+        return KVP_STORE_CORRUPT;
+    MDB_val key = { S_LSN, lsn->mv_data }, val;
+    int rc = mdb_get (txn, self->body, &key, &val);
+    if (rc == MDB_NOTFOUND)
+        return KVP_STORE_CORRUPT;
+    rc = kvp_lmdb_rc (rc, "log body get");
+    return rc? rc: s_decode (&val, job, entry);
+}
+
+//  The lsn the next body gets: one more than the last body's, read through
+//  `cursor` in the current transaction, so that an op or batch that is
+//  undone takes its numbers back with its bodies (no counter to restore)
+static int
+s_lsn_next (MDB_cursor *cursor, uint64_t *lsn)
+{
+    MDB_val key, val;
+    int rc = mdb_cursor_get (cursor, &key, &val, MDB_LAST);
+    if (rc == MDB_NOTFOUND) {
+        *lsn = 1;
+        return KVP_STORE_OK;
+    }
+    if (rc != MDB_SUCCESS)
+        return kvp_lmdb_rc (rc, "log body last");
+    if (key.mv_size != S_LSN)
+        return KVP_STORE_CORRUPT;
+    *lsn = kvp_lmdb_get_u64 ((const uint8_t *) key.mv_data) + 1;
+    return KVP_STORE_OK;
+}
+
+//  Append job's body under `lsn` through `cursor` (which s_lsn_next left
+//  on the last body, so LMDB need not search again)
+static int
+s_body_append (MDB_cursor *cursor, const uint8_t *job, uint64_t lsn,
+               const kvp_joblog_entry_t *entry)
+{
+    uint8_t kbytes [S_LSN];
+    kvp_lmdb_put_u64 (kbytes, lsn);
+    MDB_val key = { S_LSN, kbytes }, val = { s_body_size (entry), NULL };
+    //  MDB_APPEND: the last page fills up before a new one starts (no
+    //  split in the middle); MDB_RESERVE: the body is built in place
+    int rc = mdb_cursor_put (cursor, &key, &val, MDB_APPEND | MDB_RESERVE);
+    if (rc != MDB_SUCCESS)
+        return kvp_lmdb_rc (rc, "log body put");
+    s_encode ((uint8_t *) val.mv_data, job, entry);
+    return KVP_STORE_OK;
+}
+
+//  --- Jobs ---------------------------------------------------------------
 
 //  keys [part + guid + key] = seq + digest
 static int
@@ -106,6 +178,18 @@ s_key_put (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
     return kvp_lmdb_rc (mdb_put (txn, self->keys, &key, &val, 0), "key put");
 }
 
+//  index [part + seq] = lsn; EXISTS (nothing written) if the job is there
+static int
+s_index_put (kvp_joblog_t *self, MDB_txn *txn, const uint8_t *job,
+             uint64_t lsn)
+{
+    uint8_t vbytes [S_LSN];
+    kvp_lmdb_put_u64 (vbytes, lsn);
+    MDB_val key = { S_JOB, (void *) job }, val = { S_LSN, vbytes };
+    return kvp_lmdb_rc (mdb_put (txn, self->index, &key, &val,
+                                 MDB_NOOVERWRITE), "log index put");
+}
+
 int
 kvp_joblog_put (kvp_joblog_t *self, MDB_txn *txn, uint32_t part, uint64_t seq,
                 const kvp_joblog_entry_t *entry)
@@ -114,49 +198,57 @@ kvp_joblog_put (kvp_joblog_t *self, MDB_txn *txn, uint32_t part, uint64_t seq,
     ||  (entry->key_len && (!entry->key || !entry->digest))
     ||  (entry->event_len && !entry->event))
         return KVP_STORE_EINVAL;
-    uint8_t kbytes [S_LOG_KEY];
-    s_log_key (kbytes, part, seq);
-    MDB_val key = { S_LOG_KEY, kbytes };
-    MDB_val val = { S_LOG_HEAD + entry->event_len
-                    + (entry->key_len? entry->key_len + S_DIGEST: 0), NULL };
-    //  MDB_RESERVE: the value is built in place, no buffer to allocate
-    int rc = mdb_put (txn, self->log, &key, &val,
-                      MDB_RESERVE | MDB_NOOVERWRITE);
-    if (rc != MDB_SUCCESS)
-        return kvp_lmdb_rc (rc, "log put");
-    s_encode ((uint8_t *) val.mv_data, entry);
-    return entry->key_len? s_key_put (self, txn, part, entry, seq)
-                         : KVP_STORE_OK;
+    uint8_t job [S_JOB];
+    s_job (job, part, seq);
+    MDB_cursor *cursor = NULL;
+    uint64_t lsn = 0;
+    int rc = kvp_lmdb_rc (mdb_cursor_open (txn, self->body, &cursor),
+                          "log body cursor");
+    if (rc == KVP_STORE_OK)
+        rc = s_lsn_next (cursor, &lsn);
+    //  The index first: a job already there is refused before any write
+    if (rc == KVP_STORE_OK)
+        rc = s_index_put (self, txn, job, lsn);
+    if (rc == KVP_STORE_OK)
+        rc = s_body_append (cursor, job, lsn, entry);
+    if (cursor)
+        mdb_cursor_close (cursor);
+    if (rc == KVP_STORE_OK && entry->key_len)
+        rc = s_key_put (self, txn, part, entry, seq);
+    return rc;
 }
 
 int
 kvp_joblog_get (kvp_joblog_t *self, MDB_txn *txn, uint32_t part, uint64_t seq,
                 kvp_joblog_entry_t *entry)
 {
-    uint8_t kbytes [S_LOG_KEY];
-    s_log_key (kbytes, part, seq);
-    MDB_val key = { S_LOG_KEY, kbytes }, val;
-    int rc = kvp_lmdb_rc (mdb_get (txn, self->log, &key, &val), "log get");
-    return rc? rc: s_decode (&val, entry);
+    uint8_t job [S_JOB];
+    s_job (job, part, seq);
+    MDB_val key = { S_JOB, job }, val;
+    int rc = kvp_lmdb_rc (mdb_get (txn, self->index, &key, &val), "log get");
+    return rc? rc: s_body_read (self, txn, job, &val, entry);
 }
 
-//  Walk part's log from `from` with an open cursor
+//  Walk part's index from `from` with an open cursor, reading each body
 static int
-s_walk (MDB_cursor *cursor, uint32_t part, uint64_t from,
-        kvp_store_log_fn *fn, void *arg)
+s_walk (kvp_joblog_t *self, MDB_txn *txn, MDB_cursor *cursor, uint32_t part,
+        uint64_t from, kvp_store_log_fn *fn, void *arg)
 {
-    uint8_t kbytes [S_LOG_KEY];
-    s_log_key (kbytes, part, from);
-    MDB_val key = { S_LOG_KEY, kbytes }, val;
+    uint8_t start [S_JOB];
+    s_job (start, part, from);
+    MDB_val key = { S_JOB, start }, val;
     int rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
-    while (rc == MDB_SUCCESS && kvp_lmdb_has_prefix (&key, kbytes, 2)) {
+    while (rc == MDB_SUCCESS && kvp_lmdb_has_prefix (&key, start, 2)) {
         kvp_joblog_entry_t entry;
-        if (key.mv_size != S_LOG_KEY || s_decode (&val, &entry))
-            return KVP_STORE_CORRUPT;
-        uint64_t seq = kvp_lmdb_get_u64 ((const uint8_t *) key.mv_data + 2);
-        int stop = fn (arg, part, seq, entry.event, entry.event_len);
-        if (stop)
-            return stop;
+        const uint8_t *job = (const uint8_t *) key.mv_data;
+        int status = key.mv_size == S_JOB
+                   ? s_body_read (self, txn, job, &val, &entry)
+                   : KVP_STORE_CORRUPT;
+        if (status == KVP_STORE_OK)
+            status = fn (arg, part, kvp_lmdb_get_u64 (job + 2), entry.event,
+                         entry.event_len);
+        if (status)
+            return status;
         rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
     }
     return rc == MDB_NOTFOUND? KVP_STORE_OK: kvp_lmdb_rc (rc, "log walk");
@@ -169,13 +261,15 @@ kvp_joblog_each (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
     MDB_cursor *cursor;
     if (!fn)
         return KVP_STORE_EINVAL;
-    int rc = mdb_cursor_open (txn, self->log, &cursor);
+    int rc = mdb_cursor_open (txn, self->index, &cursor);
     if (rc != MDB_SUCCESS)
         return kvp_lmdb_rc (rc, "log cursor");
-    rc = s_walk (cursor, part, from, fn, arg);
+    rc = s_walk (self, txn, cursor, part, from, fn, arg);
     mdb_cursor_close (cursor);
     return rc;
 }
+
+//  --- Keys ---------------------------------------------------------------
 
 int
 kvp_joblog_key_get (kvp_joblog_t *self, MDB_txn *txn, const uint8_t *prefix,
@@ -223,31 +317,52 @@ s_purge_key (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
     return rc == MDB_NOTFOUND? KVP_STORE_OK: kvp_lmdb_rc (rc, "purge key");
 }
 
-//  Purge the job under the cursor if it is older than before_ms (*gone
-//  then true). Sets `next` to the log key to seek next: the following job,
-//  or the next partition when this one holds nothing older; NOTFOUND when
-//  there is no next partition.
+//  Delete the job under the index cursor, named `job`, whose body is under
+//  `lsn` (copied: writes may move what LMDB handed out)
+static int
+s_purge_job (kvp_joblog_t *self, MDB_txn *txn, MDB_cursor *cursor,
+             const uint8_t *job, const kvp_joblog_entry_t *entry,
+             const uint8_t *lsn)
+{
+    uint32_t part = kvp_lmdb_get_u16 (job);
+    uint64_t seq = kvp_lmdb_get_u64 (job + 2);
+    MDB_val key = { S_LSN, (void *) lsn };
+    int rc = entry->key_len? s_purge_key (self, txn, part, entry, seq)
+                           : KVP_STORE_OK;
+    if (rc == KVP_STORE_OK)
+        rc = kvp_lmdb_rc (mdb_del (txn, self->body, &key, NULL),
+                          "purge body");
+    if (rc == KVP_STORE_OK)
+        rc = kvp_lmdb_rc (mdb_cursor_del (cursor, 0), "purge index");
+    return rc;
+}
+
+//  Purge the job under the index cursor if it is older than before_ms
+//  (*gone then true). Sets `next` to the index key to seek next: the
+//  following job, or the next partition when this one holds nothing older;
+//  NOTFOUND when there is no next partition.
 static int
 s_purge_one (kvp_joblog_t *self, MDB_txn *txn, MDB_cursor *cursor,
              const MDB_val *key, const MDB_val *val, uint64_t before_ms,
              uint8_t *next, bool *gone)
 {
     kvp_joblog_entry_t entry;
-    if (key->mv_size != S_LOG_KEY || s_decode (val, &entry))
+    uint8_t job [S_JOB], lsn [S_LSN];
+    if (key->mv_size != S_JOB)
         return KVP_STORE_CORRUPT;
-    uint32_t part = kvp_lmdb_get_u16 ((const uint8_t *) key->mv_data);
-    uint64_t seq = kvp_lmdb_get_u64 ((const uint8_t *) key->mv_data + 2);
+    memcpy (job, key->mv_data, S_JOB);
+    int rc = s_body_read (self, txn, job, val, &entry);
+    if (rc != KVP_STORE_OK)
+        return rc;
+    memcpy (lsn, val->mv_data, S_LSN);
+    uint32_t part = kvp_lmdb_get_u16 (job);
     *gone = entry.time_ms < before_ms;
     if (!*gone) {
-        s_log_key (next, part + 1, 0);
+        s_job (next, part + 1, 0);
         return part == S_PART_LAST? KVP_STORE_NOTFOUND: KVP_STORE_OK;
     }
-    int rc = entry.key_len? s_purge_key (self, txn, part, &entry, seq)
-                          : KVP_STORE_OK;
-    if (rc == KVP_STORE_OK)
-        rc = kvp_lmdb_rc (mdb_cursor_del (cursor, 0), "purge del");
-    s_log_key (next, part, seq + 1);
-    return rc;
+    s_job (next, part, kvp_lmdb_get_u64 (job + 2) + 1);
+    return s_purge_job (self, txn, cursor, job, &entry, lsn);
 }
 
 int
@@ -255,13 +370,13 @@ kvp_joblog_purge (kvp_joblog_t *self, MDB_txn *txn, uint64_t before_ms,
                   size_t max, size_t *purged)
 {
     MDB_cursor *cursor = NULL;
-    uint8_t next [S_LOG_KEY] = { 0 };
+    uint8_t next [S_JOB] = { 0 };
     size_t count = 0;
-    int rc = kvp_lmdb_rc (mdb_cursor_open (txn, self->log, &cursor),
+    int rc = kvp_lmdb_rc (mdb_cursor_open (txn, self->index, &cursor),
                           "purge cursor");
     while (rc == KVP_STORE_OK && count < max) {
         //  Seek afresh each time: after a delete, or to the next partition
-        MDB_val key = { S_LOG_KEY, next }, val;
+        MDB_val key = { S_JOB, next }, val;
         bool gone = false;
         rc = kvp_lmdb_rc (mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE),
                           "purge walk");

@@ -1,12 +1,27 @@
 /*  kvp_joblog.h - the store's log and keys tables: the ordered per-partition
     log of applied jobs, and the idempotency keys that point into it.
 
-    log   part(2) + seq(8)          -> time_ms(8) guid(16) key_len(1) key
-                                       digest(16, only when key_len > 0)
-                                       event (the rest of the value)
-    keys  part(2) + guid(16) + key  -> seq(8) digest(16)
+    The log is two databases, so that the big records (the events) are
+    appended at the end of one B-tree, filling its pages and writing them
+    in order, while the per-partition order lives in small records:
 
-    All integers big-endian. A record shorter than its layout says is
+    logbody lsn(8)                  -> part(2) seq(8) time_ms(8) guid(16)
+                                       key_len(1) key digest(16, only when
+                                       key_len > 0) event (the rest)
+    log     part(2) + seq(8)        -> lsn(8): the partition's index
+    keys    part(2) + guid(16) + key  -> seq(8) digest(16)
+
+    The lsn (log sequence number) is worker-global: each new body gets one
+    more than the last body in the transaction (MDB_LAST), so it is written
+    with MDB_APPEND and an aborted op or batch takes its numbers back with
+    its bodies. Numbers are reused only once every body above them has been
+    purged, and with them every index record that named them. Each body
+    repeats its part and seq, so a partition can be copied or moved alone
+    by walking its index, and a body that does not match its index record
+    is found out.
+
+    All integers big-endian. A record shorter than its layout says, an
+    index record naming no body or a body of another job is
     KVP_STORE_CORRUPT. The partition record (epoch, seq, sent) stays with
     kvp_store, which checks sequence numbers before calling kvp_joblog_put.
     Functions run in the caller's LMDB transaction and return store codes
@@ -40,18 +55,20 @@ typedef struct {
 
 typedef struct _kvp_joblog_t kvp_joblog_t;
 
-/*  Make the tables over the open databases. NULL if out of memory. */
+/*  Make the tables over the open databases: the log's index and bodies,
+    and the keys. NULL if out of memory. */
 kvp_joblog_t *
-    kvp_joblog_new (MDB_dbi log, MDB_dbi keys);
+    kvp_joblog_new (MDB_dbi index, MDB_dbi body, MDB_dbi keys);
 
 /*  Free the tables (not the databases) and null the pointer; NULL-safe. */
 void
     kvp_joblog_destroy (kvp_joblog_t **self_p);
 
-/*  Write job `seq` of `part` and, when it has a key, its key record.
-    EINVAL for a key without digest or longer than KVP_JOBLOG_KEY_MAX; EXISTS
-    if the job is already there; FULL or EIO when LMDB fails (the
-    transaction must then be aborted). */
+/*  Write job `seq` of `part` (its index record and its body, appended
+    under the next lsn) and, when it has a key, its key record. EINVAL for
+    a key without digest or longer than KVP_JOBLOG_KEY_MAX; EXISTS if the
+    job is already there (nothing written); FULL or EIO when LMDB fails
+    (the transaction must then be aborted). */
 int
     kvp_joblog_put (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
                     uint64_t seq, const kvp_joblog_entry_t *entry);
@@ -80,8 +97,8 @@ int
                            const uint8_t *prefix);
 
 /*  Delete, oldest first in each partition, jobs submitted before
-    `before_ms` and the key records still pointing at them, at most `max`
-    in all; *purged gets the number deleted. */
+    `before_ms` (index record and body) and the key records still pointing
+    at them, at most `max` in all; *purged gets the number deleted. */
 int
     kvp_joblog_purge (kvp_joblog_t *self, MDB_txn *txn, uint64_t before_ms,
                       size_t max, size_t *purged);

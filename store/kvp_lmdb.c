@@ -118,18 +118,36 @@ kvp_lmdb_env_open (const char *dir, size_t map_size, unsigned maxdbs,
 }
 
 int
+kvp_lmdb_dbis_create (MDB_txn *txn, const char *const *names,
+                      MDB_dbi *const *dbis, size_t count)
+{
+    int rc = MDB_SUCCESS;
+    for (size_t i = 0; rc == MDB_SUCCESS && i < count; i++)
+        rc = mdb_dbi_open (txn, names [i], MDB_CREATE, dbis [i]);
+    return kvp_lmdb_rc (rc, "open databases");
+}
+
+int
+kvp_lmdb_dbi_exists (MDB_txn *txn, const char *name)
+{
+    MDB_dbi dbi;
+    return kvp_lmdb_rc (mdb_dbi_open (txn, name, 0, &dbi), "open database");
+}
+
+int
 kvp_lmdb_dbis_open (MDB_env *env, const char *const *names,
                     MDB_dbi *const *dbis, size_t count)
 {
     MDB_txn *txn = NULL;
-    int rc = mdb_txn_begin (env, NULL, 0, &txn);
-    for (size_t i = 0; rc == MDB_SUCCESS && i < count; i++)
-        rc = mdb_dbi_open (txn, names [i], MDB_CREATE, dbis [i]);
-    if (rc == MDB_SUCCESS)
+    int rc = kvp_lmdb_rc (mdb_txn_begin (env, NULL, 0, &txn),
+                          "open databases");
+    if (rc == KVP_STORE_OK)
+        rc = kvp_lmdb_dbis_create (txn, names, dbis, count);
+    if (rc == KVP_STORE_OK)
         return kvp_lmdb_commit (env, txn, "open databases");
     if (txn)
         mdb_txn_abort (txn);
-    return kvp_lmdb_rc (rc, "open databases");
+    return rc;
 }
 
 //  Has the data file reached RLIMIT_FSIZE, or its disk run out of room?

@@ -55,6 +55,18 @@ int
     kvp_lmdb_dbis_open (MDB_env *env, const char *const *names,
                         MDB_dbi *const *dbis, size_t count);
 
+/*  Open (creating if missing) the `count` named databases `names` in
+    write transaction `txn`, storing each handle in *dbis [i]. Returns a
+    store code. */
+int
+    kvp_lmdb_dbis_create (MDB_txn *txn, const char *const *names,
+                          MDB_dbi *const *dbis, size_t count);
+
+/*  Does the named database `name` exist in `txn`? OK if so (the handle
+    stays open, as LMDB keeps it), NOTFOUND if not, else a store code. */
+int
+    kvp_lmdb_dbi_exists (MDB_txn *txn, const char *name);
+
 /*  `size` rounded up to whole OS pages, as LMDB wants map sizes. */
 size_t
     kvp_lmdb_page_round (size_t size);

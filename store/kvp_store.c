@@ -6,11 +6,15 @@
                 "\xff\xff" + name   -> value bytes (no NUL)
                 A partition record's key is exactly 2 bytes, a global
                 value's key longer (names are not empty), so partition
-                0xffff and the global values never collide.
+                0xffff and the global values never collide. The global
+                value "format" names the layout, S_FORMAT; a store that
+                has another, or a "log" but no "logbody" (the first
+                layout, with the jobs in "log"), is refused.
       systems   part(2) guid(16)    -> created_ms(8) exchange(1)
                                        name_len(2) name
       items     see kvp_itemtab.h
-      log, keys see kvp_joblog.h
+      log, logbody, keys
+                see kvp_joblog.h
 
     A record shorter than its layout says is KVP_STORE_CORRUPT; longer
     records are accepted (room for fields added later).
@@ -31,16 +35,17 @@
 #include "kvp_joblog.h"
 #include "kvp_lmdb.h"
 
-#define S_DBS_MAX       8           //  named databases: 5 used, room for more
+#define S_DBS_MAX       8           //  named databases: 6 used, room for more
 #define S_MAP_DEFAULT   ((size_t) 64 << 20)
 #define S_PART_MAX      0xffffu     //  partitions are 2 key bytes
 #define S_PART_REC      20          //  epoch(4) seq(8) sent(8)
 #define S_SYSTEM_HEAD   11          //  created_ms(8) exchange(1) name_len(2)
 #define S_META_MAX      (KVP_LMDB_KEY_MAX - 2)
+#define S_FORMAT        "2"         //  the layout this code reads and writes
 
 struct _kvp_store_t {
     kvp_env_t *env;                 //  the environment and transactions
-    MDB_dbi meta, systems, items_dbi, log_dbi, keys_dbi;
+    MDB_dbi meta, systems, items_dbi, log_dbi, body_dbi, keys_dbi;
     kvp_itemtab_t *items;           //  the items table over items_dbi
     kvp_joblog_t *log;              //  the log and keys tables
 };
@@ -63,14 +68,81 @@ kvp_store_strerror (int rc)
 
 //  --- Opening and closing ------------------------------------------------
 
-//  Open (creating if missing) the named databases
-static int
-s_open_dbis (kvp_store_t *self)
+//  Build a global value's key "\xff\xff" + name; 0 if the name is unfit
+static size_t
+s_meta_key (uint8_t *key, const char *name)
 {
-    const char *names [] = { "meta", "systems", "items", "log", "keys" };
+    size_t len = name? strlen (name): 0;
+    if (len == 0 || len > S_META_MAX)
+        return 0;
+    key [0] = key [1] = 0xff;
+    memcpy (key + 2, name, len);
+    return len + 2;
+}
+
+//  Refuse the first layout before anything is created: it kept the jobs
+//  themselves in "log" and had no "logbody"
+static int
+s_layout_check (const char *dir, MDB_txn *txn)
+{
+    int rc = kvp_lmdb_dbi_exists (txn, "logbody");
+    if (rc == KVP_STORE_NOTFOUND) {
+        rc = kvp_lmdb_dbi_exists (txn, "log");
+        if (rc == KVP_STORE_OK) {
+            zsys_error ("store %s: made with an older log layout", dir);
+            return KVP_STORE_MISMATCH;
+        }
+    }
+    return rc == KVP_STORE_NOTFOUND? KVP_STORE_OK: rc;
+}
+
+//  The layout's name in meta: written when missing (a new store), else it
+//  must be ours
+static int
+s_format_check (kvp_store_t *self, const char *dir, MDB_txn *txn)
+{
+    uint8_t bytes [KVP_LMDB_KEY_MAX];
+    MDB_val key = { s_meta_key (bytes, "format"), bytes }, val;
+    int rc = mdb_get (txn, self->meta, &key, &val);
+    if (rc == MDB_NOTFOUND) {
+        val = (MDB_val) { strlen (S_FORMAT), (void *) S_FORMAT };
+        return kvp_lmdb_rc (mdb_put (txn, self->meta, &key, &val, 0),
+                            "format put");
+    }
+    if (rc != MDB_SUCCESS)
+        return kvp_lmdb_rc (rc, "format get");
+    if (val.mv_size == strlen (S_FORMAT)
+    &&  memcmp (val.mv_data, S_FORMAT, val.mv_size) == 0)
+        return KVP_STORE_OK;
+    zsys_error ("store %s: format %.*s, not " S_FORMAT, dir,
+                (int) (val.mv_size > 16? 16: val.mv_size),
+                (const char *) val.mv_data);
+    return KVP_STORE_MISMATCH;
+}
+
+//  Open (creating if missing) the named databases, checking the layout,
+//  in one transaction
+static int
+s_open_dbis (kvp_store_t *self, const char *dir)
+{
+    const char *names [] = { "meta", "systems", "items", "log", "logbody",
+                             "keys" };
     MDB_dbi *dbis [] = { &self->meta, &self->systems, &self->items_dbi,
-                         &self->log_dbi, &self->keys_dbi };
-    return kvp_lmdb_dbis_open (kvp_env_handle (self->env), names, dbis, 5);
+                         &self->log_dbi, &self->body_dbi, &self->keys_dbi };
+    MDB_env *env = kvp_env_handle (self->env);
+    MDB_txn *txn = NULL;
+    int rc = kvp_lmdb_rc (mdb_txn_begin (env, NULL, 0, &txn), "open begin");
+    if (rc == KVP_STORE_OK)
+        rc = s_layout_check (dir, txn);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_lmdb_dbis_create (txn, names, dbis, 6);
+    if (rc == KVP_STORE_OK)
+        rc = s_format_check (self, dir, txn);
+    if (rc == KVP_STORE_OK)
+        return kvp_lmdb_commit (env, txn, "open databases");
+    if (txn)
+        mdb_txn_abort (txn);
+    return rc;
 }
 
 kvp_store_t *
@@ -95,10 +167,11 @@ kvp_store_new (const char *dir, const kvp_store_config_t *config, int *rc)
                                  S_DBS_MAX, &status);
     }
     if (status == KVP_STORE_OK)
-        status = s_open_dbis (self);
+        status = s_open_dbis (self, dir);
     if (status == KVP_STORE_OK
     && (!(self->items = kvp_itemtab_new (self->items_dbi))
-    ||  !(self->log = kvp_joblog_new (self->log_dbi, self->keys_dbi))))
+    ||  !(self->log = kvp_joblog_new (self->log_dbi, self->body_dbi,
+                                      self->keys_dbi))))
         status = KVP_STORE_EIO;         //  out of memory
     if (status != KVP_STORE_OK) {
         zsys_error ("store %s: cannot open: %s", dir,
@@ -186,18 +259,6 @@ kvp_store_grow (kvp_store_t *self)
 }
 
 //  --- Global values ------------------------------------------------------
-
-//  Build a global value's key "\xff\xff" + name; 0 if the name is unfit
-static size_t
-s_meta_key (uint8_t *key, const char *name)
-{
-    size_t len = name? strlen (name): 0;
-    if (len == 0 || len > S_META_MAX)
-        return 0;
-    key [0] = key [1] = 0xff;
-    memcpy (key + 2, name, len);
-    return len + 2;
-}
 
 int
 kvp_store_meta_get (kvp_store_t *self, const char *name, char *value,

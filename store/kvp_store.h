@@ -1,9 +1,11 @@
 /*  kvp_store.h - a worker's data: one LMDB environment, its partitions.
 
-    Sub-databases (every key starts with the 2-byte big-endian partition, so
-    one partition can later be copied or moved alone):
+    Sub-databases (every key starts with the 2-byte big-endian partition,
+    except logbody's, whose records start with it, so one partition can
+    later be copied or moved alone):
 
-      meta     "\xff\xff" + name         -> global values (worker id, ...)
+      meta     "\xff\xff" + name         -> global values (worker id, ...,
+               and "format", the layout's version, checked at open)
                part                      -> partition record (epoch, seq, sent)
                (a partition record's key is exactly 2 bytes and a global
                value's longer, so all partitions 0..65535 are usable)
@@ -11,9 +13,15 @@
       items    part + guid(16) + source(1) + name (long names: a prefix and
                a 128-bit hash of the name, so the key fits LMDB's 511 bytes)
                                          -> full name + data
-      log      part + seq(8, BE)         -> time, guid, key, event body: the
-               ordered per-partition log of applied jobs (jobs = events)
+      log      part + seq(8, BE)         -> lsn(8): the ordered per-partition
+               log of applied jobs (jobs = events), an index into logbody
+      logbody  lsn(8, BE)                -> part, seq, time, guid, key, event
+               body; lsn is worker-global and increasing, so bodies are
+               appended at the end of one B-tree and fill its pages
       keys     part + guid(16) + key     -> seq of the job, request digest
+
+    A directory with another layout (another "format", or a "log" without
+    "logbody") is refused with KVP_STORE_MISMATCH.
 
     Writes happen in batches: kvp_store_begin opens one write transaction,
     each request runs in its own nested transaction (kvp_store_op_begin /

@@ -758,8 +758,17 @@ START_TEST (test_corrupt)
     lkey [9] = 1;
     MDB_env *env;
     MDB_txn *txn;
-    MDB_dbi systems, meta, log;
+    MDB_dbi systems, meta, log, body;
     MDB_val key, val = { 5, "short" };
+    //  Index records of partition 3: seq 2 names no body, seq 3 the body
+    //  of seq 4, seq 5 a short body
+    uint8_t ikey [3][10] = { { 0, 3 }, { 0, 3 }, { 0, 3 } };
+    uint8_t lsn [3][8] = { { 0 } }, other [40] = { 0, 3 };
+    for (int i = 0; i < 3; i++) {
+        ikey [i][9] = (uint8_t) (i? 2 * i + 1: 2);
+        lsn [i][7] = (uint8_t) (7 + i);
+    }
+    other [9] = 4;
     ck_assert_int_eq (mdb_env_create (&env), 0);
     ck_assert_int_eq (mdb_env_set_maxdbs (env, 8), 0);
     ck_assert_int_eq (mdb_env_open (env, dir, 0, 0644), 0);
@@ -767,6 +776,16 @@ START_TEST (test_corrupt)
     ck_assert_int_eq (mdb_dbi_open (txn, "systems", 0, &systems), 0);
     ck_assert_int_eq (mdb_dbi_open (txn, "meta", 0, &meta), 0);
     ck_assert_int_eq (mdb_dbi_open (txn, "log", 0, &log), 0);
+    ck_assert_int_eq (mdb_dbi_open (txn, "logbody", 0, &body), 0);
+    for (int i = 0; i < 3; i++) {
+        MDB_val ik = { 10, ikey [i] }, iv = { 8, lsn [i] };
+        ck_assert_int_eq (mdb_put (txn, log, &ik, &iv, 0), 0);
+    }
+    key = (MDB_val) { 8, lsn [1] };
+    MDB_val bval = { sizeof other, other };
+    ck_assert_int_eq (mdb_put (txn, body, &key, &bval, 0), 0);
+    key = (MDB_val) { 8, lsn [2] };
+    ck_assert_int_eq (mdb_put (txn, body, &key, &val, 0), 0);
     key = (MDB_val) { sizeof skey, skey };
     ck_assert_int_eq (mdb_put (txn, systems, &key, &val, 0), 0);
     key = (MDB_val) { sizeof pkey, pkey };
@@ -792,8 +811,246 @@ START_TEST (test_corrupt)
                       KVP_STORE_CORRUPT);
     ck_assert_int_eq (kvp_store_log_get (store, 3, 1, &event, &len),
                       KVP_STORE_CORRUPT);
+    for (uint64_t s = 2; s <= 5; s += s == 3? 2: 1)
+        ck_assert_int_eq (kvp_store_log_get (store, 3, s, &event, &len),
+                          KVP_STORE_CORRUPT);
     kvp_store_abort (store);
     kvp_store_destroy (&store);
+}
+END_TEST
+
+//  --- The log's layout on disk ---------------------------------------------
+
+//  What the raw log databases of a closed store hold
+typedef struct {
+    size_t bodies, body_leaves;     //  logbody: records, leaf pages
+    size_t jobs, index_leaves;      //  log (the index): records, leaf pages
+    uint64_t first;                 //  lowest lsn
+} s_raw_log_t;
+
+//  Every index record names a body that starts with its part + seq
+static void
+s_raw_index_check (MDB_txn *txn, MDB_dbi index, MDB_dbi body)
+{
+    MDB_cursor *cursor;
+    MDB_val key, val, bval;
+    ck_assert_int_eq (mdb_cursor_open (txn, index, &cursor), 0);
+    int rc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT)) {
+        ck_assert_uint_eq (key.mv_size, 10);
+        ck_assert_uint_eq (val.mv_size, 8);
+        ck_assert_int_eq (mdb_get (txn, body, &val, &bval), 0);
+        ck_assert_uint_ge (bval.mv_size, 10);
+        ck_assert (memcmp (bval.mv_data, key.mv_data, 10) == 0);
+    }
+    ck_assert_int_eq (rc, MDB_NOTFOUND);
+    mdb_cursor_close (cursor);
+}
+
+//  The lsns of the bodies run first, first + 1, ... with no gap
+static void
+s_raw_bodies_check (MDB_txn *txn, MDB_dbi body, s_raw_log_t *raw)
+{
+    MDB_cursor *cursor;
+    MDB_val key, val;
+    size_t count = 0;
+    ck_assert_int_eq (mdb_cursor_open (txn, body, &cursor), 0);
+    int rc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT)) {
+        ck_assert_uint_eq (key.mv_size, 8);
+        uint64_t lsn = 0;
+        for (int i = 0; i < 8; i++)
+            lsn = lsn << 8 | ((const uint8_t *) key.mv_data) [i];
+        if (count == 0)
+            raw->first = lsn;
+        ck_assert_uint_eq (lsn, raw->first + count++);
+    }
+    ck_assert_int_eq (rc, MDB_NOTFOUND);
+    mdb_cursor_close (cursor);
+}
+
+static void
+s_raw_log (const char *dir, s_raw_log_t *raw)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi index, body;
+    MDB_stat st;
+    memset (raw, 0, sizeof *raw);
+    ck_assert_int_eq (mdb_env_create (&env), 0);
+    ck_assert_int_eq (mdb_env_set_maxdbs (env, 8), 0);
+    ck_assert_int_eq (mdb_env_open (env, dir, MDB_RDONLY, 0644), 0);
+    ck_assert_int_eq (mdb_txn_begin (env, NULL, MDB_RDONLY, &txn), 0);
+    ck_assert_int_eq (mdb_dbi_open (txn, "log", 0, &index), 0);
+    ck_assert_int_eq (mdb_dbi_open (txn, "logbody", 0, &body), 0);
+    ck_assert_int_eq (mdb_stat (txn, body, &st), 0);
+    raw->bodies = st.ms_entries;
+    raw->body_leaves = st.ms_leaf_pages;
+    ck_assert_uint_eq (st.ms_psize, 4096);
+    ck_assert_int_eq (mdb_stat (txn, index, &st), 0);
+    raw->jobs = st.ms_entries;
+    raw->index_leaves = st.ms_leaf_pages;
+    s_raw_index_check (txn, index, body);
+    s_raw_bodies_check (txn, body, raw);
+    mdb_txn_abort (txn);
+    mdb_env_close (env);
+}
+
+#define S_EVENT_LEN  300
+#define S_LOG_PARTS  8
+
+//  Per partition: the jobs a walk from seq 1 finds, checking they run 1, 2,
+//  ... and carry the event each was given
+typedef struct {
+    uint64_t count;
+} s_jobs_t;
+
+static int
+s_jobs_fn (void *arg, uint32_t part, uint64_t seq, const void *event,
+           size_t event_len)
+{
+    s_jobs_t *jobs = (s_jobs_t *) arg;
+    ck_assert_uint_eq (seq, ++jobs->count);
+    ck_assert_uint_eq (event_len, S_EVENT_LEN);
+    ck_assert_int_eq (((const char *) event) [0], 'a' + (int) (seq % 26));
+    return 0;
+}
+
+//  One batch of 16 jobs hopping between partitions, each 4th op undone;
+//  the batch committed or (`abort`) aborted. Returns the jobs kept and
+//  counts them per partition in kept [].
+static uint64_t
+s_log_batch (kvp_store_t *store, uint32_t *state, uint64_t time_ms,
+             bool abort, uint64_t *kept)
+{
+    uint8_t guid [16];
+    char event [S_EVENT_LEN];
+    uint64_t count = 0, mine [S_LOG_PARTS] = { 0 };
+    s_guid (guid, 19);
+    ck_assert_int_eq (kvp_store_begin (store), KVP_STORE_OK);
+    for (int i = 0; i < 16; i++) {
+        *state = *state * 1103515245u + 12345u;
+        uint32_t part = 100 + (*state >> 16) % S_LOG_PARTS, epoch;
+        uint64_t seq;
+        ck_assert_int_eq (kvp_store_op_begin (store), KVP_STORE_OK);
+        ck_assert_int_eq (kvp_store_log_next (store, part, &epoch, &seq), 0);
+        memset (event, 'a' + (int) (seq % 26), sizeof event);
+        ck_assert_int_eq (kvp_store_log_put (store, part, seq,
+                                             time_ms + count, guid, NULL, 0,
+                                             NULL, event, sizeof event), 0);
+        bool keep = i % 4 != 3;
+        ck_assert_int_eq (kvp_store_op_end (store, keep), KVP_STORE_OK);
+        count += keep;
+        mine [part - 100] += keep;
+    }
+    if (abort) {
+        kvp_store_abort (store);
+        return 0;
+    }
+    ck_assert_int_eq (kvp_store_commit (store), KVP_STORE_OK);
+    for (int p = 0; p < S_LOG_PARTS; p++)
+        kept [p] += mine [p];
+    return count;
+}
+
+//  Bodies are appended under a global lsn, so their pages fill up however
+//  the partitions interleave; undone ops and batches take their lsns back
+START_TEST (test_log_pages)
+{
+    char dir [128];
+    strcpy (dir, s_dir ("logpages"));
+    kvp_store_t *store = s_open (dir, 0, 0);
+    uint32_t state = 1;
+    uint64_t kept [S_LOG_PARTS] = { 0 }, total = 0;
+    for (int batch = 0; batch < 32; batch++)
+        total += s_log_batch (store, &state, 1000 + total, batch % 8 == 7,
+                              kept);
+    kvp_store_destroy (&store);
+    ck_assert_uint_eq (total, 28 * 12);
+    s_raw_log_t raw;
+    s_raw_log (dir, &raw);
+    ck_assert_uint_eq (raw.bodies, total);
+    ck_assert_uint_eq (raw.jobs, total);
+    ck_assert_uint_eq (raw.first, 1);
+    //  About total * size / 4096 pages (a page holds 11 of these bodies),
+    //  where inserts in the middle of each partition's range used to leave
+    //  pages with a body or two
+    ck_assert_uint_le (raw.body_leaves, total / (4000 / (S_EVENT_LEN + 64))
+                                        + 2);
+    ck_assert_uint_le (raw.index_leaves, total * 64 / 4000 + 2);
+
+    //  Each partition reads back whole, in order
+    store = s_open (dir, 0, 0);
+    ck_assert_int_eq (kvp_store_begin (store), KVP_STORE_OK);
+    for (uint32_t p = 0; p < S_LOG_PARTS; p++) {
+        s_jobs_t jobs = { 0 };
+        ck_assert_int_eq (kvp_store_log_each (store, 100 + p, 1, s_jobs_fn,
+                                              &jobs), 0);
+        ck_assert_uint_eq (jobs.count, kept [p]);
+    }
+    kvp_store_abort (store);
+    //  Purging deletes bodies with their index records; the rest stays
+    //  consistent and the next lsns follow the last body
+    size_t purged = 0;
+    ck_assert_int_eq (kvp_store_purge (store, 1000 + total / 2, 10000,
+                                       &purged), KVP_STORE_OK);
+    ck_assert_uint_eq (purged, total / 2);
+    total += s_log_batch (store, &state, 1000 + total, false, kept);
+    kvp_store_destroy (&store);
+    s_raw_log (dir, &raw);
+    ck_assert_uint_eq (raw.bodies, total - purged);
+    ck_assert_uint_eq (raw.jobs, total - purged);
+    ck_assert_uint_eq (raw.first, purged + 1);
+}
+END_TEST
+
+//  The layout is named in meta; another, or the first layout (jobs in
+//  "log", no "logbody"), is refused and left alone
+START_TEST (test_format)
+{
+    char dir [128], old [128];
+    strcpy (dir, s_dir ("format"));
+    kvp_store_t *store = s_open (dir, 0, 0);
+    char value [8];
+    ck_assert_int_eq (kvp_store_meta_get (store, "format", value,
+                                          sizeof value), 1);
+    ck_assert_str_eq (value, "2");
+    ck_assert_int_eq (kvp_store_meta_put (store, "format", "3"), 0);
+    kvp_store_destroy (&store);
+    kvp_store_config_t config = { 0, 0, true };
+    int rc = 0;
+    ck_assert_ptr_null (kvp_store_new (dir, &config, &rc));
+    ck_assert_int_eq (rc, KVP_STORE_MISMATCH);
+
+    strcpy (old, s_dir ("format-old"));
+    *strrchr (old, '/') = '\0';
+    ck_assert_int_eq (mkdir (old, 0755), 0);
+    strcpy (old, s_dir ("format-old"));
+    ck_assert_int_eq (mkdir (old, 0755), 0);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi log, meta;
+    uint8_t lkey [10] = { 0, 1, 0, 0, 0, 0, 0, 0, 0, 1 };
+    MDB_val key = { sizeof lkey, lkey }, val = { 5, "a job" };
+    ck_assert_int_eq (mdb_env_create (&env), 0);
+    ck_assert_int_eq (mdb_env_set_maxdbs (env, 8), 0);
+    ck_assert_int_eq (mdb_env_open (env, old, 0, 0644), 0);
+    ck_assert_int_eq (mdb_txn_begin (env, NULL, 0, &txn), 0);
+    ck_assert_int_eq (mdb_dbi_open (txn, "meta", MDB_CREATE, &meta), 0);
+    ck_assert_int_eq (mdb_dbi_open (txn, "log", MDB_CREATE, &log), 0);
+    ck_assert_int_eq (mdb_put (txn, log, &key, &val, 0), 0);
+    ck_assert_int_eq (mdb_txn_commit (txn), 0);
+    mdb_env_close (env);                //  one handle per process at a time
+    rc = 0;
+    ck_assert_ptr_null (kvp_store_new (old, &config, &rc));
+    ck_assert_int_eq (rc, KVP_STORE_MISMATCH);
+    ck_assert_int_eq (mdb_env_create (&env), 0);
+    ck_assert_int_eq (mdb_env_set_maxdbs (env, 8), 0);
+    ck_assert_int_eq (mdb_env_open (env, old, MDB_RDONLY, 0644), 0);
+    ck_assert_int_eq (mdb_txn_begin (env, NULL, MDB_RDONLY, &txn), 0);
+    ck_assert_int_eq (mdb_dbi_open (txn, "logbody", 0, &log), MDB_NOTFOUND);
+    mdb_txn_abort (txn);
+    mdb_env_close (env);
 }
 END_TEST
 
@@ -958,6 +1215,8 @@ s_suite (void)
     tcase_add_test (tc, test_purge);
     tcase_add_test (tc, test_nested);
     tcase_add_test (tc, test_corrupt);
+    tcase_add_test (tc, test_log_pages);
+    tcase_add_test (tc, test_format);
     tcase_add_test (tc, test_map_full);
     tcase_add_test (tc, test_map_grow);
     tcase_add_test (tc, test_fsize);
