@@ -39,10 +39,11 @@ void
     kvp_bio_forward (kvp_broker_t *self, zframe_t **client_p,
                      zframe_t **body_p);
 
-/*  Receive one whole message from socket `handle` without blocking: up to
-    `max` frames into `frames` (the caller destroys them), the rest
-    discarded. Returns the total number of frames, 0 if nothing was
-    waiting. */
+/*  Receive one whole message from socket `handle` (a libzmq handle)
+    without blocking: up to `max` (>= 1) frames into `frames` (the caller
+    destroys them), the rest discarded. Returns the total number of
+    frames, 0 if nothing was waiting. While messages are queued it makes
+    no system call of its own per message. */
 size_t
     kvp_bio_recv (void *handle, zframe_t **frames, size_t max);
 

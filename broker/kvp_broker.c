@@ -262,9 +262,10 @@ kvp_broker_run (kvp_broker_t *self)
             kvp_broker_clients_ready (self);
         s_timers (self);
     }
-    zsys_notice ("%s: stopped; %llu routed, %llu answered, %llu timed out, "
-                 "%llu lost with their worker", self->logid,
-                 (unsigned long long) self->routed,
+    zsys_notice ("%s: stopped; %llu routed (%llu on the light scan), "
+                 "%llu answered, %llu timed out, %llu lost with their worker",
+                 self->logid, (unsigned long long) self->routed,
+                 (unsigned long long) self->light,
                  (unsigned long long) self->answered,
                  (unsigned long long) self->timeouts,
                  (unsigned long long) self->lost);

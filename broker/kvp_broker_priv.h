@@ -62,6 +62,7 @@ struct _kvp_broker_t {
     bool draining;                  /* interrupted: no more clients */
 
     uint64_t routed;                /* counters, logged at exit */
+    uint64_t light;                 /* routed without the full decode */
     uint64_t answered;
     uint64_t timeouts;
     uint64_t lost;

@@ -1,22 +1,37 @@
-/*  kvp_clients.c - the broker's client side: check the envelope, decode
-    the body, answer the local ops, route the others to their partition's
-    owner (assigning it on first use).
+/*  kvp_clients.c - the broker's client side: check the envelope, learn
+    what routing needs from the body, answer the local ops, route the
+    others to their partition's owner (assigning it on first use).
+
+    The fast way in is the light scan (kvp_route.h): op, rid and routing
+    key, read without unpacking the body, for bodies where the full decode
+    is sure to agree. The owner decodes and validates every body it gets,
+    so a fault elsewhere in the body still earns its own code, from the
+    worker. Everything else takes the full decode (kvp_request_decode),
+    and so does a body the light scan let through before the broker gives
+    an answer of its own (32777, 32774, an unknown job) or assigns a
+    partition: the client then gets exactly the code it got when every
+    body was decoded here, by the spec's order of faults.
 */
 #include "kvp_broker_priv.h"
 #include "kvp_clients.h"
 #include "kvp_workers.h"
 #include "kvp_bio.h"
+#include "kvp_route.h"
 #include <errno.h>
+#include <stdarg.h>
 
 //  The frames of a client message: [identity][empty][KVP1][body].
 enum { F_ID, F_EMPTY, F_SIG, F_BODY, F_COUNT };
 
-//  Where a routed request goes: its partition and the guid frame.
+//  One client message being served.
 typedef struct {
-    uint32_t part;
-    kvp_guid_t guid;
-    bool has_guid;                  //  false for GetJob: empty guid frame
-} s_route_t;
+    zframe_t **client_p;            //  its identity frame (taken by a reply)
+    zframe_t **body_p;              //  its body (moved when routed)
+    kvp_route_t route;              //  op, rid, routing key (rid.str
+                                    //  borrows the body)
+    bool decoded;                   //  the full decode has passed
+    uint32_t part;                  //  its partition, once located
+} s_msg_t;
 
 //  --- local ops -----------------------------------------------------------
 
@@ -103,58 +118,123 @@ static s_local_fn *const s_local [KVP_OP_COUNT] = {
     [KVP_OP_CLUSTER_STATUS] = s_cluster_status,
 };
 
-//  --- routing -------------------------------------------------------------
+//  --- the full decode -------------------------------------------------------
 
-//  Fill `route` from the decoded request. Returns false (reply sent) if it
-//  names no partition we have.
+//  Decode and validate the whole body. Returns false, with the client
+//  answered the fault's code, if the body has one.
 static bool
-s_locate (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
-          unsigned flags, s_route_t *route)
+s_decode (kvp_broker_t *self, s_msg_t *msg)
 {
-    kvp_request_t *req = self->request;
-    if (flags & KVP_OPF_JOB) {
-        uint32_t epoch;
-        uint64_t seq;
-        kvp_request_job_parts (req, &route->part, &epoch, &seq);
-        route->has_guid = false;
-        if (route->part < self->nparts)
-            return true;
-        kvp_bio_reply (self, client_p, rid, KVP_RC_INVALID_PARAM,
-                       "unknown job");
+    zframe_t *body = *msg->body_p;
+    int rc = kvp_request_decode (self->request, zframe_data (body),
+                                 zframe_size (body));
+    if (rc != KVP_RC_OK) {
+        kvp_bio_reply (self, msg->client_p, kvp_request_rid (self->request),
+                       (unsigned) rc, "%s", kvp_request_error (self->request));
         return false;
     }
-    const kvp_guid_t *target = kvp_request_target (req);
-    if (!target) {                  //  a routed op must name its target
-        kvp_bio_reply (self, client_p, rid, KVP_RC_INVALID_PARAM,
-                       "missing target");
-        return false;
-    }
-    if ((flags & KVP_OPF_ID) && !kvp_request_has_id (req))
-        kvp_guid_random (&route->guid);
-    else
-        route->guid = *target;
-    route->has_guid = true;
-    route->part = kvp_guid_partition (&route->guid, self->nparts);
+    msg->decoded = true;
     return true;
 }
 
-//  Give the unowned partition to a live worker and tell it. Returns its
-//  session, or NULL with the client answered.
-static kvp_session_t *
-s_assign (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
-          uint32_t part)
+//  The full decode of a body the light scan let through, if not done yet:
+//  run before the broker answers or assigns anything itself.
+static bool
+s_validate (kvp_broker_t *self, s_msg_t *msg)
 {
+    return msg->decoded || s_decode (self, msg);
+}
+
+//  Fill msg->route from the full decode of a routed op. Returns false
+//  (client answered) if it names no target.
+static bool
+s_route_from_request (kvp_broker_t *self, s_msg_t *msg)
+{
+    kvp_request_t *req = self->request;
+    kvp_route_t *route = &msg->route;
+    route->op = kvp_request_op (req);
+    route->rid = *kvp_request_rid (req);
+    unsigned flags = kvp_op_flags (route->op);
+    route->has_guid = !(flags & KVP_OPF_JOB);
+    if (flags & KVP_OPF_JOB) {
+        kvp_request_job_parts (req, &route->job_partition, &route->job_epoch,
+                               &route->job_seq);
+        return true;
+    }
+    const kvp_guid_t *target = kvp_request_target (req);
+    if (!target) {                  //  a routed op must name its target
+        kvp_bio_reply (self, msg->client_p, &route->rid,
+                       KVP_RC_INVALID_PARAM, "missing target");
+        return false;
+    }
+    if ((flags & KVP_OPF_ID) && !kvp_request_has_id (req))
+        kvp_guid_random (&route->guid);     //  DefineSystem: we make the id
+    else
+        route->guid = *target;
+    return true;
+}
+
+//  Answer a routed message with a broker error: after the full decode,
+//  whose fault (if the body has one) comes first.
+static void
+s_refuse (kvp_broker_t *self, s_msg_t *msg, unsigned rc,
+          const char *format, ...) __attribute__ ((format (printf, 4, 5)));
+
+static void
+s_refuse (kvp_broker_t *self, s_msg_t *msg, unsigned rc,
+          const char *format, ...)
+{
+    if (!s_validate (self, msg))
+        return;
+    char error [256];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (error, sizeof error, format, args);
+    va_end (args);
+    kvp_bio_reply (self, msg->client_p, &msg->route.rid, rc, "%s", error);
+}
+
+//  --- routing -------------------------------------------------------------
+
+//  Set msg->part from the route. Returns false (reply sent) if it names
+//  no partition we have.
+static bool
+s_locate (kvp_broker_t *self, s_msg_t *msg)
+{
+    const kvp_route_t *route = &msg->route;
+    if (route->has_guid) {
+        msg->part = kvp_guid_partition (&route->guid, self->nparts);
+        return true;
+    }
+    msg->part = route->job_partition;
+    if (msg->part < self->nparts)
+        return true;
+    s_refuse (self, msg, KVP_RC_INVALID_PARAM, "unknown job");
+    return false;
+}
+
+//  Give the unowned partition to a live worker and tell it. Returns its
+//  session, or NULL with the client answered. Only a body that passes the
+//  full decode gets a partition assigned, as ever.
+static kvp_session_t *
+s_assign (kvp_broker_t *self, s_msg_t *msg)
+{
+    if (!s_validate (self, msg))
+        return NULL;
+    uint32_t part = msg->part;
     const char *owner;
     int rc;
     kvp_session_t *session = kvp_owners_assign (self->owners, part, &owner,
                                                 &rc);
     if (!session) {
-        if (rc)
+        if (rc) {
             zsys_error ("%s: cannot record the owner of partition %u: %s",
                         self->logid, part, kvp_store_strerror (rc));
-        kvp_bio_reply (self, client_p, rid, KVP_RC_NOT_AVAILABLE,
-                       rc ? "partition %u: cannot record its owner"
-                             : "no live worker", part);
+            s_refuse (self, msg, KVP_RC_NOT_AVAILABLE,
+                      "partition %u: cannot record its owner", part);
+        }
+        else
+            s_refuse (self, msg, KVP_RC_NOT_AVAILABLE, "no live worker");
         return NULL;
     }
     zsys_info ("%s: partition %u assigned to %s", self->logid, part, owner);
@@ -164,8 +244,8 @@ s_assign (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
     //  the partition from the WELCOME when it registers again.
     if (kvp_broker_send_assign (self, session, part) != 0) {
         kvp_broker_worker_gone (self, session);
-        kvp_bio_reply (self, client_p, rid, KVP_RC_NOT_AVAILABLE,
-                       "partition %u: worker %s is down", part, owner);
+        s_refuse (self, msg, KVP_RC_NOT_AVAILABLE,
+                  "partition %u: worker %s is down", part, owner);
         return NULL;
     }
     return session;
@@ -173,21 +253,21 @@ s_assign (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
 
 //  The live owner of the partition, or NULL with the client answered.
 static kvp_session_t *
-s_owner (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
-         uint32_t part)
+s_owner (kvp_broker_t *self, s_msg_t *msg)
 {
     const char *owner;
-    kvp_session_t *session = kvp_owners_route (self->owners, part, &owner);
+    kvp_session_t *session = kvp_owners_route (self->owners, msg->part,
+                                               &owner);
     if (!owner)
-        return s_assign (self, client_p, rid, part);
+        return s_assign (self, msg);
     if (!session) {
-        kvp_bio_reply (self, client_p, rid, KVP_RC_NOT_AVAILABLE,
-                       "partition %u: worker %s is down", part, owner);
+        s_refuse (self, msg, KVP_RC_NOT_AVAILABLE,
+                  "partition %u: worker %s is down", msg->part, owner);
         return NULL;
     }
     if (kvp_session_inflight (session) >= self->config.queue_limit) {
-        kvp_bio_reply (self, client_p, rid, KVP_RC_IN_USE,
-                       "worker %s is over its queue limit", owner);
+        s_refuse (self, msg, KVP_RC_IN_USE,
+                  "worker %s is over its queue limit", owner);
         return NULL;
     }
     return session;
@@ -195,52 +275,50 @@ s_owner (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
 
 //  Remember the request and send it on; the body frame is moved.
 static void
-s_dispatch (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
-            kvp_session_t *session, const s_route_t *route,
-            zframe_t **body_p)
+s_dispatch (kvp_broker_t *self, s_msg_t *msg, kvp_session_t *session)
 {
+    const kvp_route_t *route = &msg->route;
     kvp_flight_t *entry = kvp_inflight_add (
-        self->inflight, client_p, rid, session,
+        self->inflight, msg->client_p, &route->rid, session,
         self->now + (int64_t) self->config.deadline_ms);
     if (!entry) {
-        kvp_bio_reply (self, client_p, rid, KVP_RC_IN_USE,
-                       "broker out of memory");
+        s_refuse (self, msg, KVP_RC_IN_USE, "broker out of memory");
         return;
     }
-    int rc = kvp_broker_send_request (self, session, entry->tag, route->part,
+    int rc = kvp_broker_send_request (self, session, entry->tag, msg->part,
                                       route->has_guid ? &route->guid : NULL,
-                                      body_p);
+                                      msg->body_p);
     if (rc == 0) {
         kvp_session_inflight_add (session, 1);
         self->routed++;
+        self->light += !msg->decoded;
         return;
     }
-    //  Not sent: the outcome is known (nothing happened), so say why.
+    //  Not sent, and the body is still ours (a send fails on its first
+    //  frame): the outcome is known (nothing happened), so say why.
     entry = kvp_inflight_take (self->inflight, entry->tag);
+    *msg->client_p = entry->client;
+    entry->client = NULL;
+    kvp_inflight_release (self->inflight, &entry);
     const char *name = kvp_session_name (session);
     if (rc == EHOSTUNREACH) {
-        kvp_bio_reply (self, &entry->client, &entry->rid,
-                       KVP_RC_NOT_AVAILABLE,
-                       "partition %u: worker %s is down", route->part,
-                       name);
+        s_refuse (self, msg, KVP_RC_NOT_AVAILABLE,
+                  "partition %u: worker %s is down", msg->part, name);
         kvp_broker_worker_gone (self, session);
     }
     else
-        kvp_bio_reply (self, &entry->client, &entry->rid, KVP_RC_IN_USE,
-                       "worker %s cannot take more requests", name);
-    kvp_inflight_release (self->inflight, &entry);
+        s_refuse (self, msg, KVP_RC_IN_USE,
+                  "worker %s cannot take more requests", name);
 }
 
 static void
-s_route (kvp_broker_t *self, zframe_t **client_p, const kvp_rid_t *rid,
-         unsigned flags, zframe_t **body_p)
+s_route (kvp_broker_t *self, s_msg_t *msg)
 {
-    s_route_t route;
-    if (!s_locate (self, client_p, rid, flags, &route))
+    if (!s_locate (self, msg))
         return;
-    kvp_session_t *session = s_owner (self, client_p, rid, route.part);
+    kvp_session_t *session = s_owner (self, msg);
     if (session)
-        s_dispatch (self, client_p, rid, session, &route, body_p);
+        s_dispatch (self, msg, session);
 }
 
 //  --- one message ---------------------------------------------------------
@@ -260,6 +338,23 @@ s_envelope_fault (zframe_t **frames, size_t total)
     return NULL;
 }
 
+//  The full decode's way: local ops answered here, routed ones located
+//  from the decoded request.
+static void
+s_serve_decoded (kvp_broker_t *self, s_msg_t *msg)
+{
+    if (!s_decode (self, msg))
+        return;
+    kvp_op_t op = kvp_request_op (self->request);
+    if (kvp_op_flags (op) & KVP_OPF_LOCAL) {
+        assert (s_local [op]);
+        s_local [op] (self, msg->client_p, kvp_request_rid (self->request));
+    }
+    else
+    if (s_route_from_request (self, msg))
+        s_route (self, msg);
+}
+
 static void
 s_serve (kvp_broker_t *self, zframe_t **frames, size_t total)
 {
@@ -269,23 +364,13 @@ s_serve (kvp_broker_t *self, zframe_t **frames, size_t total)
                        "%s", fault);
         return;
     }
+    s_msg_t msg = { .client_p = &frames [F_ID], .body_p = &frames [F_BODY] };
     zframe_t *body = frames [F_BODY];
-    int rc = kvp_request_decode (self->request, zframe_data (body),
-                                 zframe_size (body));
-    const kvp_rid_t *rid = kvp_request_rid (self->request);
-    if (rc != KVP_RC_OK) {
-        kvp_bio_reply (self, &frames [F_ID], rid, (unsigned) rc, "%s",
-                       kvp_request_error (self->request));
-        return;
-    }
-    kvp_op_t op = kvp_request_op (self->request);
-    unsigned flags = kvp_op_flags (op);
-    if (flags & KVP_OPF_LOCAL) {
-        assert (s_local [op]);
-        s_local [op] (self, &frames [F_ID], rid);
-    }
+    //  Anything the light scan is not sure of takes the full decode.
+    if (kvp_route_scan (&msg.route, zframe_data (body), zframe_size (body)))
+        s_serve_decoded (self, &msg);
     else
-        s_route (self, &frames [F_ID], rid, flags, &frames [F_BODY]);
+        s_route (self, &msg);
 }
 
 void

@@ -733,6 +733,20 @@ s_send_target (zsock_t *client, const char *op, const char *target,
     tk_body_end (&body);
 }
 
+//  Send {op: AddKvpItems, target, items: 5, rid}: a routing key the light
+//  scan accepts, with `items` of the wrong type (32776 by the full decode).
+static void
+s_send_bad_items (zsock_t *client, const char *target, uint64_t rid)
+{
+    tk_body_t body;
+    tk_body_begin (&body, "AddKvpItems", 3);
+    tk_pack_kv_str (&body.pk, "target", target);
+    tk_pack_kv_uint (&body.pk, "items", 5);
+    tk_pack_kv_uint (&body.pk, "rid", rid);
+    tk_send (client, &body);
+    tk_body_end (&body);
+}
+
 //  Wait for a client reply while the fake worker (if any) heartbeats.
 static tk_reply_t *
 s_wait_reply (zsock_t *client, fw_t *worker, int timeout_ms)
@@ -750,6 +764,32 @@ s_wait_reply (zsock_t *client, fw_t *worker, int timeout_ms)
         reply = tk_recv (client, 50);
     }
     return reply;
+}
+
+//  The reply for `rid`, skipping replies to other requests.
+static tk_reply_t *
+s_reply_for (zsock_t *client, fw_t *worker, uint64_t rid)
+{
+    int64_t until = zclock_mono () + 5000;
+    while (zclock_mono () < until) {
+        tk_reply_t *reply = s_wait_reply (client, worker, 500);
+        if (reply && tk_get_uint (reply->map, "rid") == (int64_t) rid)
+            return reply;
+        tk_reply_destroy (&reply);
+    }
+    ck_abort_msg ("no reply for rid %llu", (unsigned long long) rid);
+    return NULL;
+}
+
+//  The reply for `rid` must have `rc`; returns its error text (static).
+static const char *
+s_expect_rc (zsock_t *client, fw_t *worker, uint64_t rid, int64_t rc)
+{
+    tk_reply_t *reply = s_reply_for (client, worker, rid);
+    ck_assert_int_eq (tk_rc (reply), rc);
+    const char *error = tk_get_str (reply->map, "error");
+    tk_reply_destroy (&reply);
+    return error;
 }
 
 //  Find worker `id` in a ClusterStatus reply: alive and its partitions.
@@ -1116,6 +1156,9 @@ START_TEST (test_socket_queue_limit)
     ck_assert_int_eq (tk_rc (reply), KVP_RC_IN_USE);
     ck_assert_int_eq (tk_get_uint (reply->map, "rid"), 1024);
     tk_reply_destroy (&reply);
+    //  A malformed body gets its own fault, not 32774.
+    s_send_bad_items (client, guid.text, 5000);
+    s_expect_rc (client, worker, 5000, KVP_RC_INCORRECT_TYPE);
     fw_destroy (&worker);
     zsock_destroy (&client);
     s_broker_teardown ();
@@ -1334,6 +1377,91 @@ START_TEST (test_socket_drain)
 }
 END_TEST
 
+//  Bodies the light scan routes without the full decode: a fault in them
+//  reaches the owner; but before the broker answers by itself (no live
+//  worker, owner down) or assigns a partition, it decodes, so the client
+//  gets the body's fault code first, as the spec orders them.
+START_TEST (test_socket_light)
+{
+    s_broker_setup (S_FAST);
+    zsock_t *client = tk_dealer (s_cluster->clients);
+    kvp_guid_t guid;
+    s_guid_in (&guid, 2, 8);
+    //  No worker at all: the body's fault, not 32777.
+    s_send_bad_items (client, guid.text, 1);
+    s_expect_rc (client, NULL, 1, KVP_RC_INCORRECT_TYPE);
+    tk_body_t body;
+    tk_body_begin (&body, "DefineSystem", 3);
+    tk_pack_kv_str (&body.pk, "id", guid.text);
+    tk_pack_kv_uint (&body.pk, "name", 7);
+    tk_pack_kv_uint (&body.pk, "rid", 2);
+    tk_send (client, &body);
+    tk_body_end (&body);
+    s_expect_rc (client, NULL, 2, KVP_RC_INCORRECT_TYPE);
+    tk_body_begin (&body, "RemoveKvpItems", 2);
+    tk_pack_kv_str (&body.pk, "target", guid.text);
+    tk_pack_kv_uint (&body.pk, "rid", 3);
+    tk_send (client, &body);
+    tk_body_end (&body);
+    ck_assert_str_eq (s_expect_rc (client, NULL, 3, KVP_RC_INVALID_PARAM),
+                      "missing field items");
+    s_send_target (client, "GetSystem", guid.text, 4);
+    ck_assert_str_eq (s_expect_rc (client, NULL, 4, KVP_RC_NOT_AVAILABLE),
+                      "no live worker");
+    //  A GetJob past N with a rid of the wrong type: 32776 first.
+    char job [KVP_JOBID_MAX + 1];
+    kvp_jobid_format (job, 9, 1, 1);
+    tk_body_begin (&body, "GetJob", 2);
+    tk_pack_kv_str (&body.pk, "job", job);
+    tk_pack_str (&body.pk, "rid");
+    msgpack_pack_array (&body.pk, 0);
+    tk_reply_t *reply = tk_call (client, &body, 5000);
+    ck_assert_int_eq (tk_rc (reply), KVP_RC_INCORRECT_TYPE);
+    tk_reply_destroy (&reply);
+
+    //  A live worker: a malformed body assigns no partition.
+    fw_t *worker = fw_new (s_cluster, "w0", "tok0");
+    uint32_t parts [8];
+    fw_register (worker, 0, NULL, 0, parts, 8);
+    ck_assert (s_wait_alive (client, "w0", true, 5000));
+    s_send_bad_items (client, guid.text, 10);
+    s_expect_rc (client, worker, 10, KVP_RC_INCORRECT_TYPE);
+    reply = s_status (client);
+    ck_assert_uint_eq (tk_get (reply->map, "unowned")->via.array.size, 8);
+    tk_reply_destroy (&reply);
+    //  A good one does; after that, the malformed body goes to the owner
+    //  as sent, and the owner's answer comes back.
+    s_send_target (client, "GetSystem", guid.text, 11);
+    zmsg_t *assign = fw_expect (worker, KVP_W_ASSIGN, true);
+    zmsg_destroy (&assign);
+    fw_request_t req = fw_take_request (worker, true);
+    fw_answer (worker, &req, 0);
+    s_expect_rc (client, worker, 11, 0);
+    s_send_bad_items (client, guid.text, 12);
+    req = fw_take_request (worker, true);
+    ck_assert_uint_eq (req.part, 2);
+    ck_assert_str_eq (req.guid, guid.text);
+    zframe_t *sent = zmsg_last (req.msg);
+    ck_assert_int_eq (kvp_request_decode (worker->request, zframe_data (sent),
+                                          zframe_size (sent)),
+                      KVP_RC_INCORRECT_TYPE);
+    fw_answer (worker, &req, KVP_RC_INCORRECT_TYPE);
+    s_expect_rc (client, worker, 12, KVP_RC_INCORRECT_TYPE);
+
+    //  The owner down: the body's fault first, then 32777 for a good one.
+    zstr_send (worker->sock, KVP_W_BYE);
+    ck_assert (s_wait_alive (client, "w0", false, 5000));
+    s_send_bad_items (client, guid.text, 13);
+    s_expect_rc (client, NULL, 13, KVP_RC_INCORRECT_TYPE);
+    s_send_target (client, "GetSystem", guid.text, 14);
+    ck_assert_str_eq (s_expect_rc (client, NULL, 14, KVP_RC_NOT_AVAILABLE),
+                      "partition 2: worker w0 is down");
+    fw_destroy (&worker);
+    zsock_destroy (&client);
+    s_broker_teardown ();
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -1371,6 +1499,7 @@ s_suite (void)
     tcase_add_test (tc, test_socket_restart);
     tcase_add_test (tc, test_socket_events);
     tcase_add_test (tc, test_socket_drain);
+    tcase_add_test (tc, test_socket_light);
     suite_add_tcase (suite, tc);
     return suite;
 }
