@@ -77,8 +77,8 @@ kvp_events_publish (kvp_events_t *self, const char *topic, size_t topic_len,
 }
 
 //  Wait until a subscription arrives, at most `wait_ms`.
-static bool
-s_wait_subscriber (kvp_events_t *self, int wait_ms)
+bool
+kvp_events_wait_subscriber (kvp_events_t *self, int wait_ms)
 {
     int64_t until = zclock_mono () + wait_ms;
     while (!self->subscribed && !zsys_interrupted) {
@@ -164,7 +164,7 @@ kvp_events_backlog (kvp_events_t *self, kvp_store_t *store,
         free (list);
         return rc;
     }
-    if (wait_ms > 0 && !s_wait_subscriber (self, wait_ms))
+    if (wait_ms > 0 && !kvp_events_wait_subscriber (self, wait_ms))
         zsys_info ("events: no subscriber yet, publishing the backlog anyway");
     msgpack_zone zone;
     msgpack_zone_init (&zone, 1024);

@@ -11,6 +11,7 @@
 #ifndef KVP_EVENTS_H_INCLUDED
 #define KVP_EVENTS_H_INCLUDED
 
+#include <stdbool.h>
 #include <czmq.h>
 #include "kvp_batch.h"
 #include "kvp_store.h"
@@ -45,6 +46,11 @@ void
 void
     kvp_events_publish (kvp_events_t *self, const char *topic,
                         size_t topic_len, const void *body, size_t len);
+
+/*  Wait up to `wait_ms` for the first subscription to reach the publisher
+    (at once if one has). Returns whether one has. */
+bool
+    kvp_events_wait_subscriber (kvp_events_t *self, int wait_ms);
 
 /*  Publish every stored event not yet marked sent (each partition's log
     after its record's `sent`), in seq order per partition, recording the

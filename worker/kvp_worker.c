@@ -18,6 +18,7 @@
 #define S_REQUEST_FRAMES 5                  /* REQUEST tag part guid body */
 #define S_ERROR_MAX     256                 /* REFUSE text kept */
 #define S_BACKLOG_WAIT_MS 1000              /* for a subscriber at start */
+#define S_SUBSCRIBE_WAIT_MS 300             /* before taking work */
 
 typedef enum {
     S_UNREGISTERED,             /* REGISTER sent, no WELCOME yet */
@@ -558,6 +559,10 @@ s_backlog (kvp_worker_t *self)
         zsys_notice ("published %zu events left unsent", count);
     if ((rc = kvp_batch_flush (self->batch)))
         zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));
+    //  Events published before a subscription has come through the
+    //  broker's proxy are dropped by the publisher: give it a moment
+    //  before taking work, so a restart does not lose its first events.
+    kvp_events_wait_subscriber (self->events, S_SUBSCRIBE_WAIT_MS);
 }
 
 //  SIGTERM/SIGINT: the last pass is complete; leave cleanly.
