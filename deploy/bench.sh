@@ -96,12 +96,24 @@ start_workers full
 echo "defining $VMS systems..."
 "$BIN/kvpbench" --broker "$CLIENTS" --events "$EVENTS" -c 8 -p 16 -n 1 --vms "$VMS" \
     --no-events >/dev/null 2>"$TMP/define.err" || { cat "$TMP/define.err" >&2; exit 1; }
-
-for mode in $MODES; do
+# Every run starts from the same store: the systems defined, nothing else
+# (as the Redis peer starts each run from FLUSHALL). Workers are stopped,
+# their folders kept as a seed and restored before each run.
+stop_pids "${WPIDS[@]}"
+for i in 1 2; do cp -a "$TMP/w$i" "$TMP/seed-w$i"; done
+fresh_workers() { # fresh_workers SYNC
     stop_pids "${WPIDS[@]}"
-    start_workers "$mode"
-    for rep in $(seq "$REPS"); do
+    for i in 1 2; do
+        rm -rf "$TMP/w$i"
+        cp -a "$TMP/seed-w$i" "$TMP/w$i"
+    done
+    start_workers "$1"
+}
+
+for rep in $(seq "$REPS"); do
+    for mode in $MODES; do
         for shape in $SHAPES; do
+            fresh_workers "$mode"
             bench "$mode-$shape-$rep" "${shape%x*}" "${shape#*x}"
             printf '.'
         done
@@ -110,8 +122,7 @@ done
 echo
 
 if [ "$SOAK" -gt 0 ]; then
-    stop_pids "${WPIDS[@]}"
-    start_workers full
+    fresh_workers full
     before="broker $(rss_kb "$BROKER") w1 $(rss_kb "${WPIDS[0]}") w2 $(rss_kb "${WPIDS[1]}")"
     SECONDS_PER=$SOAK bench soak 32 2 --plot "$OUT/soak.svg" --csv "$OUT/soak.csv"
     after="broker $(rss_kb "$BROKER") w1 $(rss_kb "${WPIDS[0]}") w2 $(rss_kb "${WPIDS[1]}")"
@@ -124,6 +135,7 @@ if [ "$PEERS" = 1 ] && [ -x ../shared/anchors/run.sh ]; then
     echo "running the reference peers (../shared/anchors, run from a temporary copy) ..."
     stop_pids "${WPIDS[@]}" "$BROKER"
     PIDS=()
+    rm -rf "$TMP"/w* "$TMP"/seed-*
     cp -r ../shared/anchors "$TMP/anchors"
     (cd "$TMP/anchors" && PARTS="zmq redis" REDIS_CONFIGS="always everysec" \
         SHAPES="$SHAPES" REPS="$REPS" ./run.sh) >"$OUT/peers.txt" 2>&1 || true
