@@ -18,6 +18,7 @@
 #                           zero-work broker references in the same invocation
 #                           and print ratios (needs redis-server, libhiredis-dev)
 #   BENCH_OUT=build/bench   where the JSON results and the plot go
+#   BENCH_WORKER_ARGS=""    extra kvp-worker flags (e.g. "--gather 0")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-bin}
@@ -61,9 +62,11 @@ PIDS=("$BROKER")
 WPIDS=()
 start_workers() { # start_workers SYNC
     WPIDS=()
+    local extra
+    read -r -a extra <<<"${BENCH_WORKER_ARGS:-}"
     for i in 1 2; do
         "$BIN/kvp-worker" --data "$TMP/w$i" --id "w$i" --broker "$WORKERS" \
-            --events-in "$EVENTS_IN" --sync "$1" >>"$TMP/w$i.log" 2>&1 &
+            --events-in "$EVENTS_IN" --sync "$1" "${extra[@]}" >>"$TMP/w$i.log" 2>&1 &
         WPIDS+=($!)
     done
     PIDS=("$BROKER" "${WPIDS[@]}")
@@ -88,7 +91,9 @@ bench() { # bench NAME C W [extra...]
         { echo "kvpbench failed:" >&2; tail -5 "$TMP/bench.err" >&2; exit 1; }
 }
 
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Heap and other private memory (RssAnon) apart from the pages of LMDB's
+# memory-mapped data file (RssFile), which grow with the data, not the load.
+rss() { awk '/RssAnon/ {a = $2} /RssFile/ {f = $2} END {printf "anon %s file %s", a, f}' "/proc/$1/status" 2>/dev/null; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%FT%TZ)"
 echo "settings: ${SECONDS_PER}s x $REPS reps, shapes \"$SHAPES\", modes \"$MODES\", $VMS systems, $ITEMS items/request"
@@ -123,9 +128,9 @@ echo
 
 if [ "$SOAK" -gt 0 ]; then
     fresh_workers full
-    before="broker $(rss_kb "$BROKER") w1 $(rss_kb "${WPIDS[0]}") w2 $(rss_kb "${WPIDS[1]}")"
+    before="broker $(rss "$BROKER"); w1 $(rss "${WPIDS[0]}"); w2 $(rss "${WPIDS[1]}")"
     SECONDS_PER=$SOAK bench soak 32 2 --plot "$OUT/soak.svg" --csv "$OUT/soak.csv"
-    after="broker $(rss_kb "$BROKER") w1 $(rss_kb "${WPIDS[0]}") w2 $(rss_kb "${WPIDS[1]}")"
+    after="broker $(rss "$BROKER"); w1 $(rss "${WPIDS[0]}"); w2 $(rss "${WPIDS[1]}")"
     echo "soak ${SOAK}s at 32x2, RSS in KiB: before [$before] after [$after]"
     echo "plot: $OUT/soak.svg"
 fi
@@ -162,10 +167,10 @@ for m in modes:
 ref = {}
 if peers and os.path.exists(peers):
     for line in open(peers):
-        m = re.match(r"^(always|everysec)\s+(\d+x\d+)\s+\|\s+(\d+)\s+(\d+)\s+(\d+)", line)
+        m = re.match(r"^(always|everysec)\s+(\d+x\d+)\s+\|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", line)
         if m:
             ref[m.group(1), m.group(2)] = tuple(float(x) for x in m.group(3, 4, 5))
-        m = re.match(r"^(\d+x\d+)\s+\|(?:\s+\S+){5}\s+\|\s+(\d+)\s+(\d+)\s+(\d+)", line)
+        m = re.match(r"^(\d+x\d+)\s+\|(?:\s+\S+){5}\s+\|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", line)
         if m:
             ref["zero", m.group(1)] = tuple(float(x) for x in m.group(2, 3, 4))
 print()

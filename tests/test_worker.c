@@ -597,8 +597,20 @@ START_TEST (test_batch_one_fails)
     s_queue (&body, NULL);
     s_target_body (&body, "GetKvpItems", S_SYS_A);
     s_queue (&body, NULL);
+    kvp_batch_stats_t stats;
+    kvp_batch_stats (s_batch, &stats);     //  forget the setup's batches
     s_run ();
     ck_assert_int_eq (s_count, 6);
+    //  The counters saw one batch of six requests and one commit; taking
+    //  them starts them again from zero.
+    kvp_batch_stats (s_batch, &stats);
+    ck_assert_uint_eq (stats.batches, 1);
+    ck_assert_uint_eq (stats.requests, 6);
+    ck_assert_uint_eq (stats.commits, 1);
+    ck_assert_uint_gt (stats.commit_us + stats.exec_us, 0);
+    kvp_batch_stats (s_batch, &stats);
+    ck_assert_uint_eq (stats.batches, 0);
+    ck_assert_uint_eq (stats.requests, 0);
     int64_t states [] = { KVP_JOB_COMPLETED, KVP_JOB_EXCEPTION,
                           KVP_JOB_COMPLETED, -1, KVP_JOB_COMPLETED };
     for (size_t i = 0; i < 5; i++)

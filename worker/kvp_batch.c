@@ -22,6 +22,7 @@ struct _kvp_batch_t {
     uint8_t *listed;            /* per partition: 1 if in dirty */
     bool full;                  /* a write was refused for lack of space
                                    and no space was reclaimed since */
+    kvp_batch_stats_t stats;    /* counters since the last take */
 };
 
 kvp_batch_t *
@@ -193,6 +194,7 @@ static int
 s_attempt (kvp_batch_t *self, size_t from, size_t to, bool marks)
 {
     bool writes = s_any_writes (self, from, to);
+    int64_t start = zclock_usecs ();
     int rc = kvp_store_begin (self->store);
     if (rc == KVP_STORE_OK && marks && writes && self->dirty_count)
         rc = s_write_marks (self);
@@ -205,11 +207,15 @@ s_attempt (kvp_batch_t *self, size_t from, size_t to, bool marks)
         if (rc == KVP_STORE_OK)
             rc = kvp_exec_run (self->exec, slot);
     }
+    int64_t executed = zclock_usecs ();
+    self->stats.exec_us += (uint64_t) (executed - start);
     if (rc != KVP_STORE_OK || !writes) {
         kvp_store_abort (self->store);      //  failed, or reads only
         return rc;
     }
     rc = kvp_store_commit (self->store);
+    self->stats.commits++;
+    self->stats.commit_us += (uint64_t) (zclock_usecs () - executed);
     if (rc == KVP_STORE_OK && marks)
         s_marks_clean (self);
     return rc;
@@ -301,9 +307,18 @@ kvp_batch_freed (kvp_batch_t *self)
         s_reclaim (self);
 }
 
+void
+kvp_batch_stats (kvp_batch_t *self, kvp_batch_stats_t *stats)
+{
+    *stats = self->stats;
+    memset (&self->stats, 0, sizeof self->stats);
+}
+
 int
 kvp_batch_run (kvp_batch_t *self)
 {
+    self->stats.batches++;
+    self->stats.requests += self->size;
     int rc = s_attempt (self, 0, self->size, true);
     for (int tries = 0; rc == KVP_STORE_FULL && tries < S_GROW_TRIES;
          tries++) {

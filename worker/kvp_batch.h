@@ -36,6 +36,15 @@ extern "C" {
 
 typedef struct _kvp_batch_t kvp_batch_t;
 
+/*  What the batches did (kvp_batch_stats). */
+typedef struct {
+    uint64_t batches;           /* kvp_batch_run calls */
+    uint64_t requests;          /* slots they carried */
+    uint64_t commits;           /* write transactions committed or tried */
+    uint64_t exec_us;           /* running ops inside transactions */
+    uint64_t commit_us;         /* in kvp_store_commit (writes + syncs) */
+} kvp_batch_stats_t;
+
 /*  Create a batch of at most `max` (> 0) requests over `store` (borrowed:
     it must outlive the batch). Returns NULL when out of memory. */
 kvp_batch_t *
@@ -64,6 +73,11 @@ kvp_slot_t *
     code is returned; else 0. */
 int
     kvp_batch_run (kvp_batch_t *self);
+
+/*  Copy the counters gathered since the last call into `stats` and start
+    them again from zero. */
+void
+    kvp_batch_stats (kvp_batch_t *self, kvp_batch_stats_t *stats);
 
 /*  Space was freed outside a batch (a purge): make it usable at once if
     the store is full (see "A full store" in kvp_batch.c). Not inside a

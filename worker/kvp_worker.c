@@ -19,6 +19,7 @@
 #define S_ERROR_MAX     256                 /* REFUSE text kept */
 #define S_BACKLOG_WAIT_MS 1000              /* for a subscriber at start */
 #define S_SUBSCRIBE_WAIT_MS 300             /* before taking work */
+#define S_STATS_MS 10000                    /* batch statistics line */
 
 typedef enum {
     S_UNREGISTERED,             /* REGISTER sent, no WELCOME yet */
@@ -46,6 +47,7 @@ struct _kvp_worker_t {
     int64_t send_at;            /* mono ms: HEARTBEAT due */
     int64_t tick_at;            /* mono ms: housekeeping due */
     int status;                 /* exit status once stopping; -1 before */
+    int64_t stats_at;           /* mono ms: next batch statistics line */
     msgpack_sbuffer buf;        /* REGISTER body */
 };
 
@@ -405,6 +407,28 @@ s_serve (kvp_worker_t *self)
     kvp_batch_clear (self->batch);
 }
 
+//  Every S_STATS_MS of activity, one line on how the group commit went:
+//  what an operator tunes (--batch) and what a slow disk looks like.
+static void
+s_report (kvp_worker_t *self, int64_t now)
+{
+    if (now < self->stats_at)
+        return;
+    kvp_batch_stats_t st;
+    kvp_batch_stats (self->batch, &st);
+    if (st.batches)
+        zsys_info ("last %d s: %llu requests in %llu batches (%.1f each), "
+                   "%.0f us running each; %llu commits, %.0f us each",
+                   S_STATS_MS / 1000,
+                   (unsigned long long) st.requests,
+                   (unsigned long long) st.batches,
+                   (double) st.requests / (double) st.batches,
+                   (double) st.exec_us / (double) st.batches,
+                   (unsigned long long) st.commits,
+                   st.commits ? (double) st.commit_us / (double) st.commits : 0.0);
+    self->stats_at = now + S_STATS_MS;
+}
+
 //  Purge what retention allows (one bounded call per pass, so a long
 //  backlog of expired jobs never holds up requests). Write the pending
 //  sent marks, which otherwise wait for a pass that writes: at most one
@@ -429,6 +453,7 @@ s_housekeeping (kvp_worker_t *self, int64_t now)
     if (!more && (rc = kvp_batch_flush (self->batch)))
         zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));
     self->tick_at = more ? now : now + S_TICK_MS;
+    s_report (self, now);
 }
 
 //  Fire the timers that are due.
