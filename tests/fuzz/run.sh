@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang into build/fuzz/ and run each one
 # for SECONDS (default 60). Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
-# Targets: request cim wire (all by default). Seeds come from
-# tests/fuzz/corpus/<target>/ (and tests/fuzz/<target>.dict when there is
-# one); what the fuzzer learns goes to
+# Targets: request cim wire route (all by default). Seeds come from
+# tests/fuzz/corpus/<target>/ (route uses request's), with
+# tests/fuzz/<target>.dict when there is one; what the fuzzer learns goes to
 # build/fuzz/corpus/<target>/ and crashes to build/fuzz/crash-<target>-*.
 # Exits non-zero if a target crashes, leaks, times out or fails to build.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-request cim wire}
+TARGETS=${*:-request cim wire route}
 OUT=build/fuzz
 CC=${FUZZ_CC:-clang}
 
@@ -46,18 +46,20 @@ for target in $TARGETS; do
         fi
     fi
     maxlen=4096
+    seeds=$target
     case $target in
         request) maxlen=1100000 ;;
+        route)   maxlen=1100000; seeds=request ;;   # the same bodies
         cim)     maxlen=70000 ;;
     esac
     dict=()
-    [ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
+    [ -f "tests/fuzz/$seeds.dict" ] && dict=(-dict="tests/fuzz/$seeds.dict")
     mkdir -p "$OUT/corpus/$target"
     log=$OUT/$target.$$.log
     "$bin" -max_total_time="$SECS" -max_len="$maxlen" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
         -artifact_prefix="$OUT/crash-$target-" \
-        "$OUT/corpus/$target" "tests/fuzz/corpus/$target" >"$log" 2>&1
+        "$OUT/corpus/$target" "tests/fuzz/corpus/$seeds" >"$log" 2>&1
     rc=$?
     echo "== fuzz_$target ($SECS s): exit $rc"
     grep -a -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|stat::new_units_added)' "$log" | sed 's/^/   /'
