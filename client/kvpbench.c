@@ -3,7 +3,7 @@
         bin/kvpbench [--broker EP] [--events EP] [-c CONNS] [-p PIPELINE]
                      [-n REQUESTS | -d SECONDS] [--rate R] [--items K]
                      [--vms V] [--op add|modify|mixed] [--warmup SECONDS]
-                     [--json] [--plot FILE.svg] [--csv FILE] [--no-events]
+                     [--json] [--plot FILE.svg|FILE.png] [--csv FILE] [--no-events]
                      [--key] [--reuse-vms] [--seed S]
 
     Outline: connect and Ping (exit 1 if the broker does not answer within
@@ -59,8 +59,8 @@ static const o_spec_t s_specs [] = {
       "seconds of load before measuring (0)" },
     { "--json", NULL, NULL, O_FLAG, F (json), 0, 0,
       "final report as one JSON object" },
-    { "--plot", NULL, "FILE.svg", O_STR, F (plot), 0, 0,
-      "draw throughput and latency over time (needs gnuplot)" },
+    { "--plot", NULL, "FILE", O_STR, F (plot), 0, 0,
+      "draw throughput and latency over time: FILE.svg or FILE.png (gnuplot)" },
     { "--csv", NULL, "FILE", O_STR, F (csv), 0, 0,
       "per-second rows: t,rps,p50,p99,errors" },
     { "--no-events", NULL, NULL, O_FLAG, F (no_events), 0, 0,

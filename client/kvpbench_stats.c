@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -460,8 +461,12 @@ bench_stats_plot (bench_stats_t *self, const char *path)
         fprintf (stderr, "kvpbench: cannot run gnuplot: %s\n", strerror (errno));
         return -1;
     }
-    fputs ("set terminal svg size 960,720 dynamic background rgb 'white'\n"
-           "set output ", gp);
+    size_t len = strlen (path);
+    bool png = len > 4 && strcasecmp (path + len - 4, ".png") == 0;
+    fputs (png ? "set terminal pngcairo size 960,720 background rgb 'white'\n"
+               : "set terminal svg size 960,720 dynamic background rgb 'white'\n",
+           gp);
+    fputs ("set output ", gp);
     s_gnuplot_quote (gp, path);
     fputs ("\nset datafile separator ','\n$d << EOD\n", gp);
     for (size_t i = 0; i < self->nrows; i++)
