@@ -68,6 +68,8 @@ TESTS       := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
 .PHONY: all deps deps-peers install-packages run test check sanitize \
         memcheck fuzz chaos bench clean programs tests
 .DEFAULT_GOAL := all
+# Objects are kept (not intermediate files), so a second build compiles nothing.
+.SECONDARY:
 
 all: programs tests
 programs: $(PROGRAMS)
