@@ -15,7 +15,8 @@
 MODE        ?= release
 PACKAGES    := build-essential pkg-config libzmq3-dev libczmq-dev \
                libmsgpack-dev liblmdb-dev check libexpat1-dev valgrind \
-               clang libclang-rt-14-dev gnuplot-nox procps python3
+               clang libclang-rt-14-dev gnuplot-nox procps python3 \
+               python3-zmq python3-msgpack
 PEER_PACKAGES := redis-server libhiredis-dev
 PKGS        := libczmq libzmq msgpack lmdb expat
 PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

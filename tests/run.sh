@@ -36,6 +36,15 @@ for t in "${progs[@]}"; do
     fi
 done
 
+# The contract checked from outside: Python (Debian's python3-zmq and
+# python3-msgpack) speaking KVP/1 to a real cluster, knowing only the spec.
+if [ -z "${TESTS:-}" ]; then
+    printf '== conformance (python)\n'
+    /usr/bin/python3 tests/conformance.py >"$KVP_TEST_LOGS/conformance.out" 2>&1 ||
+        { cat "$KVP_TEST_LOGS/conformance.out"; failed+=("conformance"); }
+    tail -1 "$KVP_TEST_LOGS/conformance.out"
+fi
+
 if [ -z "${SKIP_SHORT_RUNS:-}" ] && [ -z "${TESTS:-}" ]; then
     if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
         printf '== fuzz smoke (10 s per target)\n'

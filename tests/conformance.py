@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+"""KVP/1 conformance from outside: a client that knows only the spec.
+
+Starts a real broker and two workers from $KVP_BIN (default bin/) on
+127.0.0.1 ports the kernel picks, data in a temporary folder, and talks to
+them with pyzmq and msgpack (Debian's python3-zmq, python3-msgpack): REQ and
+DEALER clients, the documented partition function, events, return codes.
+Every wait is a bounded poll; every process is stopped by its PID.
+Exit status 0 when every check passed.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import msgpack
+import zmq
+
+BIN = os.environ.get("KVP_BIN", "bin")
+LOGS = os.environ.get("KVP_TEST_LOGS", tempfile.gettempdir())
+CTX = zmq.Context.instance()
+FAILED = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        FAILED.append(what)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def partition(guid, n):
+    """proto/KVP1.md section 2: FNV-1a-32 of the lower-case GUID, mod N."""
+    h = 2166136261
+    for b in guid.lower().encode():
+        h = ((h ^ b) * 16777619) % 2**32
+    return h % n
+
+
+class Cluster:
+    def __init__(self, workers=2):
+        self.dir = tempfile.mkdtemp(prefix="kvpconf.")
+        ports = [free_port() for _ in range(4)]
+        self.clients, self.workers_ep, self.events_in, self.events = (
+            "tcp://127.0.0.1:%d" % p for p in ports)
+        self.procs = []
+        self.spawn("kvp-broker", "--data", self.dir + "/broker", "--clients", self.clients,
+                   "--workers", self.workers_ep, "--events-in", self.events_in,
+                   "--events", self.events)
+        for i in range(workers):
+            self.spawn("kvp-worker", "--data", "%s/w%d" % (self.dir, i), "--id", "w%d" % i,
+                       "--broker", self.workers_ep, "--events-in", self.events_in)
+
+    def spawn(self, prog, *args):
+        log = open(os.path.join(LOGS, "conformance-%s.log" % prog), "ab")
+        self.procs.append(subprocess.Popen([os.path.join(BIN, prog), *args],
+                                           stdout=log, stderr=log))
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.send_signal(signal.SIGTERM)
+        for p in reversed(self.procs):
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def dealer(endpoint):
+    s = CTX.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
+    return s
+
+
+def call(sock, body, timeout_ms=10000, raw=None):
+    """Send one request on a DEALER and return the decoded reply map."""
+    frames = [b"", b"KVP1", raw if raw is not None else msgpack.packb(body)]
+    sock.send_multipart(frames)
+    if not sock.poll(timeout_ms):
+        return None
+    reply = sock.recv_multipart()
+    assert reply[0] == b"" and reply[1] == b"KVP1" and len(reply) == 3, reply
+    return msgpack.unpackb(reply[2], raw=False)
+
+
+def wait_alive(sock, n, seconds=15):
+    end = time.time() + seconds
+    while time.time() < end:
+        r = call(sock, {"op": "ClusterStatus"}, 500)
+        if r and sum(1 for w in r["workers"] if w["alive"]) == n:
+            return r
+        time.sleep(0.05)
+    return None
+
+
+def item(name, data, source=0):
+    return {"Name": name, "Data": data, "Source": source}
+
+
+def main():
+    cluster = Cluster()
+    try:
+        run(cluster)
+    finally:
+        cluster.stop()
+    print("conformance: %d failed" % len(FAILED))
+    return 1 if FAILED else 0
+
+
+def run(cluster):
+    c = dealer(cluster.clients)
+    status = wait_alive(c, 2)
+    check(status is not None, "two workers registered")
+    n = status["partitions"]
+    check(n == 64, "64 partitions by default")
+
+    # A REQ client sends [KVP1][body]; REQ adds the delimiter.
+    req = CTX.socket(zmq.REQ)
+    req.setsockopt(zmq.LINGER, 0)
+    req.connect(cluster.clients)
+    req.send_multipart([b"KVP1", msgpack.packb({"op": "Ping", "rid": "r-1"})])
+    check(req.poll(5000) != 0, "REQ client answered")
+    frames = req.recv_multipart()
+    body = msgpack.unpackb(frames[-1], raw=False)
+    check(frames[0] == b"KVP1" and body == {"rid": "r-1", "rc": 0}, "REQ Ping -> rc 0, rid echoed")
+    req.close()
+
+    # DefineSystem with an id in upper case: stored and reported lower-case.
+    gid = "6F1C3B7E-2A4D-4C1E-9B7A-0D5E8F2A1C34"
+    r = call(c, {"op": "DefineSystem", "name": "conf01", "id": gid, "rid": 7})
+    check(r["rc"] == 0 and r["id"] == gid.lower() and r["rid"] == 7, "DefineSystem with id")
+    gid = gid.lower()
+    check(partition(gid, n) == 27, "the documented partition function (pinned example)")
+
+    # The system's partition is now owned by a worker, as ClusterStatus says.
+    status = call(c, {"op": "ClusterStatus"})
+    owners = [w["id"] for w in status["workers"] if partition(gid, n) in w["partitions"]]
+    check(len(owners) == 1 and partition(gid, n) not in status["unowned"],
+          "ClusterStatus lists the partition under exactly one worker")
+
+    # Subscribe to this system's jobs, then add items (map and CIM-XML).
+    sub = CTX.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, ("job/" + gid).encode())
+    sub.connect(cluster.events)
+    cim = ('<INSTANCE CLASSNAME="Msvm_KvpExchangeDataItem">'
+           '<PROPERTY NAME="Name" TYPE="string"><VALUE>role</VALUE></PROPERTY>'
+           '<PROPERTY NAME="Data" TYPE="string"><VALUE>web &amp; db</VALUE></PROPERTY>'
+           '<PROPERTY NAME="Source" TYPE="uint16"><VALUE>4</VALUE></PROPERTY></INSTANCE>')
+    wmi = ('\\\\HOST\\root\\virtualization\\v2:Msvm_ComputerSystem.CreationClassName='
+           '"Msvm_ComputerSystem",Name="%s"' % gid.upper())
+    event = None
+    for attempt in range(50):       # until the subscription has come through
+        r = call(c, {"op": "AddKvpItems", "target": wmi, "rid": "add-%d" % attempt,
+                     "items": [item("ip%d" % attempt, "10.0.0.5")] + ([cim] if attempt == 0 else [])})
+        if attempt == 0:
+            check(r["rc"] == 4096, "AddKvpItems -> 4096")
+            job = r["job"]
+            check(set(job) == {"InstanceID", "JobType", "TargetSystem", "JobState", "ErrorCode",
+                               "ErrorDescription", "TimeSubmitted", "ElapsedTime"},
+                  "job map has exactly the spec's fields")
+            check(job["JobState"] == 7 and job["ErrorCode"] == 0 and job["TargetSystem"] == gid,
+                  "job Completed on the lower-case GUID")
+        if sub.poll(200):
+            topic, payload = sub.recv_multipart()
+            event = msgpack.unpackb(payload, raw=False)
+            check(topic == ("job/" + gid).encode(), "event topic job/<guid>")
+            break
+    check(event is not None and isinstance(event.get("seq"), int)
+          and event.get("partition") == partition(gid, n) and "items" in event,
+          "event carries partition, seq and items")
+
+    r = call(c, {"op": "GetKvpItems", "target": gid})
+    names = [(i["Source"], i["Name"]) for i in r["items"]]
+    check(r["rc"] == 0 and names == sorted(names), "GetKvpItems sorted by Source, then Name")
+    check({"Name": "role", "Data": "web & db", "Source": 4} in r["items"], "CIM item stored decoded")
+    r = call(c, {"op": "GetJob", "job": job["InstanceID"]})
+    check(r["rc"] == 0 and r["job"] == job, "GetJob returns the same job map")
+
+    # Return codes, each with nothing changed.
+    before = call(c, {"op": "GetKvpItems", "target": gid})["items"]
+    cases = [
+        ("not msgpack", None, b"\xc1", 32773),
+        ("body not a map", None, msgpack.packb([1, 2]), 32773),
+        ("op not a str", {"op": 5}, None, 32776),
+        ("unknown op", {"op": "Frobnicate"}, None, 32770),
+        ("target of the wrong type", {"op": "AddKvpItems", "target": 5, "items": []}, None, 32776),
+        ("129 items", {"op": "AddKvpItems", "target": gid,
+                       "items": [item("k%d" % i, "v") for i in range(129)]}, None, 32773),
+        ("Source 1", {"op": "AddKvpItems", "target": gid, "items": [item("x", "v", 1)]}, None, 32773),
+        ("duplicate item", {"op": "AddKvpItems", "target": gid,
+                            "items": [item("d", "1"), item("d", "2")]}, None, 32773),
+        ("Data over 2047 bytes for Source 0", {"op": "AddKvpItems", "target": gid,
+                                               "items": [item("big", "x" * 2048)]}, None, 32773),
+        ("unknown system", {"op": "GetSystem", "target": "00000000-0000-0000-0000-000000000001"},
+         None, 32773),
+        ("rid of another type", {"op": "Ping", "rid": [1]}, None, 32776),
+    ]
+    for what, body, raw, rc in cases:
+        r = call(c, body, raw=raw)
+        check(r is not None and r["rc"] == rc and "error" in r, "%s -> %d" % (what, rc))
+    r = call(c, {"op": "Ping", "rid": [1]})
+    check("rid" not in r, "a rid of another type is not echoed")
+    check(call(c, {"op": "GetKvpItems", "target": gid})["items"] == before,
+          "the refused requests changed nothing")
+
+    # All-or-nothing with an idempotency key.
+    r1 = call(c, {"op": "AddKvpItems", "target": gid, "key": "k-1",
+                  "items": [item("new", "1"), item("ip0", "dup")]})
+    check(r1["rc"] == 4096 and r1["job"]["JobState"] == 10 and r1["job"]["ErrorCode"] == 32768
+          and "ip0" in r1["job"]["ErrorDescription"], "an existing key fails the job, naming it")
+    r2 = call(c, {"op": "AddKvpItems", "target": gid, "key": "k-1",
+                  "items": [item("ip0", "dup"), item("new", "1")]})
+    check(r2["job"] == r1["job"], "the same key and request returns the earlier job")
+    check(call(c, {"op": "GetKvpItems", "target": gid})["items"] == before,
+          "the failed job changed nothing")
+    r = call(c, {"op": "ModifySystemSettings", "target": gid, "DataExchangeEnabled": False})
+    check(r["rc"] == 0, "ModifySystemSettings")
+    r = call(c, {"op": "RemoveKvpItems", "target": gid, "items": [{"Name": "ip0", "Source": 0}]})
+    check(r["rc"] == 32775, "DataExchangeEnabled false -> 32775")
+    c.close()
+    sub.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
