@@ -42,6 +42,25 @@ s_free_port (void)
     return port;
 }
 
+static int
+s_rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove (path);
+}
+
+bool
+tk_mkdtemp (char *dir, size_t size, const char *prefix)
+{
+    snprintf (dir, size, "/tmp/%s.XXXXXX", prefix);
+    return mkdtemp (dir) != NULL;
+}
+
+void
+tk_rmtree (const char *dir)
+{
+    nftw (dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 //  Clusters not yet destroyed, so a test that ends early (a failed
 //  assertion exits the test process) still leaves no folder behind.
 static tk_cluster_t *s_live [16];
@@ -75,8 +94,7 @@ tk_cluster_new (int nworkers)
     assert (nworkers >= 0 && nworkers <= TK_WORKERS_MAX);
     tk_cluster_t *self = calloc (1, sizeof *self);
     assert (self);
-    snprintf (self->dir, sizeof self->dir, "/tmp/kvptest.XXXXXX");
-    assert (mkdtemp (self->dir));
+    assert (tk_mkdtemp (self->dir, sizeof self->dir, "kvptest"));
     self->nworkers = nworkers;
     snprintf (self->clients, sizeof self->clients, "tcp://127.0.0.1:%d", s_free_port ());
     snprintf (self->workers_ep, sizeof self->workers_ep, "tcp://127.0.0.1:%d", s_free_port ());
@@ -86,11 +104,6 @@ tk_cluster_new (int nworkers)
     return self;
 }
 
-static int
-s_rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove (path);
-}
 
 void
 tk_cluster_destroy (tk_cluster_t **self_p)
@@ -105,7 +118,7 @@ tk_cluster_destroy (tk_cluster_t **self_p)
             tk_stop (self->workers [i], SIGKILL, 5000);
     if (self->broker)
         tk_stop (self->broker, SIGKILL, 5000);
-    nftw (self->dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tk_rmtree (self->dir);
     free (self);
 }
 

@@ -32,6 +32,12 @@ typedef struct {
     const char *worker_args;        /* extra flags for every worker, or NULL */
 } tk_cluster_t;
 
+/*  Make a new empty folder "/tmp/<prefix>.XXXXXX" into `dir` (size bytes).
+    Returns false if it could not. */
+bool tk_mkdtemp (char *dir, size_t size, const char *prefix);
+/*  Remove a folder and everything in it (does not follow links). */
+void tk_rmtree (const char *dir);
+
 /*  Make a cluster description with `nworkers` workers and fresh ports;
     nothing is started. */
 tk_cluster_t *tk_cluster_new (int nworkers);

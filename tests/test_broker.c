@@ -207,23 +207,16 @@ END_TEST
 
 static char s_dir [64];
 
-static int
-s_rm (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove (path);
-}
-
 static void
 s_dir_setup (void)
 {
-    snprintf (s_dir, sizeof s_dir, "/tmp/kvpbroker.XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (s_dir));
+    ck_assert (tk_mkdtemp (s_dir, sizeof s_dir, "kvpbroker"));
 }
 
 static void
 s_dir_teardown (void)
 {
-    nftw (s_dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    tk_rmtree (s_dir);
 }
 
 static kvp_registry_t *

@@ -11,26 +11,20 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "kvp_registry.h"
+#include "kvp_testkit.h"
 
 static char s_root [64];
-
-static int
-s_rm_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove (path);
-}
 
 static void
 s_setup (void)
 {
-    strcpy (s_root, "/tmp/kvp-test-registry-XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (s_root));
+    ck_assert (tk_mkdtemp (s_root, sizeof s_root, "kvp-test-registry"));
 }
 
 static void
 s_teardown (void)
 {
-    nftw (s_root, s_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tk_rmtree (s_root);
 }
 
 static const char *

@@ -14,27 +14,21 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include "kvp_store.h"
+#include "kvp_testkit.h"
 #include "kvp_fnv.h"
 
 static char s_root [64];            //  this case's temporary root
 
-static int
-s_rm_one (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove (path);
-}
-
 static void
 s_setup (void)
 {
-    strcpy (s_root, "/tmp/kvp-test-store-XXXXXX");
-    ck_assert_ptr_nonnull (mkdtemp (s_root));
+    ck_assert (tk_mkdtemp (s_root, sizeof s_root, "kvp-test-store"));
 }
 
 static void
 s_teardown (void)
 {
-    nftw (s_root, s_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    tk_rmtree (s_root);
 }
 
 //  A fresh folder for one test (the store makes it: exercises mkdir -p)

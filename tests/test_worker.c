@@ -65,17 +65,6 @@ s_close (void)
     kvp_store_destroy (&s_store);
 }
 
-//  Remove a folder and everything in it.
-static void
-s_rmtree (const char *path)
-{
-    zdir_t *dir = zdir_new (path, NULL);
-    if (dir)
-        zdir_remove (dir, true);
-    zdir_destroy (&dir);
-    rmdir (path);
-}
-
 static void
 s_setup (void)
 {
@@ -91,7 +80,7 @@ s_teardown (void)
 {
     s_forget ();
     s_close ();
-    s_rmtree (s_dir);
+    tk_rmtree (s_dir);
 }
 
 //  --- Building and queueing requests --------------------------------------
@@ -846,13 +835,12 @@ s_suite (void)
 int
 main (void)
 {
-    snprintf (s_root, sizeof s_root, "/tmp/kvp-test-worker-XXXXXX");
-    if (!mkdtemp (s_root))
+    if (!tk_mkdtemp (s_root, sizeof s_root, "kvp-test-worker"))
         return 1;
     SRunner *runner = srunner_create (s_suite ());
     srunner_run_all (runner, CK_NORMAL);
     int failed = srunner_ntests_failed (runner);
     srunner_free (runner);
-    s_rmtree (s_root);
+    tk_rmtree (s_root);
     return failed ? 1 : 0;
 }
