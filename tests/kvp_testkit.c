@@ -48,6 +48,16 @@ s_rm_entry (const char *path, const struct stat *st, int flag, struct FTW *ftw)
     return remove (path);
 }
 
+int
+tk_run_suite (Suite *suite)
+{
+    SRunner *runner = srunner_create (suite);
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed ? 1 : 0;
+}
+
 bool
 tk_mkdtemp (char *dir, size_t size, const char *prefix)
 {

@@ -11,6 +11,7 @@
 #ifndef KVP_TESTKIT_H_INCLUDED
 #define KVP_TESTKIT_H_INCLUDED
 
+#include <check.h>
 #include <czmq.h>
 #include <msgpack.h>
 #include <stdbool.h>
@@ -31,6 +32,11 @@ typedef struct {
     const char *broker_args;        /* extra flags, space-separated, or NULL */
     const char *worker_args;        /* extra flags for every worker, or NULL */
 } tk_cluster_t;
+
+/*  Run every test of `suite` (CK_RUN_SUITE / CK_RUN_CASE select, as
+    usual) and free it. Returns the exit status for main: 0 when all
+    passed, 1 otherwise. */
+int tk_run_suite (Suite *suite);
 
 /*  Make a new empty folder "/tmp/<prefix>.XXXXXX" into `dir` (size bytes).
     Returns false if it could not. */

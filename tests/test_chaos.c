@@ -511,9 +511,5 @@ main (void)
     tcase_set_timeout (tc, (env ? atoi (env) : 15) * 3 + 180);
     tcase_add_test (tc, test_chaos);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? 1 : 0;
+    return tk_run_suite (suite);
 }

@@ -1,6 +1,7 @@
 /*  test_cim.c - Msvm_KvpExchangeDataItem as CIM-XML: the PowerShell shape,
     every fault and its code, and storage that outlives a parse. */
 #include <check.h>
+#include "kvp_testkit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,9 +333,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tk_run_suite (s_suite ());
 }

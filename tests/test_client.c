@@ -3,6 +3,7 @@
     the client call blocks) on tcp://127.0.0.1.
 */
 #include <check.h>
+#include "kvp_testkit.h"
 #include <czmq.h>
 #include "kvp_client.h"
 #include "kvp_obj.h"
@@ -587,9 +588,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? 1 : 0;
+    return tk_run_suite (s_suite ());
 }

@@ -1,6 +1,7 @@
 /*  test_config.c - the worker's command line (kvp_config).
 */
 #include <check.h>
+#include "kvp_testkit.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,9 +159,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? 1 : 0;
+    return tk_run_suite (s_suite ());
 }

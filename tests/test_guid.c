@@ -1,6 +1,7 @@
 /*  test_guid.c - GUIDs, WMI object path targets, the partition function
     and job ids. */
 #include <check.h>
+#include "kvp_testkit.h"
 #include <stdlib.h>
 #include <string.h>
 #include "kvp_guid.h"
@@ -227,9 +228,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tk_run_suite (s_suite ());
 }

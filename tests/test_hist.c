@@ -1,6 +1,7 @@
 /*  test_hist.c - the log-linear latency histogram: percentiles of known
     distributions within the stated precision (1/128 relative). */
 #include <check.h>
+#include "kvp_testkit.h"
 #include <math.h>
 #include <stdlib.h>
 #include "kvp_hist.h"
@@ -154,9 +155,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? 1 : 0;
+    return tk_run_suite (s_suite ());
 }

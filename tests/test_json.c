@@ -1,5 +1,6 @@
 /*  test_json.c - the msgpack -> JSON printer used by kvpctl --json. */
 #include <check.h>
+#include "kvp_testkit.h"
 #include <string.h>
 #include <msgpack.h>
 #include "kvp_json.h"
@@ -200,9 +201,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? 1 : 0;
+    return tk_run_suite (s_suite ());
 }

@@ -1,5 +1,6 @@
 /*  test_rc.c - return code names, both ways. */
 #include <check.h>
+#include "kvp_testkit.h"
 #include <stdlib.h>
 #include "kvp_rc.h"
 
@@ -33,9 +34,5 @@ main (void)
     TCase *tc = tcase_create ("rc");
     tcase_add_test (tc, test_names);
     suite_add_tcase (suite, tc);
-    SRunner *runner = srunner_create (suite);
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tk_run_suite (suite);
 }

@@ -4,6 +4,7 @@
     decode (kvp_request_decode) agrees on op, rid and routing key.
 */
 #include <check.h>
+#include "kvp_testkit.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -746,9 +747,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tk_run_suite (s_suite ());
 }

@@ -1,5 +1,6 @@
 /*  test_wire.c - the broker/worker maps and the big-endian helpers. */
 #include <check.h>
+#include "kvp_testkit.h"
 #include <stdlib.h>
 #include <string.h>
 #include <msgpack.h>
@@ -223,9 +224,5 @@ s_suite (void)
 int
 main (void)
 {
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+    return tk_run_suite (s_suite ());
 }

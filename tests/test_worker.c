@@ -837,10 +837,7 @@ main (void)
 {
     if (!tk_mkdtemp (s_root, sizeof s_root, "kvp-test-worker"))
         return 1;
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
+    int status = tk_run_suite (s_suite ());
     tk_rmtree (s_root);
-    return failed ? 1 : 0;
+    return status;
 }
