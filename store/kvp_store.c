@@ -438,14 +438,17 @@ s_prefix (uint8_t *prefix, uint32_t part, const uint8_t *guid)
     memcpy (prefix + 2, guid, 16);
 }
 
-//  The transaction for a call naming a system; EINVAL on bad arguments
+//  The transaction for a call naming a system, and (when `prefix` is not
+//  NULL) the system's key prefix, part + guid; EINVAL on bad arguments
 static int
 s_system_txn (kvp_store_t *self, uint32_t part, const uint8_t *guid,
-              MDB_txn **txn)
+              MDB_txn **txn, uint8_t *prefix)
 {
     int rc = s_txn (self, txn);
     if (rc == KVP_STORE_OK && (part > S_PART_MAX || !guid))
         rc = KVP_STORE_EINVAL;
+    if (rc == KVP_STORE_OK && prefix)
+        s_prefix (prefix, part, guid);
     return rc;
 }
 
@@ -456,10 +459,9 @@ kvp_store_system_get (kvp_store_t *self, uint32_t part,
     MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
     MDB_val key = { KVP_ITEMTAB_PREFIX, prefix }, val;
-    int rc = s_system_txn (self, part, guid, &txn);
+    int rc = s_system_txn (self, part, guid, &txn, prefix);
     if (rc != KVP_STORE_OK || !sys)
         return rc? rc: KVP_STORE_EINVAL;
-    s_prefix (prefix, part, guid);
     rc = kvp_lmdb_rc (mdb_get (txn, self->systems, &key, &val), "sys get");
     if (rc != KVP_STORE_OK)
         return rc;
@@ -484,12 +486,11 @@ kvp_store_system_put (kvp_store_t *self, uint32_t part,
 {
     MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn);
+    int rc = s_system_txn (self, part, guid, &txn, prefix);
     if (rc == KVP_STORE_OK && (!sys || sys->name_len > KVP_STORE_ELEMENT_MAX))
         rc = KVP_STORE_EINVAL;
     if (rc != KVP_STORE_OK)
         return rc;
-    s_prefix (prefix, part, guid);
     MDB_val key = { KVP_ITEMTAB_PREFIX, prefix };
     MDB_val val = { S_SYSTEM_HEAD + sys->name_len, NULL };
     rc = mdb_put (txn, self->systems, &key, &val,
@@ -511,10 +512,9 @@ kvp_store_system_delete (kvp_store_t *self, uint32_t part,
     MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
     MDB_val key = { KVP_ITEMTAB_PREFIX, prefix };
-    int rc = s_system_txn (self, part, guid, &txn);
+    int rc = s_system_txn (self, part, guid, &txn, prefix);
     if (rc != KVP_STORE_OK)
         return rc;
-    s_prefix (prefix, part, guid);
     rc = kvp_lmdb_rc (mdb_del (txn, self->systems, &key, NULL), "sys del");
     //  The log stays: its jobs remain queryable after the system is gone
     if (rc == KVP_STORE_OK)
@@ -534,10 +534,9 @@ kvp_store_item_get (kvp_store_t *self, uint32_t part,
 {
     MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn);
+    int rc = s_system_txn (self, part, guid, &txn, prefix);
     if (rc != KVP_STORE_OK)
         return rc;
-    s_prefix (prefix, part, guid);
     return kvp_itemtab_get (self->items, txn, prefix, source, name, name_len,
                             data, data_len);
 }
@@ -550,10 +549,9 @@ kvp_store_item_put (kvp_store_t *self, uint32_t part,
 {
     MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn);
+    int rc = s_system_txn (self, part, guid, &txn, prefix);
     if (rc != KVP_STORE_OK)
         return rc;
-    s_prefix (prefix, part, guid);
     return s_written (self, kvp_itemtab_put (self->items, txn, prefix, source,
                                              name, name_len, data, data_len,
                                              create));
@@ -566,10 +564,9 @@ kvp_store_item_delete (kvp_store_t *self, uint32_t part,
 {
     MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn);
+    int rc = s_system_txn (self, part, guid, &txn, prefix);
     if (rc != KVP_STORE_OK)
         return rc;
-    s_prefix (prefix, part, guid);
     return s_written (self, kvp_itemtab_delete (self->items, txn, prefix,
                                                 source, name, name_len));
 }
@@ -581,10 +578,9 @@ kvp_store_items_each (kvp_store_t *self, uint32_t part,
 {
     MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn);
+    int rc = s_system_txn (self, part, guid, &txn, prefix);
     if (rc != KVP_STORE_OK)
         return rc;
-    s_prefix (prefix, part, guid);
     return kvp_itemtab_each (self->items, txn, prefix, source, fn, arg);
 }
 
@@ -630,7 +626,7 @@ kvp_store_log_put (kvp_store_t *self, uint32_t part, uint64_t seq,
     kvp_partition_t info;
     kvp_joblog_entry_t entry = { time_ms, guid, key, key? key_len: 0,
                                  key? digest: NULL, event, event_len };
-    int rc = s_system_txn (self, part, guid, &txn);
+    int rc = s_system_txn (self, part, guid, &txn, NULL);
     if (rc == KVP_STORE_OK)
         rc = s_part_read (self, txn, part, &info);
     if (rc == KVP_STORE_NOTFOUND
@@ -681,10 +677,9 @@ kvp_store_key_get (kvp_store_t *self, uint32_t part,
 {
     MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn);
+    int rc = s_system_txn (self, part, guid, &txn, prefix);
     if (rc != KVP_STORE_OK)
         return rc;
-    s_prefix (prefix, part, guid);
     return kvp_joblog_key_get (self->log, txn, prefix, key, key_len, seq,
                                digest);
 }
