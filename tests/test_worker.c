@@ -125,6 +125,8 @@ s_queue (tk_body_t *body, const char *id)
                          kvp_request_error (slot->request));
         return slot;
     }
+    //  As the worker does: no target unless the op names a system.
+    memset (&slot->target, 0, sizeof slot->target);
     if (kvp_request_op (slot->request) == KVP_OP_GET_JOB) {
         uint32_t epoch;
         uint64_t seq;

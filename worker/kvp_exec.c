@@ -31,6 +31,9 @@ struct _kvp_exec_t {
                                                GetKvpItems: packed items */
     size_t offsets [KVP_ITEMS_MAX];         /* where each copy starts */
     kvp_item_t removed [KVP_ITEMS_MAX];     /* Remove: the event's items */
+    uint8_t guid [16];                      /* the running slot's target as
+                                               store key bytes (ops that
+                                               name a system) */
 };
 
 typedef int (s_handler_fn) (kvp_exec_t *self, kvp_slot_t *slot);
@@ -58,6 +61,15 @@ s_append (msgpack_sbuffer *buf, const char *bytes, size_t len)
 {
     if (len)
         msgpack_sbuffer_write (buf, bytes, len);
+}
+
+//  A successful reply with no fields of its own.
+static int
+s_done (kvp_slot_t *slot)
+{
+    kvp_reply_status (&slot->reply, kvp_request_rid (slot->request),
+                      KVP_RC_OK, NULL);
+    return S_KEEP;
 }
 
 //  Start a successful reply with `extra` fields to follow.
@@ -112,8 +124,7 @@ s_define (kvp_exec_t *self, kvp_slot_t *slot)
         return s_fail (slot, KVP_RC_INVALID_PARAM, "name: bad ElementName");
     memcpy (sys.name, name, sys.name_len);
     sys.name [sys.name_len] = 0;
-    uint8_t guid [16];
-    kvp_guid_to_bytes (&slot->target, guid);
+    const uint8_t *guid = self->guid;
     int rc = kvp_store_system_put (self->store, slot->part, guid, &sys, true);
     if (rc == KVP_STORE_EXISTS)
         return s_fail (slot, KVP_RC_FAILED, "system %s already exists",
@@ -136,23 +147,19 @@ s_define (kvp_exec_t *self, kvp_slot_t *slot)
 static int
 s_destroy (kvp_exec_t *self, kvp_slot_t *slot)
 {
-    uint8_t guid [16];
-    kvp_guid_to_bytes (&slot->target, guid);
+    const uint8_t *guid = self->guid;
     int rc = kvp_store_system_delete (self->store, slot->part, guid);
     if (rc == KVP_STORE_NOTFOUND)
         return s_unknown_system (slot);
     if (rc)
         return rc;
-    kvp_reply_status (&slot->reply, kvp_request_rid (slot->request),
-                      KVP_RC_OK, NULL);
-    return S_KEEP;
+    return s_done (slot);
 }
 
 static int
 s_modify_settings (kvp_exec_t *self, kvp_slot_t *slot)
 {
-    uint8_t guid [16];
-    kvp_guid_to_bytes (&slot->target, guid);
+    const uint8_t *guid = self->guid;
     kvp_system_t sys;
     int rc = s_system_get (self, slot, guid, &sys);
     if (rc)
@@ -161,16 +168,13 @@ s_modify_settings (kvp_exec_t *self, kvp_slot_t *slot)
     rc = kvp_store_system_put (self->store, slot->part, guid, &sys, false);
     if (rc)
         return rc;
-    kvp_reply_status (&slot->reply, kvp_request_rid (slot->request),
-                      KVP_RC_OK, NULL);
-    return S_KEEP;
+    return s_done (slot);
 }
 
 static int
 s_get_system (kvp_exec_t *self, kvp_slot_t *slot)
 {
-    uint8_t guid [16];
-    kvp_guid_to_bytes (&slot->target, guid);
+    const uint8_t *guid = self->guid;
     kvp_system_t sys;
     int rc = s_system_get (self, slot, guid, &sys);
     if (rc)
@@ -212,8 +216,7 @@ s_pack_item (void *arg, uint32_t source, const char *name, size_t name_len,
 static int
 s_get_items (kvp_exec_t *self, kvp_slot_t *slot)
 {
-    uint8_t guid [16];
-    kvp_guid_to_bytes (&slot->target, guid);
+    const uint8_t *guid = self->guid;
     kvp_system_t sys;
     int rc = s_system_get (self, slot, guid, &sys);
     if (rc)
@@ -435,8 +438,8 @@ static int
 s_items (kvp_exec_t *self, kvp_slot_t *slot)
 {
     kvp_request_t *req = slot->request;
-    uint8_t guid [16], digest [16];
-    kvp_guid_to_bytes (&slot->target, guid);
+    const uint8_t *guid = self->guid;
+    uint8_t digest [16];
     size_t key_len = 0;
     const char *key = kvp_request_key (req, &key_len);
     int rc;
@@ -534,6 +537,9 @@ kvp_exec_run (kvp_exec_t *self, kvp_slot_t *slot)
     kvp_op_t op = kvp_request_op (slot->request);
     assert (op < KVP_OP_COUNT);
     kvp_slot_clear_results (slot);
+    //  Only ops that name a system have a target (GetJob's is zeroed).
+    if (kvp_op_flags (op) & (KVP_OPF_TARGET | KVP_OPF_ID))
+        kvp_guid_to_bytes (&slot->target, self->guid);
     int rc = kvp_store_op_begin (self->store);
     if (rc == KVP_STORE_OK) {
         rc = s_ops [op].handler (self, slot);
