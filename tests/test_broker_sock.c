@@ -182,6 +182,42 @@ s_broker_teardown (void)
 //  --------------------------------------------------------------------------
 //  The real broker
 
+//  A broker started with `args`, a client, and one registered fake worker
+//  "w0" (its WELCOME partitions in `parts`, 8 entries, when not NULL);
+//  `guid` is a system in partition `part` (of 8).
+static void
+s_one_start (const char *args, uint32_t part, zsock_t **client,
+             fw_t **worker, kvp_guid_t *guid, uint32_t *parts)
+{
+    uint32_t scratch [8];
+    s_broker_setup (args);
+    *client = tk_dealer (s_cluster->clients);
+    *worker = fw_new (s_cluster, "w0", "tok0");
+    fw_register (*worker, 0, NULL, 0, parts ? parts : scratch, 8);
+    s_guid_in (guid, part, 8);
+}
+
+//  GetSystem on `guid` with `rid`: the worker is assigned the partition
+//  and receives the request.
+static fw_request_t
+s_one_route (zsock_t *client, fw_t *worker, const kvp_guid_t *guid,
+             uint64_t rid)
+{
+    s_send_target (client, "GetSystem", guid->text, rid);
+    zmsg_t *assign = fw_expect (worker, KVP_W_ASSIGN, true);
+    zmsg_destroy (&assign);
+    return fw_take_request (worker, true);
+}
+
+//  Undo s_one_start.
+static void
+s_one_stop (fw_t **worker, zsock_t **client)
+{
+    fw_destroy (worker);
+    zsock_destroy (client);
+    s_broker_teardown ();
+}
+
 START_TEST (test_socket_envelopes)
 {
     s_broker_setup (S_FAST);
@@ -366,17 +402,12 @@ END_TEST
 
 START_TEST (test_socket_worker_down)
 {
-    s_broker_setup (S_FAST);
-    zsock_t *client = tk_dealer (s_cluster->clients);
-    fw_t *worker = fw_new (s_cluster, "w0", "tok0");
-    uint32_t parts [8];
-    fw_register (worker, 0, NULL, 0, parts, 8);
+    zsock_t *client;
+    fw_t *worker;
     kvp_guid_t guid;
-    s_guid_in (&guid, 5, 8);
-    s_send_target (client, "GetSystem", guid.text, 2001);
-    zmsg_t *assign = fw_expect (worker, KVP_W_ASSIGN, true);
-    zmsg_destroy (&assign);
-    fw_request_t req = fw_take_request (worker, true);
+    uint32_t parts [8];
+    s_one_start (S_FAST, 5, &client, &worker, &guid, parts);
+    fw_request_t req = s_one_route (client, worker, &guid, 2001);
     //  The worker falls silent with the request in flight.
     int64_t start = zclock_mono ();
     tk_reply_t *reply = tk_recv (client, 5000);
@@ -405,26 +436,18 @@ START_TEST (test_socket_worker_down)
     //  BYE: down at once.
     zstr_send (worker->sock, KVP_W_BYE);
     ck_assert (s_wait_alive (client, "w0", false, 5000));
-    fw_destroy (&worker);
-    zsock_destroy (&client);
-    s_broker_teardown ();
+    s_one_stop (&worker, &client);
 }
 END_TEST
 
 START_TEST (test_socket_deadline)
 {
-    s_broker_setup (S_FAST);
-    zsock_t *client = tk_dealer (s_cluster->clients);
-    fw_t *worker = fw_new (s_cluster, "w0", "tok0");
-    uint32_t parts [8];
-    fw_register (worker, 0, NULL, 0, parts, 8);
+    zsock_t *client;
+    fw_t *worker;
     kvp_guid_t guid;
-    s_guid_in (&guid, 1, 8);
+    s_one_start (S_FAST, 1, &client, &worker, &guid, NULL);
     int64_t start = zclock_mono ();
-    s_send_target (client, "GetSystem", guid.text, 3001);
-    zmsg_t *assign = fw_expect (worker, KVP_W_ASSIGN, true);
-    zmsg_destroy (&assign);
-    fw_request_t req = fw_take_request (worker, true);
+    fw_request_t req = s_one_route (client, worker, &guid, 3001);
     //  Alive (heartbeating) but never answering: 32772 after --deadline.
     tk_reply_t *reply = s_wait_reply (client, worker, 5000);
     ck_assert_int_eq (tk_rc (reply), KVP_RC_TIMEOUT);
@@ -442,21 +465,16 @@ START_TEST (test_socket_deadline)
     ck_assert_int_eq (tk_rc (reply), 0);
     ck_assert_int_eq (tk_get_uint (reply->map, "rid"), 3002);
     tk_reply_destroy (&reply);
-    fw_destroy (&worker);
-    zsock_destroy (&client);
-    s_broker_teardown ();
+    s_one_stop (&worker, &client);
 }
 END_TEST
 
 START_TEST (test_socket_queue_limit)
 {
-    s_broker_setup (S_FAST " --queue-limit 1024");
-    zsock_t *client = tk_dealer (s_cluster->clients);
-    fw_t *worker = fw_new (s_cluster, "w0", "tok0");
-    uint32_t parts [8];
-    fw_register (worker, 0, NULL, 0, parts, 8);
+    zsock_t *client;
+    fw_t *worker;
     kvp_guid_t guid;
-    s_guid_in (&guid, 2, 8);
+    s_one_start (S_FAST " --queue-limit 1024", 2, &client, &worker, &guid, NULL);
     //  1024 requests fill the queue; the 1025th is refused at once.
     for (int i = 0; i <= 1024; i++)
         s_send_target (client, "GetSystem", guid.text, (uint64_t) i);
@@ -467,9 +485,7 @@ START_TEST (test_socket_queue_limit)
     //  A malformed body gets its own fault, not 32774.
     s_send_bad_items (client, guid.text, 5000);
     s_expect_rc (client, worker, 5000, KVP_RC_INCORRECT_TYPE);
-    fw_destroy (&worker);
-    zsock_destroy (&client);
-    s_broker_teardown ();
+    s_one_stop (&worker, &client);
 }
 END_TEST
 
@@ -550,17 +566,12 @@ END_TEST
 
 START_TEST (test_socket_restart)
 {
-    s_broker_setup (S_FAST);
-    zsock_t *client = tk_dealer (s_cluster->clients);
-    fw_t *worker = fw_new (s_cluster, "w0", "tok0");
-    uint32_t parts [8];
-    fw_register (worker, 0, NULL, 0, parts, 8);
+    zsock_t *client;
+    fw_t *worker;
     kvp_guid_t guid;
-    s_guid_in (&guid, 4, 8);
-    s_send_target (client, "GetSystem", guid.text, 1);
-    zmsg_t *assign = fw_expect (worker, KVP_W_ASSIGN, true);
-    zmsg_destroy (&assign);
-    fw_request_t req = fw_take_request (worker, true);
+    uint32_t parts [8];
+    s_one_start (S_FAST, 4, &client, &worker, &guid, parts);
+    fw_request_t req = s_one_route (client, worker, &guid, 1);
     fw_answer (worker, &req, 0);
     tk_reply_t *reply = s_wait_reply (client, worker, 5000);
     ck_assert_int_eq (tk_rc (reply), 0);
@@ -608,9 +619,7 @@ START_TEST (test_socket_restart)
     snprintf (data, sizeof data, "%s/other", s_cluster->dir);
     ck_assert_int_eq (tk_run (out, sizeof out, "kvp-broker", "--data", data,
                               "--clients", s_cluster->clients, NULL), 1);
-    fw_destroy (&worker);
-    zsock_destroy (&client);
-    s_broker_teardown ();
+    s_one_stop (&worker, &client);
 }
 END_TEST
 
@@ -652,13 +661,10 @@ END_TEST
 //  other gets 32772 at its deadline, then the broker exits 0.
 START_TEST (test_socket_drain)
 {
-    s_broker_setup (S_FAST);
-    zsock_t *client = tk_dealer (s_cluster->clients);
-    fw_t *worker = fw_new (s_cluster, "w0", "tok0");
-    uint32_t parts [8];
-    fw_register (worker, 0, NULL, 0, parts, 8);
+    zsock_t *client;
+    fw_t *worker;
     kvp_guid_t guid;
-    s_guid_in (&guid, 0, 8);
+    s_one_start (S_FAST, 0, &client, &worker, &guid, NULL);
     s_send_target (client, "GetSystem", guid.text, 1);
     s_send_target (client, "GetSystem", guid.text, 2);
     zmsg_t *assign = fw_expect (worker, KVP_W_ASSIGN, true);
@@ -679,9 +685,7 @@ START_TEST (test_socket_drain)
     int status = tk_stop (s_cluster->broker, SIGTERM, 10000);
     s_cluster->broker = 0;
     ck_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
-    fw_destroy (&worker);
-    zsock_destroy (&client);
-    s_broker_teardown ();
+    s_one_stop (&worker, &client);
 }
 END_TEST
 
