@@ -35,13 +35,31 @@ s_job_completed (const msgpack_object *job)
         && state == KVP_JOB_COMPLETED;
 }
 
-void
-ctl_print_job (const msgpack_object *job, long items)
+//  "job <InstanceID> <JobType>", the start of job and event lines.
+static void
+s_put_job_head (const msgpack_object *job)
 {
     fputs ("job ", stdout);
     s_put_str (job, "InstanceID", "?");
     putchar (' ');
     s_put_str (job, "JobType", "?");
+}
+
+//  " Exception: <RcName>: <ErrorDescription>", the end of a failed one.
+static void
+s_put_exception (const msgpack_object *job)
+{
+    uint64_t code = 0;
+    kvp_obj_get_uint (job, "ErrorCode", &code);
+    printf (" Exception: %s: ", kvp_rc_name ((unsigned) code));
+    s_put_str (job, "ErrorDescription", "");
+    putchar ('\n');
+}
+
+void
+ctl_print_job (const msgpack_object *job, long items)
+{
+    s_put_job_head (job);
     if (s_job_completed (job)) {
         uint64_t elapsed = 0;
         kvp_obj_get_uint (job, "ElapsedTime", &elapsed);
@@ -52,11 +70,7 @@ ctl_print_job (const msgpack_object *job, long items)
             printf (" Completed (%" PRIu64 " us)\n", elapsed);
         return;
     }
-    uint64_t code = 0;
-    kvp_obj_get_uint (job, "ErrorCode", &code);
-    printf (" Exception: %s: ", kvp_rc_name ((unsigned) code));
-    s_put_str (job, "ErrorDescription", "");
-    putchar ('\n');
+    s_put_exception (job);
 }
 
 void
@@ -68,10 +82,7 @@ ctl_print_event (const msgpack_object *event)
     const msgpack_object_array *items = kvp_obj_get_array (event, "items");
     printf ("seq %" PRIu64 " partition %" PRIu64 " ", seq, partition);
     //  Same words as a job line, with the target before the outcome.
-    fputs ("job ", stdout);
-    s_put_str (event, "InstanceID", "?");
-    putchar (' ');
-    s_put_str (event, "JobType", "?");
+    s_put_job_head (event);
     putchar (' ');
     s_put_str (event, "TargetSystem", "?");
     if (s_job_completed (event)) {
@@ -79,11 +90,7 @@ ctl_print_event (const msgpack_object *event)
         printf (" Completed (%ld items)\n", n);
         return;
     }
-    uint64_t code = 0;
-    kvp_obj_get_uint (event, "ErrorCode", &code);
-    printf (" Exception: %s: ", kvp_rc_name ((unsigned) code));
-    s_put_str (event, "ErrorDescription", "");
-    putchar ('\n');
+    s_put_exception (event);
 }
 
 void
