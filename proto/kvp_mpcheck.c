@@ -18,8 +18,8 @@ typedef struct {
     bool container;             /* an array or a map, even an empty one */
 } s_header_t;
 
-static uint64_t
-s_be (const uint8_t *p, size_t bytes)
+uint64_t
+kvp_mpcheck_be (const uint8_t *p, size_t bytes)
 {
     uint64_t value = 0;
     for (size_t i = 0; i < bytes; i++)
@@ -90,7 +90,7 @@ s_header (const uint8_t *p, size_t avail, s_header_t *h)
         size_t field = s_variable [i].field;
         if (avail < 1 + field)
             return false;
-        uint64_t n = s_be (p + 1, field);
+        uint64_t n = kvp_mpcheck_be (p + 1, field);
         h->head = 1 + field;
         if (s_variable [i].kind == 0)
             h->skip = n + s_variable [i].extra;

@@ -12,6 +12,7 @@
 #define KVP_MPCHECK_H_INCLUDED
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,6 +27,11 @@ extern "C" {
     are fine, else a static text saying why not. */
 const char *
     kvp_mpcheck_scan (const void *data, size_t len, unsigned max_depth);
+
+/*  The big-endian unsigned number in the `bytes` (1..8) bytes at `p`: how
+    msgpack writes its lengths and integers. */
+uint64_t
+    kvp_mpcheck_be (const uint8_t *p, size_t bytes);
 
 #ifdef __cplusplus
 }

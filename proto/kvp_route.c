@@ -81,15 +81,6 @@ typedef struct {
     size_t pos;                 /* next byte to read */
 } s_cursor_t;
 
-static uint64_t
-s_be (const uint8_t *p, size_t bytes)
-{
-    uint64_t value = 0;
-    for (size_t i = 0; i < bytes; i++)
-        value = (value << 8) | p [i];
-    return value;
-}
-
 /*  Types 0xc0..0xdf. Returns false for 0xc1 or a header cut short. */
 static bool
 s_header_long (const uint8_t *p, size_t avail, s_head_t *h)
@@ -102,12 +93,12 @@ s_header_long (const uint8_t *p, size_t avail, s_head_t *h)
     if (field == 0) {
         h->skip = s_types [index].fixed;
         if (h->kind == S_UINT && avail > h->skip)
-            h->value = s_be (p + 1, (size_t) h->skip);
+            h->value = kvp_mpcheck_be (p + 1, (size_t) h->skip);
         return true;                //  a short payload fails in s_next
     }
     if (avail < 1 + field)
         return false;
-    uint64_t n = s_be (p + 1, field);
+    uint64_t n = kvp_mpcheck_be (p + 1, field);
     h->head = 1 + field;
     if (h->kind == S_MAP)
         h->children = 2 * n;
