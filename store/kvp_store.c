@@ -45,6 +45,8 @@
 
 struct _kvp_store_t {
     kvp_env_t *env;                 //  the environment and transactions
+    bool full;                      //  FULL returned, no reclaim since
+    bool freed;                     //  this batch deleted records
     MDB_dbi meta, systems, items_dbi, log_dbi, body_dbi, keys_dbi;
     kvp_itemtab_t *items;           //  the items table over items_dbi
     kvp_joblog_t *log;              //  the log and keys tables
@@ -207,10 +209,19 @@ s_txn (kvp_store_t *self, MDB_txn **txn)
 }
 
 //  Note a write's outcome (FULL and EIO fail the batch) and return it
+//  Remember that the store ran out of space (see s_reclaim).
+static int
+s_note (kvp_store_t *self, int rc)
+{
+    if (rc == KVP_STORE_FULL)
+        self->full = true;
+    return rc;
+}
+
 static int
 s_written (kvp_store_t *self, int rc)
 {
-    return kvp_env_written (self->env, rc);
+    return s_note (self, kvp_env_written (self->env, rc));
 }
 
 //  True when a batch is open: the calls that run their own transaction
@@ -224,20 +235,51 @@ s_in_batch (kvp_store_t *self)
 int
 kvp_store_begin (kvp_store_t *self)
 {
-    return self? kvp_env_begin (self->env): KVP_STORE_EINVAL;
+    if (!self)
+        return KVP_STORE_EINVAL;
+    self->freed = false;
+    return kvp_env_begin (self->env);
 }
 
 void
 kvp_store_abort (kvp_store_t *self)
 {
-    if (self)
+    if (self) {
         kvp_env_abort (self->env);
+        self->freed = false;
+    }
+}
+
+//  LMDB reuses the pages a commit frees only after one more commit (the
+//  last two snapshots must stay intact). In a full store nothing else may
+//  commit, so the space a deletion freed would stay out of reach and the
+//  writes waiting for it would keep failing: after a commit that freed
+//  space in a full store, commit once more, a small write of our own.
+static void
+s_reclaim (kvp_store_t *self)
+{
+    bool due = self->full && self->freed;
+    self->freed = false;
+    if (!due)
+        return;
+    int rc = kvp_store_meta_put (self, "reclaim", "1");
+    if (rc)
+        zsys_warning ("store full: cannot reclaim freed space: %s",
+                      kvp_store_strerror (rc));
+    else
+        self->full = false;
 }
 
 int
 kvp_store_commit (kvp_store_t *self)
 {
-    return self? kvp_env_commit (self->env): KVP_STORE_EINVAL;
+    if (!self)
+        return KVP_STORE_EINVAL;
+    int rc = s_note (self, kvp_env_commit (self->env));
+    if (rc == KVP_STORE_OK)
+        s_reclaim (self);
+    self->freed = false;
+    return rc;
 }
 
 int
@@ -249,13 +291,19 @@ kvp_store_op_begin (kvp_store_t *self)
 int
 kvp_store_op_end (kvp_store_t *self, bool keep)
 {
-    return self? kvp_env_op_end (self->env, keep): KVP_STORE_EINVAL;
+    return self? s_note (self, kvp_env_op_end (self->env, keep))
+               : KVP_STORE_EINVAL;
 }
 
 int
 kvp_store_grow (kvp_store_t *self)
 {
-    return self? kvp_env_grow (self->env): KVP_STORE_EINVAL;
+    if (!self)
+        return KVP_STORE_EINVAL;
+    int rc = s_note (self, kvp_env_grow (self->env));
+    if (rc == KVP_STORE_OK)
+        self->full = false;         //  room again without a reclaim
+    return rc;
 }
 
 //  --- Global values ------------------------------------------------------
@@ -521,6 +569,7 @@ kvp_store_system_delete (kvp_store_t *self, uint32_t part,
         rc = kvp_itemtab_clear (self->items, txn, prefix);
     if (rc == KVP_STORE_OK)
         rc = kvp_joblog_keys_clear (self->log, txn, prefix);
+    self->freed |= rc == KVP_STORE_OK;
     return s_written (self, rc);
 }
 
@@ -567,8 +616,10 @@ kvp_store_item_delete (kvp_store_t *self, uint32_t part,
     int rc = s_system_txn (self, part, guid, &txn, prefix);
     if (rc != KVP_STORE_OK)
         return rc;
-    return s_written (self, kvp_itemtab_delete (self->items, txn, prefix,
-                                                source, name, name_len));
+    rc = s_written (self, kvp_itemtab_delete (self->items, txn, prefix,
+                                              source, name, name_len));
+    self->freed |= rc == KVP_STORE_OK;
+    return rc;
 }
 
 int
@@ -700,11 +751,14 @@ kvp_store_purge (kvp_store_t *self, uint64_t before_ms, size_t max,
     if (rc == KVP_STORE_OK)
         rc = kvp_joblog_purge (self->log, txn, before_ms, max, &count);
     if (rc == KVP_STORE_OK)
-        rc = kvp_lmdb_commit (env, txn, "purge commit");
+        rc = s_note (self, kvp_lmdb_commit (env, txn, "purge commit"));
     else
     if (txn)
         mdb_txn_abort (txn);
     if (purged)
         *purged = rc == KVP_STORE_OK? count: 0;
+    self->freed = rc == KVP_STORE_OK && count > 0;
+    if (self->freed)
+        s_reclaim (self);
     return rc;
 }

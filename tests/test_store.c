@@ -1132,6 +1132,23 @@ START_TEST (test_map_full)
 }
 END_TEST
 
+//  In a full store the space one batch of deletes frees is usable by the
+//  very next batch: the store commits once more on its own (LMDB reuses a
+//  commit's freed pages only after one more commit).
+START_TEST (test_map_full_reclaim)
+{
+    kvp_store_t *store = s_open (s_dir ("reclaim"), 1 << 20, 1 << 20);
+    uint8_t guid [16];
+    s_guid (guid, 18);
+    int next = 0;
+    ck_assert_int_gt (s_fill (store, guid, &next), 4);
+    ck_assert_int_eq (kvp_store_grow (store), KVP_STORE_FULL);
+    ck_assert_int_eq (s_delete (store, guid, 0, 4 * S_BATCH), KVP_STORE_OK);
+    ck_assert_int_ge (s_fill (store, guid, &next), 1);
+    kvp_store_destroy (&store);
+}
+END_TEST
+
 START_TEST (test_map_grow)
 {
     kvp_store_t *store = s_open (s_dir ("grow"), 512 << 10, 2 << 20);
@@ -1212,6 +1229,7 @@ s_suite (void)
     tcase_add_test (tc, test_log_pages);
     tcase_add_test (tc, test_format);
     tcase_add_test (tc, test_map_full);
+    tcase_add_test (tc, test_map_full_reclaim);
     tcase_add_test (tc, test_map_grow);
     tcase_add_test (tc, test_fsize);
     suite_add_tcase (suite, tc);

@@ -20,8 +20,6 @@ struct _kvp_batch_t {
     uint32_t *dirty;            /* partitions whose mark is not written */
     size_t dirty_count;         /* entries in dirty */
     uint8_t *listed;            /* per partition: 1 if in dirty */
-    bool full;                  /* a write was refused for lack of space
-                                   and no space was reclaimed since */
     kvp_batch_stats_t stats;    /* counters since the last take */
 };
 
@@ -242,41 +240,6 @@ s_commit_failed (kvp_batch_t *self, size_t from, size_t to, int rc)
 
 //  --- A full store --------------------------------------------------------------
 //
-//  LMDB reuses the pages a commit frees only after one more commit (the
-//  last two snapshots must stay intact). On a full map nothing else may
-//  commit: the writes that could use the space a DestroySystem freed would
-//  keep failing. So while the store is full, a commit that freed space is
-//  followed at once by a small one of its own.
-
-static bool
-s_frees (kvp_slot_t *slot)
-{
-    kvp_op_t op = kvp_request_op (slot->request);
-    return op == KVP_OP_DESTROY_SYSTEM || op == KVP_OP_REMOVE_KVP_ITEMS;
-}
-
-//  Make the space freed by the last commit usable by the next one.
-static void
-s_reclaim (kvp_batch_t *self)
-{
-    int rc = kvp_store_meta_put (self->store, "reclaim", "1");
-    if (rc)
-        zsys_warning ("store full: cannot reclaim freed space: %s",
-                      kvp_store_strerror (rc));
-    self->full = false;
-}
-
-//  Slots [from, to) were committed: if they freed space in a full store,
-//  reclaim it.
-static void
-s_committed (kvp_batch_t *self, size_t from, size_t to)
-{
-    for (size_t i = from; i < to && self->full; i++)
-        if (self->slots [i].state == KVP_SLOT_READY
-        &&  s_frees (&self->slots [i]))
-            s_reclaim (self);
-}
-
 //  The map cannot grow: run each request alone, so reads and the writes
 //  that fit still succeed, and refuse only the writes that do not.
 static void
@@ -287,24 +250,13 @@ s_run_singly (kvp_batch_t *self)
         if (slot->state != KVP_SLOT_READY)
             continue;
         int rc = s_attempt (self, i, i + 1, false);
-        if (rc == KVP_STORE_OK)
-            s_committed (self, i, i + 1);
-        else
-        if (rc == KVP_STORE_FULL) {
-            self->full = true;
+        if (rc == KVP_STORE_FULL)
             kvp_slot_reject (slot, KVP_RC_OUT_OF_MEMORY, "store full: the "
                              "map cannot grow (--map-max or the disk)");
-        }
         else
+        if (rc != KVP_STORE_OK)
             s_commit_failed (self, i, i + 1, rc);
     }
-}
-
-void
-kvp_batch_freed (kvp_batch_t *self)
-{
-    if (self->full)
-        s_reclaim (self);
 }
 
 void
@@ -329,16 +281,13 @@ kvp_batch_run (kvp_batch_t *self)
         if (rc == KVP_STORE_FULL)
             break;
     }
-    if (rc == KVP_STORE_OK)
-        s_committed (self, 0, self->size);
-    else
     if (rc == KVP_STORE_FULL) {
         zsys_warning ("store full: running %zu requests one by one",
                       self->size);
         s_run_singly (self);
         return KVP_STORE_OK;
     }
-    else
+    if (rc != KVP_STORE_OK)
         s_commit_failed (self, 0, self->size, rc);
     return rc;
 }

@@ -10,11 +10,8 @@
 
     Out of space: the batch is aborted, the map grown and the batch rerun;
     if the map cannot grow, each request runs alone so reads still succeed
-    and only the writes that do not fit are refused (32778). While the
-    store is full, a commit that freed space (DestroySystem,
-    RemoveKvpItems, a purge: kvp_batch_freed) is followed by a small one,
-    so the next requests can use that space (LMDB reuses freed pages only
-    after one more commit).
+    and only the writes that do not fit are refused (32778); the store
+    makes space freed later usable at once (kvp_store_commit).
 
     The batch also carries the per-partition "published up to" marks: they
     are written inside the next batch's transaction, never in a commit of
@@ -78,12 +75,6 @@ int
     them again from zero. */
 void
     kvp_batch_stats (kvp_batch_t *self, kvp_batch_stats_t *stats);
-
-/*  Space was freed outside a batch (a purge): make it usable at once if
-    the store is full (see "A full store" in kvp_batch.c). Not inside a
-    batch. */
-void
-    kvp_batch_freed (kvp_batch_t *self);
 
 /*  Release every claimed slot (after the replies were sent). */
 void

@@ -444,11 +444,8 @@ s_housekeeping (kvp_worker_t *self, int64_t now)
     if (rc)
         zsys_warning ("purge failed: %s", kvp_store_strerror (rc));
     else
-    if (purged) {
-        kvp_batch_freed (self->batch);
-        if (self->verbose)
-            zsys_debug ("purged %zu jobs", purged);
-    }
+    if (purged && self->verbose)
+        zsys_debug ("purged %zu jobs", purged);
     bool more = purged == S_PURGE_MAX;
     if (!more && (rc = kvp_batch_flush (self->batch)))
         zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));
