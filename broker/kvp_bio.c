@@ -91,10 +91,11 @@ s_recv_first (void *handle, bool *more)
     return frame;
 }
 
-size_t
-kvp_bio_recv (void *handle, zframe_t **frames, size_t max)
+//  Receive one whole message: up to `max` frames into `frames`, the rest
+//  discarded. Returns the total number of frames, 0 if nothing was waiting.
+static size_t
+s_recv (void *handle, zframe_t **frames, size_t max)
 {
-    assert (max > 0);
     bool more = false;
     zframe_t *frame = s_recv_first (handle, &more);
     if (!frame)
@@ -114,4 +115,20 @@ kvp_bio_recv (void *handle, zframe_t **frames, size_t max)
         total++;
     }
     return total;
+}
+
+void
+kvp_bio_drain (kvp_broker_t *self, void *handle, size_t max, kvp_bio_fn *fn)
+{
+    assert (max > 0 && max <= KVP_BIO_FRAMES);
+    for (int count = 0; count < KVP_BIO_BATCH; count++) {
+        zframe_t *frames [KVP_BIO_FRAMES] = { NULL };
+        size_t total = s_recv (handle, frames, max);
+        if (total == 0)
+            break;
+        fn (self, frames, total);
+        //  Whatever the handler did not take (moved on) goes here.
+        for (size_t i = 0; i < max; i++)
+            zframe_destroy (&frames [i]);
+    }
 }

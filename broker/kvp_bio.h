@@ -1,5 +1,5 @@
 /*  kvp_bio.h - the broker's socket and log helpers: receiving one whole
-    message, the client reply envelope, rate-limited warnings.
+    message, the client reply envelope, rate-limited warnings, draining a socket.
 
     The bottom of the broker's call order (see kvp_broker_priv.h): the
     other parts call these, and these call nothing of theirs. Not for use
@@ -13,6 +13,7 @@
 #define KVP_BIO_SIG         "KVP1"  /* the client envelope's signature */
 #define KVP_BIO_SIG_LEN     4
 #define KVP_BIO_BATCH       256     /* messages per socket per loop pass */
+#define KVP_BIO_FRAMES      4       /* frames a message handler may see */
 
 /*  A warning, at most one a second (the others are counted and the count
     shown with the next one printed). */
@@ -39,12 +40,20 @@ void
     kvp_bio_forward (kvp_broker_t *self, zframe_t **client_p,
                      zframe_t **body_p);
 
-/*  Receive one whole message from socket `handle` (a libzmq handle)
-    without blocking: up to `max` (>= 1) frames into `frames` (the caller
-    destroys them), the rest discarded. Returns the total number of
-    frames, 0 if nothing was waiting. While messages are queued it makes
-    no system call of its own per message. */
-size_t
-    kvp_bio_recv (void *handle, zframe_t **frames, size_t max);
+/*  What kvp_bio_drain hands each message to: its frames (at most the
+    `max` given to kvp_bio_drain) and its total frame count, which may be
+    larger. The handler takes the frames it keeps (nulling them). */
+typedef void (kvp_bio_fn) (kvp_broker_t *self, zframe_t **frames,
+                           size_t total);
+
+/*  Serve the messages waiting on socket `handle` (a libzmq handle),
+    without blocking and at most KVP_BIO_BATCH of them: each is received
+    whole, up to `max` (1..KVP_BIO_FRAMES) frames kept and the rest
+    discarded, passed to `fn`, and whatever frames `fn` left destroyed.
+    While messages are queued it makes no system call of its own per
+    message. */
+void
+    kvp_bio_drain (kvp_broker_t *self, void *handle, size_t max,
+                   kvp_bio_fn *fn);
 
 #endif

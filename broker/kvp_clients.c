@@ -376,14 +376,5 @@ s_serve (kvp_broker_t *self, zframe_t **frames, size_t total)
 void
 kvp_broker_clients_ready (kvp_broker_t *self)
 {
-    for (int count = 0; count < KVP_BIO_BATCH; count++) {
-        zframe_t *frames [F_COUNT] = { NULL };
-        size_t total = kvp_bio_recv (self->clients_h, frames, F_COUNT);
-        if (total == 0)
-            break;
-        s_serve (self, frames, total);
-        //  Whatever was not moved on (identity, body) goes here.
-        for (size_t i = 0; i < F_COUNT; i++)
-            zframe_destroy (&frames [i]);
-    }
+    kvp_bio_drain (self, self->clients_h, F_COUNT, s_serve);
 }

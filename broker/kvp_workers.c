@@ -359,15 +359,7 @@ s_dispatch (kvp_broker_t *self, zframe_t **frames, size_t total)
 void
 kvp_broker_workers_ready (kvp_broker_t *self)
 {
-    for (int count = 0; count < KVP_BIO_BATCH; count++) {
-        zframe_t *frames [W_MAX] = { NULL };
-        size_t total = kvp_bio_recv (self->workers_h, frames, W_MAX);
-        if (total == 0)
-            break;
-        s_dispatch (self, frames, total);
-        for (size_t i = 0; i < W_MAX; i++)
-            zframe_destroy (&frames [i]);
-    }
+    kvp_bio_drain (self, self->workers_h, W_MAX, s_dispatch);
 }
 
 //  --- liveness ------------------------------------------------------------
