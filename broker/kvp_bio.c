@@ -49,7 +49,6 @@ kvp_bio_reply (kvp_broker_t *self, zframe_t **client_p,
         vsnprintf (error, sizeof error, format, args);
         va_end (args);
     }
-    msgpack_sbuffer_clear (&self->buf);
     kvp_reply_status (&self->buf, rid, rc, format ? error : NULL);
     kvp_bio_send_buf (self, client_p);
 }

@@ -94,8 +94,7 @@ s_cluster_status (kvp_broker_t *self, zframe_t **client_p,
     size_t workers = kvp_owners_layout (self->owners, self->scratch,
                                         self->offsets);
     msgpack_packer pk;
-    msgpack_sbuffer_clear (&self->buf);
-    msgpack_packer_init (&pk, &self->buf, msgpack_sbuffer_write);
+    kvp_pack_start (&pk, &self->buf);
     kvp_reply_begin (&pk, rid, KVP_RC_OK, NULL, 3);
     kvp_pack_cstr (&pk, "partitions");
     msgpack_pack_uint32 (&pk, self->nparts);

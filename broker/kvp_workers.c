@@ -45,7 +45,6 @@ int
 kvp_broker_send_assign (kvp_broker_t *self, kvp_session_t *session,
                         uint32_t part)
 {
-    msgpack_sbuffer_clear (&self->buf);
     kvp_assign_encode (&self->buf, &part, 1, 0, 0);
     return s_send_buf (self, session, KVP_W_ASSIGN);
 }
@@ -88,7 +87,6 @@ s_welcome (kvp_session_t *session, void *ctx)
     kvp_broker_t *self = ctx;
     const char *name = kvp_session_name (session);
     size_t count = kvp_owners_list (self->owners, name, self->scratch);
-    msgpack_sbuffer_clear (&self->buf);
     kvp_assign_encode (&self->buf, self->scratch, count, self->nparts,
                        (uint32_t) self->config.heartbeat_ms);
     s_send_buf (self, session, KVP_W_WELCOME);
@@ -100,7 +98,6 @@ static void
 s_refuse (kvp_session_t *session, void *ctx)
 {
     kvp_broker_t *self = ctx;
-    msgpack_sbuffer_clear (&self->buf);
     kvp_refuse_encode (&self->buf, self->refusal);
     s_send_buf (self, session, KVP_W_REFUSE);
     zsys_warning ("%s: refused worker %s: %s", self->logid, self->reg.id,
@@ -118,7 +115,6 @@ s_reject (kvp_session_t *session, void *ctx)
         < (int64_t) self->config.heartbeat_ms)
         return;
     kvp_session_set_refused_at (session, self->now);
-    msgpack_sbuffer_clear (&self->buf);
     kvp_refuse_encode (&self->buf, S_UNKNOWN);
     s_send_buf (self, session, KVP_W_REFUSE);
     const char *name = kvp_session_name (session);

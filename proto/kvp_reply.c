@@ -10,21 +10,6 @@
 #define S_JOB_FIELDS    8       /* the keys of spec section 6 */
 
 void
-kvp_pack_str (msgpack_packer *pk, const char *str, size_t len)
-{
-    assert (pk);
-    msgpack_pack_str (pk, len);
-    if (len)                    //  str may be NULL when empty
-        msgpack_pack_str_body (pk, str, len);
-}
-
-void
-kvp_pack_cstr (msgpack_packer *pk, const char *str)
-{
-    kvp_pack_str (pk, str, str? strlen (str): 0);
-}
-
-void
 kvp_reply_begin (msgpack_packer *pk, const kvp_rid_t *rid, unsigned rc,
                  const char *error, size_t extra)
 {
@@ -53,8 +38,7 @@ kvp_reply_status (msgpack_sbuffer *buf, const kvp_rid_t *rid, unsigned rc,
 {
     assert (buf);
     msgpack_packer pk;
-    msgpack_sbuffer_clear (buf);
-    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    kvp_pack_start (&pk, buf);
     kvp_reply_begin (&pk, rid, rc, error, 0);
 }
 
@@ -110,8 +94,7 @@ kvp_reply_job (msgpack_sbuffer *buf, const kvp_rid_t *rid,
 {
     assert (buf);
     msgpack_packer pk;
-    msgpack_sbuffer_clear (buf);
-    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    kvp_pack_start (&pk, buf);
     kvp_reply_begin (&pk, rid, KVP_RC_JOB_STARTED, NULL, 1);
     kvp_pack_cstr (&pk, "job");
     kvp_pack_job (&pk, job);
@@ -127,8 +110,7 @@ kvp_event_encode (msgpack_sbuffer *buf, const kvp_job_t *job,
     assert (items || count == 0);
     bool completed = job->job_state == KVP_JOB_COMPLETED;
     msgpack_packer pk;
-    msgpack_sbuffer_clear (buf);
-    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    kvp_pack_start (&pk, buf);
     msgpack_pack_map (&pk, S_JOB_FIELDS + 2 + (completed? 1: 0));
     s_pack_job_fields (&pk, job);
     kvp_pack_cstr (&pk, "partition");

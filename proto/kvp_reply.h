@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <msgpack.h>
+#include "kvp_pack.h"
 #include "kvp_request.h"
 
 #ifdef __cplusplus
@@ -56,12 +57,6 @@ void
 void
     kvp_reply_status (msgpack_sbuffer *buf, const kvp_rid_t *rid,
                       unsigned rc, const char *error);
-
-/*  Pack a str key (NUL-terminated) or a str of `len` bytes. */
-void
-    kvp_pack_cstr (msgpack_packer *pk, const char *str);
-void
-    kvp_pack_str (msgpack_packer *pk, const char *str, size_t len);
 
 /*  Pack one item as the map {"Name", "Data", "Source"}. */
 void

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <assert.h>
 #include "kvp_wire.h"
+#include "kvp_pack.h"
 #include "kvp_utf8.h"
 #include "kvp_mpcheck.h"
 
@@ -16,19 +17,10 @@
 #define S_DEPTH     2               /* a map holding an array */
 
 static void
-s_pack_cstr (msgpack_packer *pk, const char *str)
-{
-    size_t len = strlen (str);
-    msgpack_pack_str (pk, len);
-    if (len)
-        msgpack_pack_str_body (pk, str, len);
-}
-
-static void
 s_pack_partitions (msgpack_packer *pk, const uint32_t *partitions,
                    size_t count)
 {
-    s_pack_cstr (pk, "partitions");
+    kvp_pack_cstr (pk, "partitions");
     msgpack_pack_array (pk, count);
     for (size_t i = 0; i < count; i++)
         msgpack_pack_uint32 (pk, partitions [i]);
@@ -41,17 +33,16 @@ kvp_register_encode (msgpack_sbuffer *buf, const kvp_register_t *reg)
     assert (reg);
     assert (reg->partitions || reg->partition_count == 0);
     msgpack_packer pk;
-    msgpack_sbuffer_clear (buf);
-    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    kvp_pack_start (&pk, buf);
     msgpack_pack_map (&pk, 5);
-    s_pack_cstr (&pk, "version");
+    kvp_pack_cstr (&pk, "version");
     msgpack_pack_uint32 (&pk, reg->version);
-    s_pack_cstr (&pk, "id");
-    s_pack_cstr (&pk, reg->id);
-    s_pack_cstr (&pk, "token");
-    s_pack_cstr (&pk, reg->token);
+    kvp_pack_cstr (&pk, "id");
+    kvp_pack_cstr (&pk, reg->id);
+    kvp_pack_cstr (&pk, "token");
+    kvp_pack_cstr (&pk, reg->token);
     s_pack_partitions (&pk, reg->partitions, reg->partition_count);
-    s_pack_cstr (&pk, "nparts");
+    kvp_pack_cstr (&pk, "nparts");
     msgpack_pack_uint32 (&pk, reg->nparts);
 }
 
@@ -62,16 +53,15 @@ kvp_assign_encode (msgpack_sbuffer *buf, const uint32_t *partitions,
     assert (buf);
     assert (partitions || count == 0);
     msgpack_packer pk;
-    msgpack_sbuffer_clear (buf);
-    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    kvp_pack_start (&pk, buf);
     msgpack_pack_map (&pk, 1 + (nparts > 0) + (heartbeat_ms > 0));
     s_pack_partitions (&pk, partitions, count);
     if (nparts) {
-        s_pack_cstr (&pk, "nparts");
+        kvp_pack_cstr (&pk, "nparts");
         msgpack_pack_uint32 (&pk, nparts);
     }
     if (heartbeat_ms) {
-        s_pack_cstr (&pk, "heartbeat_ms");
+        kvp_pack_cstr (&pk, "heartbeat_ms");
         msgpack_pack_uint32 (&pk, heartbeat_ms);
     }
 }
@@ -81,11 +71,10 @@ kvp_refuse_encode (msgpack_sbuffer *buf, const char *error)
 {
     assert (buf);
     msgpack_packer pk;
-    msgpack_sbuffer_clear (buf);
-    msgpack_packer_init (&pk, buf, msgpack_sbuffer_write);
+    kvp_pack_start (&pk, buf);
     msgpack_pack_map (&pk, 1);
-    s_pack_cstr (&pk, "error");
-    s_pack_cstr (&pk, error? error: "");
+    kvp_pack_cstr (&pk, "error");
+    kvp_pack_cstr (&pk, error? error: "");
 }
 
 //  --------------------------------------------------------------------------
@@ -261,34 +250,34 @@ kvp_refuse_decode (const void *body, size_t len, char *error, size_t size)
 
 //  --------------------------------------------------------------------------
 
+//  Big-endian integers of the frames; reading is the pre-scan's reader
+static void
+s_put_be (uint8_t *out, size_t bytes, uint64_t value)
+{
+    for (size_t i = bytes; i-- > 0; value >>= 8)
+        out [i] = (uint8_t) value;
+}
+
 void
 kvp_put_u64 (uint8_t out [8], uint64_t value)
 {
-    for (int i = 7; i >= 0; i--, value >>= 8)
-        out [i] = (uint8_t) value;
+    s_put_be (out, 8, value);
 }
 
 uint64_t
 kvp_get_u64 (const uint8_t in [8])
 {
-    uint64_t value = 0;
-    for (int i = 0; i < 8; i++)
-        value = (value << 8) | in [i];
-    return value;
+    return kvp_mpcheck_be (in, 8);
 }
 
 void
 kvp_put_u32 (uint8_t out [4], uint32_t value)
 {
-    for (int i = 3; i >= 0; i--, value >>= 8)
-        out [i] = (uint8_t) value;
+    s_put_be (out, 4, value);
 }
 
 uint32_t
 kvp_get_u32 (const uint8_t in [4])
 {
-    uint32_t value = 0;
-    for (int i = 0; i < 4; i++)
-        value = (value << 8) | in [i];
-    return value;
+    return (uint32_t) kvp_mpcheck_be (in, 4);
 }

@@ -230,8 +230,7 @@ s_get_items (kvp_exec_t *self, kvp_slot_t *slot)
     }
     //  msgpack wants the count before the items: pack them aside first.
     s_walk_t walk = { .count = 0 };
-    msgpack_sbuffer_clear (&self->data);
-    msgpack_packer_init (&walk.pk, &self->data, msgpack_sbuffer_write);
+    kvp_pack_start (&walk.pk, &self->data);
     if (!none)
         rc = kvp_store_items_each (self->store, slot->part, guid, source,
                                    s_pack_item, &walk);

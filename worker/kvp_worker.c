@@ -105,7 +105,6 @@ s_register (kvp_worker_t *self)
                                    &reg.partition_count);
     if (rc)
         zsys_error ("cannot list partitions: %s", kvp_store_strerror (rc));
-    msgpack_sbuffer_clear (&self->buf);
     kvp_register_encode (&self->buf, &reg);
     free (reg.partitions);
     const void *data [] = { KVP_W_REGISTER, self->buf.data };
