@@ -71,6 +71,39 @@ tk_rmtree (const char *dir)
     nftw (dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+static char s_root [128];
+
+void
+tk_root_setup (void)
+{
+    ck_assert (tk_mkdtemp (s_root, sizeof s_root,
+                           program_invocation_short_name));
+}
+
+void
+tk_root_teardown (void)
+{
+    tk_rmtree (s_root);
+}
+
+const char *
+tk_root (void)
+{
+    return s_root;
+}
+
+int
+tk_argv (char **argv, int max, const char *argv0, va_list args)
+{
+    int argc = 0;
+    argv [argc++] = (char *) argv0;
+    char *arg;
+    while (argc < max - 1 && (arg = va_arg (args, char *)))
+        argv [argc++] = arg;
+    argv [argc] = NULL;
+    return argc;
+}
+
 //  Clusters not yet destroyed, so a test that ends early (a failed
 //  assertion exits the test process) still leaves no folder behind.
 static tk_cluster_t *s_live [16];

@@ -14,6 +14,7 @@
 #include <check.h>
 #include <czmq.h>
 #include <msgpack.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -43,6 +44,17 @@ int tk_run_suite (Suite *suite);
 bool tk_mkdtemp (char *dir, size_t size, const char *prefix);
 /*  Remove a folder and everything in it (does not follow links). */
 void tk_rmtree (const char *dir);
+/*  Check fixtures: a fresh folder "/tmp/<program>.XXXXXX" for each test,
+    made by tk_root_setup and removed with all it holds by
+    tk_root_teardown; tk_root () names it in between. */
+void tk_root_setup (void);
+void tk_root_teardown (void);
+const char *tk_root (void);
+
+/*  A command line for a parser under test: `argv0`, then the arguments of
+    the NULL-terminated list `args`, into `argv` (room for `max` pointers;
+    a NULL after the last). Returns argc. */
+int tk_argv (char **argv, int max, const char *argv0, va_list args);
 
 /*  Make a cluster description with `nworkers` workers and fresh ports;
     nothing is started. */

@@ -404,60 +404,41 @@ s_run_retry (s_script_t *script, int timeout_ms, int retries, int *count,
     return reply;
 }
 
-START_TEST (test_retry_status_unknown)
-{
-    s_script_t script = { { 32771, 32771, 4096 }, 3 };
-    int count, same;
-    kvp_reply_t *reply = s_run_retry (&script, 5000, 5, &count, &same);
-    ck_assert_ptr_nonnull (reply);
-    ck_assert_int_eq (kvp_reply_rc (reply), 4096);
-    ck_assert_int_eq (count, 3);
-    ck_assert_int_eq (same, 1);
-    uint64_t state;
-    ck_assert (kvp_obj_get_uint (kvp_reply_get (reply, "job"), "JobState",
-                                 &state));
-    ck_assert_uint_eq (state, 7);
-    kvp_reply_destroy (&reply);
-}
-END_TEST
+/*  call_retry against scripted answers: what it returns and how often it
+    sent (always the same body). */
+static const struct {
+    const char *what;
+    s_script_t script;
+    int timeout_ms, retries;
+    unsigned rc;                /* the rc call_retry returns */
+    int count;                  /* requests the fake broker got */
+} s_retries [] = {
+    { "32771 (status unknown) is resent, with the same body",
+      { { 32771, 32771, 4096 }, 3 }, 5000, 5, 4096, 3 },
+    { "two tries in all: the final 32772 is returned",
+      { { 32771, 32772 }, 2 }, 5000, 1, 32772, 2 },
+    { "no answer to the first try: resent after the timeout",
+      { { 0, 4096 }, 2 }, 200, 3, 4096, 2 },
+    { "a definite answer (32773) is final: no resend",
+      { { 32773 }, 1 }, 5000, 3, 32773, 1 },
+};
 
-START_TEST (test_retry_gives_up)
+START_TEST (test_retry)
 {
-    //  Two tries in all: the final 32772 is returned.
-    s_script_t script = { { 32771, 32772 }, 2 };
+    s_script_t script = s_retries [_i].script;
     int count, same;
-    kvp_reply_t *reply = s_run_retry (&script, 5000, 1, &count, &same);
-    ck_assert_ptr_nonnull (reply);
-    ck_assert_int_eq (kvp_reply_rc (reply), 32772);
-    ck_assert_int_eq (count, 2);
+    kvp_reply_t *reply = s_run_retry (&script, s_retries [_i].timeout_ms,
+                                      s_retries [_i].retries, &count, &same);
+    ck_assert_msg (reply, "%s: no reply", s_retries [_i].what);
+    ck_assert_int_eq (kvp_reply_rc (reply), s_retries [_i].rc);
+    ck_assert_int_eq (count, s_retries [_i].count);
     ck_assert_int_eq (same, 1);
-    kvp_reply_destroy (&reply);
-}
-END_TEST
-
-START_TEST (test_retry_after_silence)
-{
-    //  No answer to the first try: resent after the timeout.
-    s_script_t script = { { 0, 4096 }, 2 };
-    int count, same;
-    kvp_reply_t *reply = s_run_retry (&script, 200, 3, &count, &same);
-    ck_assert_ptr_nonnull (reply);
-    ck_assert_int_eq (kvp_reply_rc (reply), 4096);
-    ck_assert_int_eq (count, 2);
-    ck_assert_int_eq (same, 1);
-    kvp_reply_destroy (&reply);
-}
-END_TEST
-
-START_TEST (test_retry_not_on_failure)
-{
-    //  A definite answer (32773) is final: no resend.
-    s_script_t script = { { 32773 }, 1 };
-    int count, same;
-    kvp_reply_t *reply = s_run_retry (&script, 5000, 3, &count, &same);
-    ck_assert_ptr_nonnull (reply);
-    ck_assert_int_eq (kvp_reply_rc (reply), 32773);
-    ck_assert_int_eq (count, 1);
+    if (s_retries [_i].rc == 4096) {
+        uint64_t state;
+        ck_assert (kvp_obj_get_uint (kvp_reply_get (reply, "job"),
+                                     "JobState", &state));
+        ck_assert_uint_eq (state, 7);
+    }
     kvp_reply_destroy (&reply);
 }
 END_TEST
@@ -572,10 +553,8 @@ s_suite (void)
     suite_add_tcase (suite, tc);
     tc = tcase_create ("retry");
     tcase_set_timeout (tc, 30);
-    tcase_add_test (tc, test_retry_status_unknown);
-    tcase_add_test (tc, test_retry_gives_up);
-    tcase_add_test (tc, test_retry_after_silence);
-    tcase_add_test (tc, test_retry_not_on_failure);
+    tcase_add_loop_test (tc, test_retry, 0,
+                         (int) (sizeof s_retries / sizeof s_retries [0]));
     suite_add_tcase (suite, tc);
     tc = tcase_create ("sub");
     tcase_set_timeout (tc, 30);

@@ -12,13 +12,10 @@
 static int
 s_parse (kvp_config_t *config, char *error, size_t size, ...)
 {
-    char *argv [32] = { "kvp-worker" };
-    int argc = 1;
+    char *argv [32];
     va_list args;
     va_start (args, size);
-    char *arg;
-    while ((arg = va_arg (args, char *)) && argc < 31)
-        argv [argc++] = arg;
+    int argc = tk_argv (argv, 32, "kvp-worker", args);
     va_end (args);
     return kvp_config_parse (config, argc, argv, error, size);
 }

@@ -76,13 +76,10 @@ static const kvp_opts_option_t s_table [] = {
 static int
 s_parse (s_config_t *config, char *error, size_t size, ...)
 {
-    char *argv [32] = { "prog" };
-    int argc = 1;
+    char *argv [32];
     va_list args;
     va_start (args, size);
-    char *arg;
-    while ((arg = va_arg (args, char *)) && argc < 31)
-        argv [argc++] = arg;
+    int argc = tk_argv (argv, 32, "prog", args);
     va_end (args);
     return kvp_opts_parse (s_table, S_COUNT, config, argc, argv, error,
                            size);

@@ -13,25 +13,11 @@
 #include "kvp_registry.h"
 #include "kvp_testkit.h"
 
-static char s_root [64];
-
-static void
-s_setup (void)
-{
-    ck_assert (tk_mkdtemp (s_root, sizeof s_root, "kvp-test-registry"));
-}
-
-static void
-s_teardown (void)
-{
-    tk_rmtree (s_root);
-}
-
 static const char *
 s_dir (const char *name)
 {
     static char dir [128];
-    snprintf (dir, sizeof dir, "%s/%s/broker", s_root, name);
+    snprintf (dir, sizeof dir, "%s/%s/broker", tk_root (), name);
     return dir;
 }
 
@@ -193,7 +179,7 @@ s_suite (void)
 {
     Suite *suite = suite_create ("registry");
     TCase *tc = tcase_create ("registry");
-    tcase_add_unchecked_fixture (tc, s_setup, s_teardown);
+    tcase_add_unchecked_fixture (tc, tk_root_setup, tk_root_teardown);
     tcase_set_timeout (tc, 60);
     tcase_add_test (tc, test_nparts);
     tcase_add_test (tc, test_owners);

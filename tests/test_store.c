@@ -17,26 +17,11 @@
 #include "kvp_testkit.h"
 #include "kvp_fnv.h"
 
-static char s_root [64];            //  this case's temporary root
-
-static void
-s_setup (void)
-{
-    ck_assert (tk_mkdtemp (s_root, sizeof s_root, "kvp-test-store"));
-}
-
-static void
-s_teardown (void)
-{
-    tk_rmtree (s_root);
-}
-
-//  A fresh folder for one test (the store makes it: exercises mkdir -p)
 static const char *
 s_dir (const char *name)
 {
     static char dir [128];
-    snprintf (dir, sizeof dir, "%s/%s/data", s_root, name);
+    snprintf (dir, sizeof dir, "%s/%s/data", tk_root (), name);
     return dir;
 }
 
@@ -1210,7 +1195,7 @@ s_suite (void)
 {
     Suite *suite = suite_create ("store");
     TCase *tc = tcase_create ("store");
-    tcase_add_unchecked_fixture (tc, s_setup, s_teardown);
+    tcase_add_unchecked_fixture (tc, tk_root_setup, tk_root_teardown);
     tcase_set_timeout (tc, 60);
     tcase_add_test (tc, test_fnv);
     tcase_add_test (tc, test_open_meta);
