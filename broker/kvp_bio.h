@@ -1,5 +1,5 @@
-/*  kvp_bio.h - the broker's socket and log helpers: receiving one whole
-    message, the client reply envelope, rate-limited warnings, draining a socket.
+/*  kvp_bio.h - the broker's socket and log helpers: draining a socket
+    message by message, the client reply envelope, rate-limited warnings.
 
     The bottom of the broker's call order (see kvp_broker_priv.h): the
     other parts call these, and these call nothing of theirs. Not for use
