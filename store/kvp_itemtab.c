@@ -16,9 +16,10 @@ typedef struct {
 } s_entry_t;
 
 struct _kvp_itemtab_t {
-    MDB_dbi dbi;                //  the items database
     s_entry_t *list;            //  reused by every walk
     size_t size;                //  entries allocated in list
+    uint8_t *value;             //  reused to build a value
+    size_t value_size;          //  bytes allocated in value
 };
 
 //  A value holds name_len(2) + name + data; LMDB sizes are size_t, but keep
@@ -26,12 +27,9 @@ struct _kvp_itemtab_t {
 #define S_DATA_MAX  ((size_t) UINT32_MAX)
 
 kvp_itemtab_t *
-kvp_itemtab_new (MDB_dbi dbi)
+kvp_itemtab_new (void)
 {
-    kvp_itemtab_t *self = (kvp_itemtab_t *) calloc (1, sizeof (kvp_itemtab_t));
-    if (self)
-        self->dbi = dbi;
-    return self;
+    return (kvp_itemtab_t *) calloc (1, sizeof (kvp_itemtab_t));
 }
 
 void
@@ -39,6 +37,7 @@ kvp_itemtab_destroy (kvp_itemtab_t **self_p)
 {
     if (self_p && *self_p) {
         free ((*self_p)->list);
+        free ((*self_p)->value);
         free (*self_p);
         *self_p = NULL;
     }
@@ -98,17 +97,15 @@ s_match (const MDB_val *val, const char *name, size_t name_len,
 
 //  Look an item up by key and name; val gets the stored value.
 static int
-s_find (kvp_itemtab_t *self, MDB_txn *txn, MDB_val *key, const char *name,
+s_find (kvp_itemtab_t *self, kvp_view_t *view, MDB_val *key, const char *name,
         size_t name_len, MDB_val *val, s_entry_t *entry)
 {
-    int rc = mdb_get (txn, self->dbi, key, val);
-    if (rc != MDB_SUCCESS)
-        return kvp_lmdb_rc (rc, "item get");
-    return s_match (val, name, name_len, entry);
+    int rc = kvp_view_get (view, KVP_TABLE_ITEMS, key, val);
+    return rc? rc: s_match (val, name, name_len, entry);
 }
 
 int
-kvp_itemtab_get (kvp_itemtab_t *self, MDB_txn *txn,
+kvp_itemtab_get (kvp_itemtab_t *self, kvp_view_t *view,
                  const uint8_t prefix [KVP_ITEMTAB_PREFIX], uint32_t source,
                  const char *name, size_t name_len, const char **data,
                  size_t *data_len)
@@ -119,7 +116,7 @@ kvp_itemtab_get (kvp_itemtab_t *self, MDB_txn *txn,
     s_entry_t entry = { 0, NULL, 0, NULL, 0 };
     if (key.mv_size == 0 || !data || !data_len)
         return KVP_STORE_EINVAL;
-    int rc = s_find (self, txn, &key, name, name_len, &val, &entry);
+    int rc = s_find (self, view, &key, name, name_len, &val, &entry);
     if (rc == KVP_STORE_OK) {
         *data = entry.data;
         *data_len = entry.data_len;
@@ -131,16 +128,16 @@ kvp_itemtab_get (kvp_itemtab_t *self, MDB_txn *txn,
 //  a plain put, holds this very item), EXISTS when create meets this item,
 //  EIO when another item holds the key (a collision we refuse to clobber).
 static int
-s_put_check (kvp_itemtab_t *self, MDB_txn *txn, MDB_val *key,
+s_put_check (kvp_itemtab_t *self, kvp_view_t *view, MDB_val *key,
              const char *name, size_t name_len, bool create)
 {
     MDB_val val;
     s_entry_t entry = { 0, NULL, 0, NULL, 0 };
-    int rc = mdb_get (txn, self->dbi, key, &val);
-    if (rc == MDB_NOTFOUND)
+    int rc = kvp_view_get (view, KVP_TABLE_ITEMS, key, &val);
+    if (rc == KVP_STORE_NOTFOUND)
         return KVP_STORE_OK;            //  the key is free
-    if (rc != MDB_SUCCESS)
-        return kvp_lmdb_rc (rc, "item get");
+    if (rc != KVP_STORE_OK)
+        return rc;
     rc = s_match (&val, name, name_len, &entry);
     if (rc == KVP_STORE_OK)
         return create? KVP_STORE_EXISTS: KVP_STORE_OK;
@@ -151,8 +148,22 @@ s_put_check (kvp_itemtab_t *self, MDB_txn *txn, MDB_val *key,
     return rc;
 }
 
+//  The value buffer holds at least `size` bytes
+static int
+s_value_room (kvp_itemtab_t *self, size_t size)
+{
+    if (size <= self->value_size)
+        return 0;
+    uint8_t *value = (uint8_t *) realloc (self->value, size);
+    if (!value)
+        return -1;
+    self->value = value;
+    self->value_size = size;
+    return 0;
+}
+
 int
-kvp_itemtab_put (kvp_itemtab_t *self, MDB_txn *txn,
+kvp_itemtab_put (kvp_itemtab_t *self, kvp_view_t *view,
                  const uint8_t prefix [KVP_ITEMTAB_PREFIX], uint32_t source,
                  const char *name, size_t name_len, const char *data,
                  size_t data_len, bool create)
@@ -164,26 +175,24 @@ kvp_itemtab_put (kvp_itemtab_t *self, MDB_txn *txn,
     //  A whole name in the key needs no look first unless create asks
     //  for one, and LMDB's MDB_NOOVERWRITE gives that in the same descent
     if (name_len > KVP_ITEMTAB_INLINE_MAX) {
-        int rc = s_put_check (self, txn, &key, name, name_len, create);
+        int rc = s_put_check (self, view, &key, name, name_len, create);
         if (rc != KVP_STORE_OK)
             return rc;
     }
-    //  MDB_RESERVE: build the value in place, no buffer to allocate
     MDB_val val = { 2 + name_len + data_len, NULL };
-    unsigned flags = MDB_RESERVE | (create? MDB_NOOVERWRITE: 0);
-    int rc = mdb_put (txn, self->dbi, &key, &val, flags);
-    if (rc != MDB_SUCCESS)
-        return kvp_lmdb_rc (rc, "item put");
-    uint8_t *out = (uint8_t *) val.mv_data;
+    if (s_value_room (self, val.mv_size))
+        return KVP_STORE_EIO;           //  out of memory
+    uint8_t *out = self->value;
     kvp_lmdb_put_u16 (out, (uint16_t) name_len);
     memcpy (out + 2, name, name_len);
     if (data_len)
         memcpy (out + 2 + name_len, data, data_len);
-    return KVP_STORE_OK;
+    val.mv_data = out;
+    return kvp_view_put (view, KVP_TABLE_ITEMS, &key, &val, create);
 }
 
 int
-kvp_itemtab_delete (kvp_itemtab_t *self, MDB_txn *txn,
+kvp_itemtab_delete (kvp_itemtab_t *self, kvp_view_t *view,
                     const uint8_t prefix [KVP_ITEMTAB_PREFIX], uint32_t source,
                     const char *name, size_t name_len)
 {
@@ -193,18 +202,15 @@ kvp_itemtab_delete (kvp_itemtab_t *self, MDB_txn *txn,
     s_entry_t entry = { 0, NULL, 0, NULL, 0 };
     if (key.mv_size == 0)
         return KVP_STORE_EINVAL;
-    int rc = s_find (self, txn, &key, name, name_len, &val, &entry);
-    if (rc == KVP_STORE_OK)
-        rc = kvp_lmdb_rc (mdb_del (txn, self->dbi, &key, NULL), "item del");
-    return rc;
+    int rc = s_find (self, view, &key, name, name_len, &val, &entry);
+    return rc? rc: kvp_view_del (view, KVP_TABLE_ITEMS, &key);
 }
 
 int
-kvp_itemtab_clear (kvp_itemtab_t *self, MDB_txn *txn,
+kvp_itemtab_clear (kvp_itemtab_t *self, kvp_view_t *view,
                    const uint8_t prefix [KVP_ITEMTAB_PREFIX])
 {
-    return kvp_lmdb_del_prefix (txn, self->dbi, prefix, KVP_ITEMTAB_PREFIX,
-                                NULL);
+    return kvp_view_clear (view, KVP_TABLE_ITEMS, prefix, KVP_ITEMTAB_PREFIX);
 }
 
 //  Order by Source, then Name bytewise, the shorter name first on a tie
@@ -239,43 +245,46 @@ s_append (kvp_itemtab_t *self, size_t count, const s_entry_t *entry)
     return KVP_STORE_OK;
 }
 
-//  Gather the items under `start` (prefix, or prefix + source) into the
-//  list; *sorted stays true when LMDB's key order is already the answer
-//  (no name long enough to be hashed).
+//  What a walk gathers into
+typedef struct {
+    kvp_itemtab_t *self;
+    size_t count;
+    bool sorted;                //  no name long enough to be hashed
+} s_gather_t;
+
 static int
-s_gather (kvp_itemtab_t *self, MDB_txn *txn, const uint8_t *start,
+s_gather_one (void *arg, const MDB_val *key, const MDB_val *val)
+{
+    s_gather_t *gather = (s_gather_t *) arg;
+    s_entry_t entry;
+    int rc = key->mv_size > KVP_ITEMTAB_PREFIX? s_decode (val, &entry)
+                                              : KVP_STORE_CORRUPT;
+    if (rc == KVP_STORE_OK) {
+        entry.source = ((const uint8_t *) key->mv_data) [KVP_ITEMTAB_PREFIX];
+        gather->sorted = gather->sorted
+                      && entry.name_len <= KVP_ITEMTAB_INLINE_MAX;
+        rc = s_append (gather->self, gather->count++, &entry);
+    }
+    return rc;
+}
+
+//  Gather the items under `start` (prefix, or prefix + source) into the
+//  list; *sorted stays true when the key order is already the answer
+static int
+s_gather (kvp_itemtab_t *self, kvp_view_t *view, const uint8_t *start,
           size_t start_len, size_t *count, bool *sorted)
 {
-    MDB_cursor *cursor = NULL;
-    MDB_val key = { start_len, (void *) start }, val;
-    int rc = mdb_cursor_open (txn, self->dbi, &cursor);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
-    int status = KVP_STORE_OK;
-    *count = 0;
-    while (rc == MDB_SUCCESS && status == KVP_STORE_OK
-       &&  kvp_lmdb_has_prefix (&key, start, start_len)) {
-        s_entry_t entry;
-        status = key.mv_size > KVP_ITEMTAB_PREFIX? s_decode (&val, &entry)
-                                                : KVP_STORE_CORRUPT;
-        if (status == KVP_STORE_OK) {
-            const uint8_t *bytes = (const uint8_t *) key.mv_data;
-            entry.source = bytes [KVP_ITEMTAB_PREFIX];
-            *sorted = *sorted && entry.name_len <= KVP_ITEMTAB_INLINE_MAX;
-            status = s_append (self, (*count)++, &entry);
-        }
-        if (status == KVP_STORE_OK)
-            rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
-    }
-    if (cursor)
-        mdb_cursor_close (cursor);
-    if (status == KVP_STORE_OK && rc != MDB_NOTFOUND && rc != MDB_SUCCESS)
-        status = kvp_lmdb_rc (rc, "items walk");
-    return status;
+    MDB_val key = { start_len, (void *) start };
+    s_gather_t gather = { self, 0, true };
+    int rc = kvp_view_walk (view, KVP_TABLE_ITEMS, &key, start_len,
+                            s_gather_one, &gather);
+    *count = gather.count;
+    *sorted = gather.sorted;
+    return rc;
 }
 
 int
-kvp_itemtab_each (kvp_itemtab_t *self, MDB_txn *txn,
+kvp_itemtab_each (kvp_itemtab_t *self, kvp_view_t *view,
                   const uint8_t prefix [KVP_ITEMTAB_PREFIX], uint32_t source,
                   kvp_store_item_fn *fn, void *arg)
 {
@@ -287,7 +296,7 @@ kvp_itemtab_each (kvp_itemtab_t *self, MDB_txn *txn,
     size_t start_len = KVP_ITEMTAB_PREFIX + (source == UINT32_MAX? 0: 1);
     size_t count;
     bool sorted = true;
-    int rc = s_gather (self, txn, start, start_len, &count, &sorted);
+    int rc = s_gather (self, view, start, start_len, &count, &sorted);
     if (rc != KVP_STORE_OK)
         return rc;
     if (!sorted)

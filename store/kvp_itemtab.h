@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <lmdb.h>
+#include "kvp_view.h"
 #include "kvp_store.h"
 
 #ifdef __cplusplus
@@ -36,7 +37,7 @@ typedef struct _kvp_itemtab_t kvp_itemtab_t;
 
 /*  Make the table over the open database `dbi`. NULL if out of memory. */
 kvp_itemtab_t *
-    kvp_itemtab_new (MDB_dbi dbi);
+    kvp_itemtab_new (void);
 
 /*  Free the table (not the database) and null the pointer; safe on NULL. */
 void
@@ -46,29 +47,29 @@ void
     *data_len to the data in LMDB memory. NOTFOUND if absent; EINVAL for a
     Source over 255 or an empty or over-long (> 65535) name. */
 int
-    kvp_itemtab_get (kvp_itemtab_t *self, MDB_txn *txn,
+    kvp_itemtab_get (kvp_itemtab_t *self, kvp_view_t *view,
                      const uint8_t prefix [KVP_ITEMTAB_PREFIX],
                      uint32_t source, const char *name, size_t name_len,
                      const char **data, size_t *data_len);
 
-/*  Write an item in write transaction `txn`; with create, EXISTS when it
+/*  Write an item in `view`; with create, EXISTS when it
     is already there (nothing written). FULL or EIO when LMDB fails: the
     transaction must then be aborted. */
 int
-    kvp_itemtab_put (kvp_itemtab_t *self, MDB_txn *txn,
+    kvp_itemtab_put (kvp_itemtab_t *self, kvp_view_t *view,
                      const uint8_t prefix [KVP_ITEMTAB_PREFIX],
                      uint32_t source, const char *name, size_t name_len,
                      const char *data, size_t data_len, bool create);
 
 /*  Delete an item. NOTFOUND if absent. */
 int
-    kvp_itemtab_delete (kvp_itemtab_t *self, MDB_txn *txn,
+    kvp_itemtab_delete (kvp_itemtab_t *self, kvp_view_t *view,
                         const uint8_t prefix [KVP_ITEMTAB_PREFIX],
                         uint32_t source, const char *name, size_t name_len);
 
 /*  Delete every item of the system `prefix`. */
 int
-    kvp_itemtab_clear (kvp_itemtab_t *self, MDB_txn *txn,
+    kvp_itemtab_clear (kvp_itemtab_t *self, kvp_view_t *view,
                        const uint8_t prefix [KVP_ITEMTAB_PREFIX]);
 
 /*  Call `fn` for each item of the system `prefix` whose Source is `source`
@@ -77,7 +78,7 @@ int
     the table keeps for reuse, so `fn` must not write to the store nor walk
     items again. A non-zero return from fn stops the walk and is returned. */
 int
-    kvp_itemtab_each (kvp_itemtab_t *self, MDB_txn *txn,
+    kvp_itemtab_each (kvp_itemtab_t *self, kvp_view_t *view,
                       const uint8_t prefix [KVP_ITEMTAB_PREFIX],
                       uint32_t source, kvp_store_item_fn *fn, void *arg);
 

@@ -14,9 +14,11 @@
 #define S_PART_LAST     0xffffu
 
 struct _kvp_joblog_t {
-    MDB_dbi index;                  //  part + seq -> lsn
+    MDB_dbi index;                  //  part + seq -> lsn (for purging)
     MDB_dbi body;                   //  lsn -> part + seq + job
     MDB_dbi keys;                   //  part + guid + key -> seq + digest
+    uint8_t *scratch;               //  a body being built
+    size_t scratch_size;
 };
 
 kvp_joblog_t *
@@ -35,6 +37,7 @@ void
 kvp_joblog_destroy (kvp_joblog_t **self_p)
 {
     if (self_p && *self_p) {
+        free ((*self_p)->scratch);
         free (*self_p);
         *self_p = NULL;
     }
@@ -111,6 +114,20 @@ s_encode (uint8_t *p, const uint8_t *job, const kvp_joblog_entry_t *entry)
 //  Read and decode the body that index record `job` -> `lsn` names. An
 //  index record that is malformed or names no body is CORRUPT.
 static int
+s_body_get (kvp_view_t *view, const uint8_t *job, const MDB_val *lsn,
+            kvp_joblog_entry_t *entry)
+{
+    if (lsn->mv_size != S_LSN)
+        return KVP_STORE_CORRUPT;
+    MDB_val key = { S_LSN, lsn->mv_data }, val;
+    int rc = kvp_view_get (view, KVP_TABLE_LOGBODY, &key, &val);
+    if (rc == KVP_STORE_NOTFOUND)
+        return KVP_STORE_CORRUPT;
+    return rc? rc: s_decode (&val, job, entry);
+}
+
+//  The same in a write transaction, for purging
+static int
 s_body_read (kvp_joblog_t *self, MDB_txn *txn, const uint8_t *job,
              const MDB_val *lsn, kvp_joblog_entry_t *entry)
 {
@@ -124,49 +141,51 @@ s_body_read (kvp_joblog_t *self, MDB_txn *txn, const uint8_t *job,
     return rc? rc: s_decode (&val, job, entry);
 }
 
-//  The lsn the next body gets: one more than the last body's, read through
-//  `cursor` in the current transaction, so that an op or batch that is
-//  undone takes its numbers back with its bodies (no counter to restore)
+//  The lsn the next body gets: one more than the last body the view holds,
+//  so that an op or batch that is undone takes its numbers back with its
+//  bodies (no counter to restore)
 static int
-s_lsn_next (MDB_cursor *cursor, uint64_t *lsn)
+s_lsn_next (kvp_view_t *view, uint64_t *lsn)
 {
-    MDB_val key, val;
-    int rc = mdb_cursor_get (cursor, &key, &val, MDB_LAST);
-    if (rc == MDB_NOTFOUND) {
+    MDB_val key;
+    int rc = kvp_view_last (view, KVP_TABLE_LOGBODY, &key);
+    if (rc == KVP_STORE_NOTFOUND) {
         *lsn = 1;
         return KVP_STORE_OK;
     }
-    if (rc != MDB_SUCCESS)
-        return kvp_lmdb_rc (rc, "log body last");
+    if (rc != KVP_STORE_OK)
+        return rc;
     if (key.mv_size != S_LSN)
         return KVP_STORE_CORRUPT;
     *lsn = kvp_lmdb_get_u64 ((const uint8_t *) key.mv_data) + 1;
     return KVP_STORE_OK;
 }
 
-//  Append job's body under `lsn` through `cursor` (which s_lsn_next left
-//  on the last body, so LMDB need not search again)
+//  Append job's body under `lsn`, built in the scratch buffer
 static int
-s_body_append (MDB_cursor *cursor, const uint8_t *job, uint64_t lsn,
-               const kvp_joblog_entry_t *entry)
+s_body_append (kvp_joblog_t *self, kvp_view_t *view, const uint8_t *job,
+               uint64_t lsn, const kvp_joblog_entry_t *entry)
 {
     uint8_t kbytes [S_LSN];
     kvp_lmdb_put_u64 (kbytes, lsn);
-    MDB_val key = { S_LSN, kbytes }, val = { s_body_size (entry), NULL };
-    //  MDB_APPEND: the last page fills up before a new one starts (no
-    //  split in the middle); MDB_RESERVE: the body is built in place
-    int rc = mdb_cursor_put (cursor, &key, &val, MDB_APPEND | MDB_RESERVE);
-    if (rc != MDB_SUCCESS)
-        return kvp_lmdb_rc (rc, "log body put");
-    s_encode ((uint8_t *) val.mv_data, job, entry);
-    return KVP_STORE_OK;
+    size_t size = s_body_size (entry);
+    if (size > self->scratch_size) {
+        uint8_t *scratch = (uint8_t *) realloc (self->scratch, size);
+        if (!scratch)
+            return KVP_STORE_EIO;       //  out of memory
+        self->scratch = scratch;
+        self->scratch_size = size;
+    }
+    s_encode (self->scratch, job, entry);
+    MDB_val key = { S_LSN, kbytes }, val = { size, self->scratch };
+    return kvp_view_put (view, KVP_TABLE_LOGBODY, &key, &val, false);
 }
 
 //  --- Jobs ---------------------------------------------------------------
 
 //  keys [part + guid + key] = seq + digest
 static int
-s_key_put (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
+s_key_put (kvp_view_t *view, uint32_t part,
            const kvp_joblog_entry_t *entry, uint64_t seq)
 {
     uint8_t kbytes [S_PREFIX + KVP_JOBLOG_KEY_MAX], vbytes [S_KEYS_VALUE];
@@ -175,24 +194,22 @@ s_key_put (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
     MDB_val val = { S_KEYS_VALUE, vbytes };
     kvp_lmdb_put_u64 (vbytes, seq);
     memcpy (vbytes + 8, entry->digest, S_DIGEST);
-    return kvp_lmdb_rc (mdb_put (txn, self->keys, &key, &val, 0), "key put");
+    return kvp_view_put (view, KVP_TABLE_KEYS, &key, &val, false);
 }
 
 //  index [part + seq] = lsn; EXISTS (nothing written) if the job is there
 static int
-s_index_put (kvp_joblog_t *self, MDB_txn *txn, const uint8_t *job,
-             uint64_t lsn)
+s_index_put (kvp_view_t *view, const uint8_t *job, uint64_t lsn)
 {
     uint8_t vbytes [S_LSN];
     kvp_lmdb_put_u64 (vbytes, lsn);
     MDB_val key = { S_JOB, (void *) job }, val = { S_LSN, vbytes };
-    return kvp_lmdb_rc (mdb_put (txn, self->index, &key, &val,
-                                 MDB_NOOVERWRITE), "log index put");
+    return kvp_view_put (view, KVP_TABLE_LOG, &key, &val, true);
 }
 
 int
-kvp_joblog_put (kvp_joblog_t *self, MDB_txn *txn, uint32_t part, uint64_t seq,
-                const kvp_joblog_entry_t *entry)
+kvp_joblog_put (kvp_joblog_t *self, kvp_view_t *view, uint32_t part,
+                uint64_t seq, const kvp_joblog_entry_t *entry)
 {
     if (!entry || !entry->guid || entry->key_len > KVP_JOBLOG_KEY_MAX
     ||  (entry->key_len && (!entry->key || !entry->digest))
@@ -200,79 +217,66 @@ kvp_joblog_put (kvp_joblog_t *self, MDB_txn *txn, uint32_t part, uint64_t seq,
         return KVP_STORE_EINVAL;
     uint8_t job [S_JOB];
     s_job (job, part, seq);
-    MDB_cursor *cursor = NULL;
     uint64_t lsn = 0;
-    int rc = kvp_lmdb_rc (mdb_cursor_open (txn, self->body, &cursor),
-                          "log body cursor");
-    if (rc == KVP_STORE_OK)
-        rc = s_lsn_next (cursor, &lsn);
+    int rc = s_lsn_next (view, &lsn);
     //  The index first: a job already there is refused before any write
     if (rc == KVP_STORE_OK)
-        rc = s_index_put (self, txn, job, lsn);
+        rc = s_index_put (view, job, lsn);
     if (rc == KVP_STORE_OK)
-        rc = s_body_append (cursor, job, lsn, entry);
-    if (cursor)
-        mdb_cursor_close (cursor);
+        rc = s_body_append (self, view, job, lsn, entry);
     if (rc == KVP_STORE_OK && entry->key_len)
-        rc = s_key_put (self, txn, part, entry, seq);
+        rc = s_key_put (view, part, entry, seq);
     return rc;
 }
 
 int
-kvp_joblog_get (kvp_joblog_t *self, MDB_txn *txn, uint32_t part, uint64_t seq,
-                kvp_joblog_entry_t *entry)
+kvp_joblog_get (kvp_joblog_t *self, kvp_view_t *view, uint32_t part,
+                uint64_t seq, kvp_joblog_entry_t *entry)
 {
     uint8_t job [S_JOB];
     s_job (job, part, seq);
     MDB_val key = { S_JOB, job }, val;
-    int rc = kvp_lmdb_rc (mdb_get (txn, self->index, &key, &val), "log get");
-    return rc? rc: s_body_read (self, txn, job, &val, entry);
+    int rc = kvp_view_get (view, KVP_TABLE_LOG, &key, &val);
+    return rc? rc: s_body_get (view, job, &val, entry);
 }
 
-//  Walk part's index from `from` with an open cursor, reading each body
+//  A walk of one partition's index: each job's body, handed to fn
+typedef struct {
+    kvp_view_t *view;
+    uint32_t part;
+    kvp_store_log_fn *fn;
+    void *arg;
+} s_walk_t;
+
 static int
-s_walk (kvp_joblog_t *self, MDB_txn *txn, MDB_cursor *cursor, uint32_t part,
-        uint64_t from, kvp_store_log_fn *fn, void *arg)
+s_walk_one (void *arg, const MDB_val *key, const MDB_val *val)
 {
-    uint8_t start [S_JOB];
-    s_job (start, part, from);
-    MDB_val key = { S_JOB, start }, val;
-    int rc = mdb_cursor_get (cursor, &key, &val, MDB_SET_RANGE);
-    while (rc == MDB_SUCCESS && kvp_lmdb_has_prefix (&key, start, 2)) {
-        kvp_joblog_entry_t entry;
-        const uint8_t *job = (const uint8_t *) key.mv_data;
-        int status = key.mv_size == S_JOB
-                   ? s_body_read (self, txn, job, &val, &entry)
-                   : KVP_STORE_CORRUPT;
-        if (status == KVP_STORE_OK)
-            status = fn (arg, part, kvp_lmdb_get_u64 (job + 2), entry.event,
-                         entry.event_len);
-        if (status)
-            return status;
-        rc = mdb_cursor_get (cursor, &key, &val, MDB_NEXT);
-    }
-    return rc == MDB_NOTFOUND? KVP_STORE_OK: kvp_lmdb_rc (rc, "log walk");
+    s_walk_t *walk = (s_walk_t *) arg;
+    kvp_joblog_entry_t entry;
+    const uint8_t *job = (const uint8_t *) key->mv_data;
+    int rc = key->mv_size == S_JOB? s_body_get (walk->view, job, val, &entry)
+                                  : KVP_STORE_CORRUPT;
+    return rc? rc: walk->fn (walk->arg, walk->part, kvp_lmdb_get_u64 (job + 2),
+                             entry.event, entry.event_len);
 }
 
 int
-kvp_joblog_each (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
+kvp_joblog_each (kvp_joblog_t *self, kvp_view_t *view, uint32_t part,
                  uint64_t from, kvp_store_log_fn *fn, void *arg)
 {
-    MDB_cursor *cursor;
     if (!fn)
         return KVP_STORE_EINVAL;
-    int rc = mdb_cursor_open (txn, self->index, &cursor);
-    if (rc != MDB_SUCCESS)
-        return kvp_lmdb_rc (rc, "log cursor");
-    rc = s_walk (self, txn, cursor, part, from, fn, arg);
-    mdb_cursor_close (cursor);
-    return rc;
+    uint8_t start [S_JOB];
+    s_job (start, part, from);
+    MDB_val key = { S_JOB, start };
+    s_walk_t walk = { view, part, fn, arg };
+    return kvp_view_walk (view, KVP_TABLE_LOG, &key, 2, s_walk_one, &walk);
 }
 
 //  --- Keys ---------------------------------------------------------------
 
 int
-kvp_joblog_key_get (kvp_joblog_t *self, MDB_txn *txn, const uint8_t *prefix,
+kvp_joblog_key_get (kvp_joblog_t *self, kvp_view_t *view, const uint8_t *prefix,
                     const char *key, size_t key_len, uint64_t *seq,
                     uint8_t digest [16])
 {
@@ -282,7 +286,7 @@ kvp_joblog_key_get (kvp_joblog_t *self, MDB_txn *txn, const uint8_t *prefix,
     memcpy (kbytes, prefix, S_PREFIX);
     memcpy (kbytes + S_PREFIX, key, key_len);
     MDB_val mkey = { S_PREFIX + key_len, kbytes }, val;
-    int rc = kvp_lmdb_rc (mdb_get (txn, self->keys, &mkey, &val), "key get");
+    int rc = kvp_view_get (view, KVP_TABLE_KEYS, &mkey, &val);
     if (rc == KVP_STORE_OK && val.mv_size < S_KEYS_VALUE)
         rc = KVP_STORE_CORRUPT;
     if (rc != KVP_STORE_OK)
@@ -295,9 +299,10 @@ kvp_joblog_key_get (kvp_joblog_t *self, MDB_txn *txn, const uint8_t *prefix,
 }
 
 int
-kvp_joblog_keys_clear (kvp_joblog_t *self, MDB_txn *txn, const uint8_t *prefix)
+kvp_joblog_keys_clear (kvp_joblog_t *self, kvp_view_t *view,
+                       const uint8_t *prefix)
 {
-    return kvp_lmdb_del_prefix (txn, self->keys, prefix, S_PREFIX, NULL);
+    return kvp_view_clear (view, KVP_TABLE_KEYS, prefix, S_PREFIX);
 }
 
 //  --- Retention ----------------------------------------------------------

@@ -11,9 +11,9 @@
     log     part(2) + seq(8)        -> lsn(8): the partition's index
     keys    part(2) + guid(16) + key  -> seq(8) digest(16)
 
-    The lsn (log sequence number) is worker-global: each new body gets one
-    more than the last body in the transaction (MDB_LAST), so it is written
-    with MDB_APPEND and an aborted op or batch takes its numbers back with
+    The lsn (body number) is worker-global: each new body gets one more
+    than the last body the view holds, so bodies are appended at the end
+    of their B-tree and an aborted op or batch takes its numbers back with
     its bodies. Numbers are reused only once every body above them has been
     purged, and with them every index record that named them. Each body
     repeats its part and seq, so a partition can be copied or moved alone
@@ -24,8 +24,9 @@
     index record naming no body or a body of another job is
     KVP_STORE_CORRUPT. The partition record (epoch, seq, sent) stays with
     kvp_store, which checks sequence numbers before calling kvp_joblog_put.
-    Functions run in the caller's LMDB transaction and return store codes
-    (kvp_store.h). Internal to store/.
+    Functions read and write through the caller's view (kvp_view), except
+    kvp_joblog_purge, which the checkpoint runs in its own LMDB write
+    transaction; all return store codes (kvp_store.h). Internal to store/.
 */
 #ifndef KVP_JOBLOG_H_INCLUDED
 #define KVP_JOBLOG_H_INCLUDED
@@ -34,6 +35,7 @@
 #include <stdint.h>
 #include <lmdb.h>
 #include "kvp_store.h"
+#include "kvp_view.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,33 +69,32 @@ void
 /*  Write job `seq` of `part` (its index record and its body, appended
     under the next lsn) and, when it has a key, its key record. EINVAL for
     a key without digest or longer than KVP_JOBLOG_KEY_MAX; EXISTS if the
-    job is already there (nothing written); FULL or EIO when LMDB fails
-    (the transaction must then be aborted). */
+    job is already there (nothing written); EIO out of memory. */
 int
-    kvp_joblog_put (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
+    kvp_joblog_put (kvp_joblog_t *self, kvp_view_t *view, uint32_t part,
                     uint64_t seq, const kvp_joblog_entry_t *entry);
 
 /*  Read job `seq` of `part` into *entry. NOTFOUND if absent. */
 int
-    kvp_joblog_get (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
+    kvp_joblog_get (kvp_joblog_t *self, kvp_view_t *view, uint32_t part,
                     uint64_t seq, kvp_joblog_entry_t *entry);
 
 /*  Call `fn` for each job of `part` with seq >= from, ascending; a
     non-zero return stops the walk and is returned. fn must not write. */
 int
-    kvp_joblog_each (kvp_joblog_t *self, MDB_txn *txn, uint32_t part,
+    kvp_joblog_each (kvp_joblog_t *self, kvp_view_t *view, uint32_t part,
                      uint64_t from, kvp_store_log_fn *fn, void *arg);
 
 /*  Look up key record `prefix` (part + guid, 18 bytes) + key. NOTFOUND if
     absent; seq and digest may be NULL. */
 int
-    kvp_joblog_key_get (kvp_joblog_t *self, MDB_txn *txn,
+    kvp_joblog_key_get (kvp_joblog_t *self, kvp_view_t *view,
                         const uint8_t *prefix, const char *key, size_t key_len,
                         uint64_t *seq, uint8_t digest [16]);
 
 /*  Delete all key records of the system `prefix` (18 bytes). */
 int
-    kvp_joblog_keys_clear (kvp_joblog_t *self, MDB_txn *txn,
+    kvp_joblog_keys_clear (kvp_joblog_t *self, kvp_view_t *view,
                            const uint8_t *prefix);
 
 /*  Delete, oldest first in each partition, jobs submitted before

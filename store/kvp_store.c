@@ -1,4 +1,5 @@
-/*  kvp_store.c - a worker's data: one LMDB environment, its partitions.
+/*  kvp_store.c - a worker's data: the write-ahead log, the overlay of what
+    LMDB does not hold yet, and LMDB with its checkpoint thread.
 
     Record layouts (all integers big-endian; see kvp_store.h for the keys):
 
@@ -10,6 +11,7 @@
                 value "format" names the layout, S_FORMAT; a store that
                 has another, or a "log" but no "logbody" (the first
                 layout, with the jobs in "log"), is refused.
+                "wal.applied" is the last log record LMDB holds (kvp_ckpt).
       systems   part(2) guid(16)    -> created_ms(8) exchange(1)
                                        name_len(2) name
       items     see kvp_itemtab.h
@@ -19,8 +21,9 @@
     A record shorter than its layout says is KVP_STORE_CORRUPT; longer
     records are accepted (room for fields added later).
 
-    The environment, the batch and its nested ops live in kvp_env: every
-    record function here takes its transaction from there.
+    Every write goes through the view (kvp_view): into the overlay and the
+    batch's change record. kvp_store_commit appends that record to the
+    log, syncs it, and hands it to the checkpoint; nothing else commits.
 */
 #include <errno.h>
 #include <signal.h>
@@ -30,26 +33,42 @@
 #include <sys/random.h>
 #include <czmq.h>
 #include "kvp_store.h"
+#include "kvp_ckpt.h"
 #include "kvp_env.h"
 #include "kvp_itemtab.h"
 #include "kvp_joblog.h"
 #include "kvp_lmdb.h"
+#include "kvp_view.h"
+#include "kvp_wal.h"
 
 #define S_DBS_MAX       8           //  named databases: 6 used, room for more
-#define S_MAP_DEFAULT   ((size_t) 64 << 20)
+#define S_MAP_DEFAULT   ((size_t) 16 << 30)
+#define S_BACKLOG_MAX   ((size_t) 256 << 20)
+#define S_ROOM_WAIT_MS  2000        //  for a checkpoint, when near full
 #define S_PART_MAX      0xffffu     //  partitions are 2 key bytes
 #define S_PART_REC      20          //  epoch(4) seq(8) sent(8)
 #define S_SYSTEM_HEAD   11          //  created_ms(8) exchange(1) name_len(2)
 #define S_META_MAX      (KVP_LMDB_KEY_MAX - 2)
 #define S_FORMAT        "2"         //  the layout this code reads and writes
+#define S_DEPTH_MAX     5           //  the batch and up to 4 nested ops
 
 struct _kvp_store_t {
-    kvp_env_t *env;                 //  the environment and transactions
-    bool full;                      //  FULL returned, no reclaim since
-    bool freed;                     //  this batch deleted records
-    MDB_dbi meta, systems, items_dbi, log_dbi, body_dbi, keys_dbi;
-    kvp_itemtab_t *items;           //  the items table over items_dbi
+    char *dir;
+    kvp_env_t *env;                 //  LMDB and the read transaction
+    MDB_dbi dbis [KVP_TABLE_COUNT];
+    kvp_view_t *view;               //  overlay + snapshot + change record
+    kvp_itemtab_t *items;           //  the items table
     kvp_joblog_t *log;              //  the log and keys tables
+    kvp_wal_t *wal;                 //  the write-ahead log
+    kvp_ckpt_t *ckpt;               //  the checkpoint thread
+    uint64_t next;                  //  lsn the next record gets
+    uint64_t evicted;               //  the overlay holds nothing older
+    int depth;                      //  0, or the batch and its open ops
+    kvp_view_mark_t marks [S_DEPTH_MAX];
+    int failed;                     //  a write failed: the batch must go
+    int broken;                     //  the log failed: no more writes
+    size_t backlog_max;
+    uint64_t purged;                //  checkpoint's purge count seen
 };
 
 const char *
@@ -64,6 +83,7 @@ kvp_store_strerror (int rc)
         case KVP_STORE_CORRUPT:  return "record does not decode";
         case KVP_STORE_MISMATCH: return "directory made with other settings";
         case KVP_STORE_EIO:      return "storage failure";
+        case KVP_STORE_BUSY:     return "checkpoints behind: try again";
         default:                 return "unknown store error";
     }
 }
@@ -101,14 +121,15 @@ s_layout_check (const char *dir, MDB_txn *txn)
 //  The layout's name in meta: written when missing (a new store), else it
 //  must be ours
 static int
-s_format_check (kvp_store_t *self, const char *dir, MDB_txn *txn)
+s_format_check (kvp_store_t *self, MDB_txn *txn)
 {
     uint8_t bytes [KVP_LMDB_KEY_MAX];
+    MDB_dbi meta = self->dbis [KVP_TABLE_META];
     MDB_val key = { s_meta_key (bytes, "format"), bytes }, val;
-    int rc = mdb_get (txn, self->meta, &key, &val);
+    int rc = mdb_get (txn, meta, &key, &val);
     if (rc == MDB_NOTFOUND) {
         val = (MDB_val) { strlen (S_FORMAT), (void *) S_FORMAT };
-        return kvp_lmdb_rc (mdb_put (txn, self->meta, &key, &val, 0),
+        return kvp_lmdb_rc (mdb_put (txn, meta, &key, &val, 0),
                             "format put");
     }
     if (rc != MDB_SUCCESS)
@@ -116,41 +137,115 @@ s_format_check (kvp_store_t *self, const char *dir, MDB_txn *txn)
     if (val.mv_size == strlen (S_FORMAT)
     &&  memcmp (val.mv_data, S_FORMAT, val.mv_size) == 0)
         return KVP_STORE_OK;
-    zsys_error ("store %s: format %.*s, not " S_FORMAT, dir,
+    zsys_error ("store %s: format %.*s, not " S_FORMAT, self->dir,
                 (int) (val.mv_size > 16? 16: val.mv_size),
                 (const char *) val.mv_data);
     return KVP_STORE_MISMATCH;
 }
 
-//  Open (creating if missing) the named databases, checking the layout,
-//  in one transaction
+//  Replay one log record into the recovery transaction
+typedef struct {
+    kvp_store_t *self;
+    MDB_txn *txn;
+    uint64_t last;
+    size_t count;
+} s_replay_t;
+
 static int
-s_open_dbis (kvp_store_t *self, const char *dir)
+s_replay_one (void *arg, uint64_t lsn, const void *data, size_t size)
+{
+    s_replay_t *replay = (s_replay_t *) arg;
+    int rc = kvp_ckpt_apply (replay->txn, replay->self->dbis, data, size);
+    if (rc == KVP_STORE_CORRUPT)
+        zsys_error ("store %s: log record %llu does not decode",
+                    replay->self->dir, (unsigned long long) lsn);
+    replay->last = lsn;
+    replay->count++;
+    return rc;
+}
+
+//  In one write transaction: open (creating if missing) the named
+//  databases, check the layout, and apply every log record the last
+//  checkpoint lacks, then commit (synced) and release the log
+static int
+s_recover (kvp_store_t *self, MDB_txn *txn, uint64_t *applied)
 {
     const char *names [] = { "meta", "systems", "items", "log", "logbody",
                              "keys" };
-    MDB_dbi *dbis [] = { &self->meta, &self->systems, &self->items_dbi,
-                         &self->log_dbi, &self->body_dbi, &self->keys_dbi };
+    MDB_dbi *dbis [KVP_TABLE_COUNT];
+    for (int i = 0; i < KVP_TABLE_COUNT; i++)
+        dbis [i] = &self->dbis [i];
+    int64_t start = zclock_usecs ();
+    int rc = s_layout_check (self->dir, txn);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_lmdb_dbis_create (txn, names, dbis, KVP_TABLE_COUNT);
+    if (rc == KVP_STORE_OK)
+        rc = s_format_check (self, txn);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_ckpt_read (txn, self->dbis [KVP_TABLE_META], applied);
+    s_replay_t replay = { self, txn, *applied, 0 };
+    if (rc == KVP_STORE_OK)
+        rc = kvp_wal_replay (self->wal, *applied, s_replay_one, &replay);
+    if (rc == KVP_STORE_OK && replay.count)
+        rc = kvp_ckpt_mark (txn, self->dbis [KVP_TABLE_META], replay.last);
+    if (rc == KVP_STORE_OK && replay.count)
+        zsys_notice ("store %s: replayed %zu log records (%llu..%llu) in "
+                     "%lld us", self->dir, replay.count,
+                     (unsigned long long) (*applied + 1),
+                     (unsigned long long) replay.last,
+                     (long long) (zclock_usecs () - start));
+    *applied = replay.last;
+    return rc;
+}
+
+//  Open LMDB and the log, recover, start the checkpoint
+static int
+s_open (kvp_store_t *self, const kvp_store_config_t *config)
+{
+    size_t map = config->map_max? config->map_max
+               : config->map_size? config->map_size: S_MAP_DEFAULT;
+    int rc = KVP_STORE_EIO;
+    self->env = kvp_env_new (self->dir, map, S_DBS_MAX, &rc);
+    char *wal_dir = rc? NULL: zsys_sprintf ("%s/wal", self->dir);
+    kvp_wal_config_t wal_config = { config->wal_segment, config->nosync };
+    if (wal_dir)
+        self->wal = kvp_wal_open (wal_dir, &wal_config, &rc);
+    zstr_free (&wal_dir);
+    if (!self->wal)
+        return rc? rc: KVP_STORE_EIO;
     MDB_env *env = kvp_env_handle (self->env);
     MDB_txn *txn = NULL;
-    int rc = kvp_lmdb_rc (mdb_txn_begin (env, NULL, 0, &txn), "open begin");
+    uint64_t applied = 0;
+    rc = kvp_lmdb_rc (mdb_txn_begin (env, NULL, 0, &txn), "open begin");
     if (rc == KVP_STORE_OK)
-        rc = s_layout_check (dir, txn);
+        rc = s_recover (self, txn, &applied);
     if (rc == KVP_STORE_OK)
-        rc = kvp_lmdb_dbis_create (txn, names, dbis, 6);
-    if (rc == KVP_STORE_OK)
-        rc = s_format_check (self, dir, txn);
-    if (rc == KVP_STORE_OK)
-        return kvp_lmdb_commit (env, txn, "open databases");
+        rc = kvp_lmdb_commit (env, txn, "open commit");
+    else
     if (txn)
         mdb_txn_abort (txn);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_wal_release (self->wal, applied);
+    self->next = applied + 1;
+    self->evicted = applied;
+    kvp_ckpt_config_t ckpt_config = { config->checkpoint_ms,
+        config->checkpoint_ops, config->checkpoint_log };
+    if (rc == KVP_STORE_OK
+    && (!(self->view = kvp_view_new (self->dbis))
+    ||  !(self->items = kvp_itemtab_new ())
+    ||  !(self->log = kvp_joblog_new (self->dbis [KVP_TABLE_LOG],
+                                      self->dbis [KVP_TABLE_LOGBODY],
+                                      self->dbis [KVP_TABLE_KEYS]))
+    ||  !(self->ckpt = kvp_ckpt_new (env, self->dbis, self->log, applied,
+                                     &ckpt_config))))
+        rc = KVP_STORE_EIO;             //  out of memory
     return rc;
 }
 
 kvp_store_t *
 kvp_store_new (const char *dir, const kvp_store_config_t *config, int *rc)
 {
-    kvp_store_config_t defaults = { 0, 0, false };
+    kvp_store_config_t defaults = { 0 };
     if (!config)
         config = &defaults;
     //  So that RLIMIT_FSIZE makes writes fail with EFBIG (-> FULL) instead
@@ -163,18 +258,11 @@ kvp_store_new (const char *dir, const kvp_store_config_t *config, int *rc)
     }
     int status = KVP_STORE_EIO;         //  out of memory until opened
     kvp_store_t *self = (kvp_store_t *) calloc (1, sizeof (*self));
-    if (self) {
-        size_t size = config->map_size? config->map_size: S_MAP_DEFAULT;
-        self->env = kvp_env_new (dir, size, config->map_max, config->nosync,
-                                 S_DBS_MAX, &status);
+    if (self && (self->dir = strdup (dir))) {
+        self->backlog_max = config->backlog_max? config->backlog_max
+                                               : S_BACKLOG_MAX;
+        status = s_open (self, config);
     }
-    if (status == KVP_STORE_OK)
-        status = s_open_dbis (self, dir);
-    if (status == KVP_STORE_OK
-    && (!(self->items = kvp_itemtab_new (self->items_dbi))
-    ||  !(self->log = kvp_joblog_new (self->log_dbi, self->body_dbi,
-                                      self->keys_dbi))))
-        status = KVP_STORE_EIO;         //  out of memory
     if (status != KVP_STORE_OK) {
         zsys_error ("store %s: cannot open: %s", dir,
                     kvp_store_strerror (status));
@@ -191,119 +279,273 @@ kvp_store_destroy (kvp_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     kvp_store_t *self = *self_p;
-    kvp_env_destroy (&self->env);       //  aborts an open batch first
+    kvp_store_abort (self);
+    kvp_ckpt_destroy (&self->ckpt);     //  its last checkpoint first
+    if (self->wal && self->env && self->view)
+        kvp_wal_release (self->wal, self->evicted);
+    kvp_wal_destroy (&self->wal);
+    kvp_view_destroy (&self->view);
+    kvp_env_destroy (&self->env);
     kvp_itemtab_destroy (&self->items);
     kvp_joblog_destroy (&self->log);
+    free (self->dir);
     free (self);
     *self_p = NULL;
 }
 
-//  --- Transactions (kvp_env) ---------------------------------------------
+//  --- Batches ------------------------------------------------------------
 
-//  The transaction reads and writes of a batch use: the innermost one.
-//  EINVAL outside a batch; the batch's failure once it has failed.
-static int
-s_txn (kvp_store_t *self, MDB_txn **txn)
+//  What the checkpoint applied since we last looked leaves the overlay,
+//  and its log segments go. Only between batches (no undo pending).
+static void
+s_catch_up (kvp_store_t *self)
 {
-    return self? kvp_env_txn (self->env, txn): KVP_STORE_EINVAL;
+    uint64_t applied = kvp_ckpt_applied (self->ckpt);
+    if (applied <= self->evicted)
+        return;
+    kvp_overlay_evict (kvp_view_overlay (self->view), applied);
+    self->evicted = applied;
+    int rc = kvp_wal_release (self->wal, applied);
+    if (rc)
+        zsys_warning ("store %s: cannot delete old log segments: %s",
+                      self->dir, kvp_store_strerror (rc));
 }
 
-//  Note a write's outcome (FULL and EIO fail the batch) and return it
-//  Remember that the store ran out of space (see s_reclaim).
+//  Bind the view to a fresh snapshot (at least as new as the eviction)
 static int
-s_note (kvp_store_t *self, int rc)
+s_bind (kvp_store_t *self)
 {
-    if (rc == KVP_STORE_FULL)
-        self->full = true;
+    MDB_txn *txn = NULL;
+    s_catch_up (self);
+    int rc = kvp_env_read_begin (self->env, &txn);
+    kvp_view_bind (self->view, txn, self->next);
     return rc;
 }
 
-static int
-s_written (kvp_store_t *self, int rc)
+static void
+s_unbind (kvp_store_t *self)
 {
-    return s_note (self, kvp_env_written (self->env, rc));
-}
-
-//  True when a batch is open: the calls that run their own transaction
-//  are refused then
-static bool
-s_in_batch (kvp_store_t *self)
-{
-    return kvp_env_depth (self->env) > 0;
+    kvp_view_bind (self->view, NULL, self->next);
+    kvp_env_read_end (self->env);
 }
 
 int
 kvp_store_begin (kvp_store_t *self)
 {
-    if (!self)
+    if (!self || self->depth)
         return KVP_STORE_EINVAL;
-    self->freed = false;
-    return kvp_env_begin (self->env);
+    int rc = s_bind (self);
+    if (rc != KVP_STORE_OK) {
+        s_unbind (self);
+        return rc;
+    }
+    kvp_view_mark (self->view, &self->marks [0]);
+    self->depth = 1;
+    self->failed = 0;
+    return KVP_STORE_OK;
 }
 
 void
 kvp_store_abort (kvp_store_t *self)
 {
-    if (self) {
-        kvp_env_abort (self->env);
-        self->freed = false;
-    }
+    if (!self || !self->depth)
+        return;
+    kvp_view_undo (self->view, &self->marks [0]);
+    kvp_overlay_settle (kvp_view_overlay (self->view));
+    self->depth = 0;
+    self->failed = 0;
+    s_unbind (self);
 }
 
-//  LMDB reuses the pages a commit frees only after one more commit (the
-//  last two snapshots must stay intact). In a full store nothing else may
-//  commit, so the space a deletion freed would stay out of reach and the
-//  writes waiting for it would keep failing: after a commit that freed
-//  space in a full store, commit once more, a small write of our own.
-static void
-s_reclaim (kvp_store_t *self)
+//  May a record join the log? BUSY when the checkpoints are too far
+//  behind, FULL when LMDB may not have room for it once applied (after
+//  waiting for a pending checkpoint, whose deletes may have made room),
+//  EIO when checkpoints fail for another reason or the log itself failed.
+//  A record that only deletes is let in while checkpoints work: it makes
+//  room, and LMDB's copy-on-write for it fits in the checkpoint's reserve.
+static int
+s_admit (kvp_store_t *self, const kvp_change_t *record)
 {
-    bool due = self->full && self->freed;
-    self->freed = false;
-    if (!due)
-        return;
-    int rc = kvp_store_meta_put (self, "reclaim", "1");
-    if (rc)
-        zsys_warning ("store full: cannot reclaim freed space: %s",
-                      kvp_store_strerror (rc));
-    else
-        self->full = false;
+    if (self->broken)
+        return self->broken;
+    int status = kvp_ckpt_status (self->ckpt);
+    size_t backlog = kvp_ckpt_backlog (self->ckpt);
+    size_t size = record->puts, changes = record->count;
+    if (status == KVP_STORE_OK && backlog + record->size > self->backlog_max)
+        return KVP_STORE_BUSY;
+    if (status == KVP_STORE_OK && record->puts == 0)
+        return KVP_STORE_OK;
+    size_t need = kvp_ckpt_pages (self->ckpt, backlog + size, changes);
+    if (status == KVP_STORE_OK && need <= kvp_ckpt_room (self->ckpt))
+        return KVP_STORE_OK;
+    if (backlog || status) {
+        status = kvp_ckpt_flush (self->ckpt, S_ROOM_WAIT_MS);
+        need = kvp_ckpt_pages (self->ckpt, size, changes);
+    }
+    if (status == KVP_STORE_OK && need <= kvp_ckpt_room (self->ckpt))
+        return KVP_STORE_OK;
+    return status == KVP_STORE_OK || status == KVP_STORE_FULL
+         ? KVP_STORE_FULL: KVP_STORE_EIO;
+}
+
+//  Append the batch's record to the log, sync it, queue it for the
+//  checkpoint. A failed sync leaves the log's state unknown: the store
+//  then refuses every write until it is opened again.
+static int
+s_log_record (kvp_store_t *self, const kvp_change_t *changes)
+{
+    uint64_t lsn = 0;
+    int rc = s_admit (self, changes);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_wal_append (self->wal, changes->data, changes->size, &lsn);
+    if (rc == KVP_STORE_OK && lsn != self->next)
+        rc = KVP_STORE_EIO;
+    if (rc == KVP_STORE_OK && (rc = kvp_wal_sync (self->wal)) != 0)
+        zsys_error ("store %s: the log cannot be synced: refusing writes "
+                    "until restarted", self->dir);
+    if (rc == KVP_STORE_EIO)
+        self->broken = rc;
+    if (rc != KVP_STORE_OK)
+        return rc;
+    void *copy = malloc (changes->size);
+    if (copy)
+        memcpy (copy, changes->data, changes->size);
+    if (!copy || kvp_ckpt_push (self->ckpt, lsn, copy, changes->size,
+                                changes->count)) {
+        //  Durable in the log but not queued: only a restart can apply it
+        zsys_error ("store %s: out of memory queueing a checkpoint",
+                    self->dir);
+        self->broken = KVP_STORE_EIO;
+    }
+    self->next++;
+    return KVP_STORE_OK;
 }
 
 int
 kvp_store_commit (kvp_store_t *self)
 {
-    if (!self)
+    if (!self || self->depth == 0)
         return KVP_STORE_EINVAL;
-    int rc = s_note (self, kvp_env_commit (self->env));
-    if (rc == KVP_STORE_OK)
-        s_reclaim (self);
-    self->freed = false;
-    return rc;
+    int rc = self->failed;
+    if (self->depth > 1) {
+        zsys_error ("store %s: commit with %d op(s) open; batch aborted",
+                    self->dir, self->depth - 1);
+        rc = KVP_STORE_EINVAL;
+    }
+    kvp_change_t *changes = kvp_view_changes (self->view);
+    if (rc == KVP_STORE_OK && changes->count)
+        rc = s_log_record (self, changes);
+    if (rc != KVP_STORE_OK) {
+        kvp_store_abort (self);
+        return rc;
+    }
+    kvp_overlay_settle (kvp_view_overlay (self->view));
+    kvp_change_t empty = { NULL, 0, 0, 0, 0 };
+    kvp_change_truncate (changes, &empty);
+    self->depth = 0;
+    s_unbind (self);
+    return KVP_STORE_OK;
 }
 
 int
 kvp_store_op_begin (kvp_store_t *self)
 {
-    return self? kvp_env_op_begin (self->env): KVP_STORE_EINVAL;
+    if (!self || self->depth == 0 || self->depth == S_DEPTH_MAX)
+        return KVP_STORE_EINVAL;
+    if (self->failed)
+        return self->failed;
+    kvp_view_mark (self->view, &self->marks [self->depth++]);
+    return KVP_STORE_OK;
 }
 
 int
 kvp_store_op_end (kvp_store_t *self, bool keep)
 {
-    return self? s_note (self, kvp_env_op_end (self->env, keep))
-               : KVP_STORE_EINVAL;
+    if (!self || self->depth < 2)
+        return KVP_STORE_EINVAL;
+    self->depth--;
+    if (!keep || self->failed)
+        kvp_view_undo (self->view, &self->marks [self->depth]);
+    return self->failed;
 }
 
 int
-kvp_store_grow (kvp_store_t *self)
+kvp_store_checkpoint (kvp_store_t *self, int timeout_ms)
 {
+    if (!self || self->depth)
+        return KVP_STORE_EINVAL;
+    int rc = kvp_ckpt_flush (self->ckpt, timeout_ms);
+    s_catch_up (self);
+    return rc;
+}
+
+void
+kvp_store_stats (kvp_store_t *self, kvp_store_stats_t *stats)
+{
+    kvp_wal_stats_t wal;
+    kvp_ckpt_stats_t ckpt;
+    kvp_wal_stats (self->wal, &wal);
+    kvp_ckpt_stats (self->ckpt, &ckpt);
+    kvp_overlay_t *overlay = kvp_view_overlay (self->view);
+    *stats = (kvp_store_stats_t) {
+        .log_bytes = wal.bytes + wal.spare_bytes,
+        .log_segments = wal.segments,
+        .log_syncs = wal.syncs,
+        .log_sync_us = wal.sync_us,
+        .checkpoints = ckpt.checkpoints,
+        .checkpoint_us = ckpt.us_total,
+        .checkpoint_us_max = ckpt.us_max,
+        .backlog = kvp_ckpt_backlog (self->ckpt),
+        .overlay_entries = kvp_overlay_count (overlay),
+        .overlay_bytes = kvp_overlay_bytes (overlay),
+        .room_pages = ckpt.room
+    };
+}
+
+//  --- Reads and writes through the view ------------------------------------
+
+//  The view for a call that needs one: the batch's, or (reads outside a
+//  batch, when `own` may be set) a snapshot of its own, which s_done
+//  releases. EINVAL outside a batch otherwise.
+static int
+s_view (kvp_store_t *self, bool reads_alone, bool *own)
+{
+    *own = false;
     if (!self)
         return KVP_STORE_EINVAL;
-    int rc = s_note (self, kvp_env_grow (self->env));
-    if (rc == KVP_STORE_OK)
-        self->full = false;         //  room again without a reclaim
+    if (self->depth)
+        return self->failed;
+    if (!reads_alone)
+        return KVP_STORE_EINVAL;
+    *own = true;
+    int rc = s_bind (self);
+    if (rc)
+        s_unbind (self);
     return rc;
+}
+
+static void
+s_done (kvp_store_t *self, bool own)
+{
+    if (own)
+        s_unbind (self);
+}
+
+//  A write's outcome: out of memory (EIO) fails the batch
+static int
+s_written (kvp_store_t *self, int rc)
+{
+    if (rc == KVP_STORE_EIO || rc == KVP_STORE_FULL)
+        self->failed = rc;
+    return rc;
+}
+
+//  True when a batch is open: the calls that run their own batch are
+//  refused then
+static bool
+s_in_batch (kvp_store_t *self)
+{
+    return self->depth > 0;
 }
 
 //  --- Global values ------------------------------------------------------
@@ -314,13 +556,12 @@ kvp_store_meta_get (kvp_store_t *self, const char *name, char *value,
 {
     uint8_t bytes [KVP_LMDB_KEY_MAX];
     MDB_val key = { s_meta_key (bytes, name), bytes }, val;
-    MDB_txn *txn = NULL;
+    bool own;
     if (!self || s_in_batch (self) || key.mv_size == 0 || (!value && size))
         return KVP_STORE_EINVAL;
-    int rc = kvp_env_read_begin (self->env, &txn);
-    if (rc != KVP_STORE_OK)
-        return rc;
-    rc = kvp_lmdb_rc (mdb_get (txn, self->meta, &key, &val), "meta get");
+    int rc = s_view (self, true, &own);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_view_get (self->view, KVP_TABLE_META, &key, &val);
     if (rc == KVP_STORE_OK && size) {
         size_t copy = val.mv_size < size - 1? val.mv_size: size - 1;
         memcpy (value, val.mv_data, copy);
@@ -328,7 +569,7 @@ kvp_store_meta_get (kvp_store_t *self, const char *name, char *value,
     }
     if (rc == KVP_STORE_OK)
         rc = val.mv_size > INT32_MAX? INT32_MAX: (int) val.mv_size;
-    kvp_env_read_end (self->env);
+    s_done (self, own);
     return rc;
 }
 
@@ -338,30 +579,27 @@ kvp_store_meta_put (kvp_store_t *self, const char *name, const char *value)
     uint8_t bytes [KVP_LMDB_KEY_MAX];
     MDB_val key = { s_meta_key (bytes, name), bytes };
     MDB_val val = { value? strlen (value): 0, (void *) value };
-    MDB_txn *txn = NULL;
     if (!self || s_in_batch (self) || key.mv_size == 0 || !value)
         return KVP_STORE_EINVAL;
-    MDB_env *env = kvp_env_handle (self->env);
-    int rc = mdb_txn_begin (env, NULL, 0, &txn);
-    if (rc != MDB_SUCCESS)
-        return kvp_lmdb_rc (rc, "meta begin");
-    rc = mdb_put (txn, self->meta, &key, &val, 0);
-    if (rc == MDB_SUCCESS)
-        return kvp_lmdb_commit (env, txn, "meta commit");
-    mdb_txn_abort (txn);
-    return kvp_lmdb_rc (rc, "meta put");
+    //  A batch of its own: through the log like every other write
+    int rc = kvp_store_begin (self);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_view_put (self->view, KVP_TABLE_META, &key, &val, false);
+    if (rc == KVP_STORE_OK)
+        return kvp_store_commit (self);
+    kvp_store_abort (self);
+    return rc;
 }
 
 //  --- Partitions ---------------------------------------------------------
 
 static int
-s_part_read (kvp_store_t *self, MDB_txn *txn, uint32_t part,
-             kvp_partition_t *info)
+s_part_read (kvp_store_t *self, uint32_t part, kvp_partition_t *info)
 {
     uint8_t bytes [2];
     kvp_lmdb_put_u16 (bytes, (uint16_t) part);
     MDB_val key = { 2, bytes }, val;
-    int rc = kvp_lmdb_rc (mdb_get (txn, self->meta, &key, &val), "part get");
+    int rc = kvp_view_get (self->view, KVP_TABLE_META, &key, &val);
     if (rc == KVP_STORE_OK && val.mv_size < S_PART_REC)
         rc = KVP_STORE_CORRUPT;
     if (rc == KVP_STORE_OK) {
@@ -374,8 +612,7 @@ s_part_read (kvp_store_t *self, MDB_txn *txn, uint32_t part,
 }
 
 static int
-s_part_write (kvp_store_t *self, MDB_txn *txn, uint32_t part,
-              const kvp_partition_t *info)
+s_part_write (kvp_store_t *self, uint32_t part, const kvp_partition_t *info)
 {
     uint8_t kbytes [2], vbytes [S_PART_REC];
     kvp_lmdb_put_u16 (kbytes, (uint16_t) part);
@@ -383,59 +620,57 @@ s_part_write (kvp_store_t *self, MDB_txn *txn, uint32_t part,
     kvp_lmdb_put_u64 (vbytes + 4, info->seq);
     kvp_lmdb_put_u64 (vbytes + 12, info->sent);
     MDB_val key = { 2, kbytes }, val = { S_PART_REC, vbytes };
-    int rc = mdb_put (txn, self->meta, &key, &val, 0);
-    return s_written (self, kvp_lmdb_rc (rc, "part put"));
+    return s_written (self, kvp_view_put (self->view, KVP_TABLE_META, &key,
+                                          &val, false));
 }
 
-//  Gather the 2-byte meta keys (partition records) into a new array
+//  Gather the 2-byte meta keys (partition records) into a growing array
+typedef struct {
+    uint32_t *list;
+    size_t count, size;
+} s_parts_t;
+
 static int
-s_part_list (kvp_store_t *self, MDB_txn *txn, uint32_t **list,
-             size_t *count)
+s_part_one (void *arg, const MDB_val *key, const MDB_val *val)
 {
-    MDB_cursor *cursor = NULL;
-    MDB_val key, val;
-    size_t size = 0;
-    int rc = mdb_cursor_open (txn, self->meta, &cursor);
-    if (rc == MDB_SUCCESS)
-        rc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
-    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get (cursor, &key, &val,
-                                                   MDB_NEXT)) {
-        if (key.mv_size != 2)
-            continue;                   //  a global value
-        if (*count == size) {
-            size = size? size * 2: 64;
-            uint32_t *more = (uint32_t *) realloc (*list, size * 4);
-            if (!more)
-                break;
-            *list = more;
-        }
-        (*list) [(*count)++] = kvp_lmdb_get_u16 ((uint8_t *) key.mv_data);
+    s_parts_t *parts = (s_parts_t *) arg;
+    if (key->mv_size != 2)
+        return KVP_STORE_OK;            //  a global value
+    if (parts->count == parts->size) {
+        size_t size = parts->size? parts->size * 2: 64;
+        uint32_t *more = (uint32_t *) realloc (parts->list, size * 4);
+        if (!more)
+            return KVP_STORE_EIO;       //  out of memory
+        parts->list = more;
+        parts->size = size;
     }
-    if (cursor)
-        mdb_cursor_close (cursor);
-    if (rc == MDB_SUCCESS)
-        return KVP_STORE_EIO;           //  out of memory
-    return rc == MDB_NOTFOUND? KVP_STORE_OK: kvp_lmdb_rc (rc, "part list");
+    parts->list [parts->count++] = kvp_lmdb_get_u16 ((uint8_t *) key->mv_data);
+    return KVP_STORE_OK;
 }
 
 int
 kvp_store_partitions (kvp_store_t *self, uint32_t **list, size_t *count)
 {
-    MDB_txn *txn = NULL;
+    bool own;
     if (!self || s_in_batch (self) || !list || !count)
         return KVP_STORE_EINVAL;
-    *list = NULL;
-    *count = 0;
-    int rc = kvp_env_read_begin (self->env, &txn);
+    s_parts_t parts = { NULL, 0, 0 };
+    int rc = s_view (self, true, &own);
     if (rc == KVP_STORE_OK) {
-        rc = s_part_list (self, txn, list, count);
-        kvp_env_read_end (self->env);
+        //  Every key of meta: partitions (2 bytes) sort before the rest
+        uint8_t first = 0;
+        MDB_val start = { 1, &first };
+        rc = kvp_view_walk (self->view, KVP_TABLE_META, &start, 0,
+                            s_part_one, &parts);
     }
+    s_done (self, own);
     if (rc != KVP_STORE_OK) {
-        free (*list);
-        *list = NULL;
-        *count = 0;
+        free (parts.list);
+        parts.list = NULL;
+        parts.count = 0;
     }
+    *list = parts.list;
+    *count = parts.count;
     return rc;
 }
 
@@ -443,37 +678,32 @@ int
 kvp_store_partition_get (kvp_store_t *self, uint32_t part,
                          kvp_partition_t *info)
 {
-    MDB_txn *txn = NULL;
+    bool own;
     if (!self || part > S_PART_MAX || !info)
         return KVP_STORE_EINVAL;
-    if (s_in_batch (self)) {
-        int rc = s_txn (self, &txn);
-        return rc? rc: s_part_read (self, txn, part, info);
-    }
-    int rc = kvp_env_read_begin (self->env, &txn);
-    if (rc == KVP_STORE_OK) {
-        rc = s_part_read (self, txn, part, info);
-        kvp_env_read_end (self->env);
-    }
+    int rc = s_view (self, true, &own);
+    if (rc == KVP_STORE_OK)
+        rc = s_part_read (self, part, info);
+    s_done (self, own);
     return rc;
 }
 
 int
 kvp_store_partition_sent (kvp_store_t *self, uint32_t part, uint64_t sent)
 {
-    MDB_txn *txn = NULL;
     kvp_partition_t info;
-    int rc = s_txn (self, &txn);
+    bool own;
+    int rc = s_view (self, false, &own);
     if (rc == KVP_STORE_OK && part > S_PART_MAX)
         rc = KVP_STORE_EINVAL;
     if (rc == KVP_STORE_OK)
-        rc = s_part_read (self, txn, part, &info);
+        rc = s_part_read (self, part, &info);
     if (rc == KVP_STORE_OK && sent > info.seq)
         rc = KVP_STORE_EINVAL;          //  cannot have sent the future
     if (rc != KVP_STORE_OK || info.sent == sent)
         return rc;
     info.sent = sent;
-    return s_part_write (self, txn, part, &info);
+    return s_part_write (self, part, &info);
 }
 
 //  --- Systems ------------------------------------------------------------
@@ -486,13 +716,14 @@ s_prefix (uint8_t *prefix, uint32_t part, const uint8_t *guid)
     memcpy (prefix + 2, guid, 16);
 }
 
-//  The transaction for a call naming a system, and (when `prefix` is not
-//  NULL) the system's key prefix, part + guid; EINVAL on bad arguments
+//  Check a call naming a system (in a batch, valid part and guid) and
+//  build the system's key prefix, part + guid, when `prefix` is not NULL
 static int
-s_system_txn (kvp_store_t *self, uint32_t part, const uint8_t *guid,
-              MDB_txn **txn, uint8_t *prefix)
+s_system_check (kvp_store_t *self, uint32_t part, const uint8_t *guid,
+                uint8_t *prefix)
 {
-    int rc = s_txn (self, txn);
+    bool own;
+    int rc = s_view (self, false, &own);
     if (rc == KVP_STORE_OK && (part > S_PART_MAX || !guid))
         rc = KVP_STORE_EINVAL;
     if (rc == KVP_STORE_OK && prefix)
@@ -504,13 +735,12 @@ int
 kvp_store_system_get (kvp_store_t *self, uint32_t part,
                       const uint8_t guid [16], kvp_system_t *sys)
 {
-    MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
     MDB_val key = { KVP_ITEMTAB_PREFIX, prefix }, val;
-    int rc = s_system_txn (self, part, guid, &txn, prefix);
+    int rc = s_system_check (self, part, guid, prefix);
     if (rc != KVP_STORE_OK || !sys)
         return rc? rc: KVP_STORE_EINVAL;
-    rc = kvp_lmdb_rc (mdb_get (txn, self->systems, &key, &val), "sys get");
+    rc = kvp_view_get (self->view, KVP_TABLE_SYSTEMS, &key, &val);
     if (rc != KVP_STORE_OK)
         return rc;
     const uint8_t *p = (const uint8_t *) val.mv_data;
@@ -532,44 +762,37 @@ kvp_store_system_put (kvp_store_t *self, uint32_t part,
                       const uint8_t guid [16], const kvp_system_t *sys,
                       bool create)
 {
-    MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn, prefix);
+    uint8_t bytes [S_SYSTEM_HEAD + KVP_STORE_ELEMENT_MAX];
+    int rc = s_system_check (self, part, guid, prefix);
     if (rc == KVP_STORE_OK && (!sys || sys->name_len > KVP_STORE_ELEMENT_MAX))
         rc = KVP_STORE_EINVAL;
     if (rc != KVP_STORE_OK)
         return rc;
+    kvp_lmdb_put_u64 (bytes, sys->created_ms);
+    bytes [8] = sys->exchange? 1: 0;
+    kvp_lmdb_put_u16 (bytes + 9, (uint16_t) sys->name_len);
+    memcpy (bytes + S_SYSTEM_HEAD, sys->name, sys->name_len);
     MDB_val key = { KVP_ITEMTAB_PREFIX, prefix };
-    MDB_val val = { S_SYSTEM_HEAD + sys->name_len, NULL };
-    rc = mdb_put (txn, self->systems, &key, &val,
-                  MDB_RESERVE | (create? MDB_NOOVERWRITE: 0));
-    if (rc != MDB_SUCCESS)
-        return s_written (self, kvp_lmdb_rc (rc, "sys put"));
-    uint8_t *p = (uint8_t *) val.mv_data;
-    kvp_lmdb_put_u64 (p, sys->created_ms);
-    p [8] = sys->exchange? 1: 0;
-    kvp_lmdb_put_u16 (p + 9, (uint16_t) sys->name_len);
-    memcpy (p + S_SYSTEM_HEAD, sys->name, sys->name_len);
-    return KVP_STORE_OK;
+    MDB_val val = { S_SYSTEM_HEAD + sys->name_len, bytes };
+    return s_written (self, kvp_view_put (self->view, KVP_TABLE_SYSTEMS, &key,
+                                          &val, create));
 }
 
 int
 kvp_store_system_delete (kvp_store_t *self, uint32_t part,
                          const uint8_t guid [16])
 {
-    MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
     MDB_val key = { KVP_ITEMTAB_PREFIX, prefix };
-    int rc = s_system_txn (self, part, guid, &txn, prefix);
-    if (rc != KVP_STORE_OK)
-        return rc;
-    rc = kvp_lmdb_rc (mdb_del (txn, self->systems, &key, NULL), "sys del");
+    int rc = s_system_check (self, part, guid, prefix);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_view_del (self->view, KVP_TABLE_SYSTEMS, &key);
     //  The log stays: its jobs remain queryable after the system is gone
     if (rc == KVP_STORE_OK)
-        rc = kvp_itemtab_clear (self->items, txn, prefix);
+        rc = kvp_itemtab_clear (self->items, self->view, prefix);
     if (rc == KVP_STORE_OK)
-        rc = kvp_joblog_keys_clear (self->log, txn, prefix);
-    self->freed |= rc == KVP_STORE_OK;
+        rc = kvp_joblog_keys_clear (self->log, self->view, prefix);
     return s_written (self, rc);
 }
 
@@ -581,13 +804,10 @@ kvp_store_item_get (kvp_store_t *self, uint32_t part,
                     const char *name, size_t name_len,
                     const char **data, size_t *data_len)
 {
-    MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn, prefix);
-    if (rc != KVP_STORE_OK)
-        return rc;
-    return kvp_itemtab_get (self->items, txn, prefix, source, name, name_len,
-                            data, data_len);
+    int rc = s_system_check (self, part, guid, prefix);
+    return rc? rc: kvp_itemtab_get (self->items, self->view, prefix, source,
+                                    name, name_len, data, data_len);
 }
 
 int
@@ -596,14 +816,12 @@ kvp_store_item_put (kvp_store_t *self, uint32_t part,
                     const char *name, size_t name_len,
                     const char *data, size_t data_len, bool create)
 {
-    MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn, prefix);
-    if (rc != KVP_STORE_OK)
-        return rc;
-    return s_written (self, kvp_itemtab_put (self->items, txn, prefix, source,
-                                             name, name_len, data, data_len,
-                                             create));
+    int rc = s_system_check (self, part, guid, prefix);
+    return rc? rc: s_written (self, kvp_itemtab_put (self->items, self->view,
+                                                     prefix, source, name,
+                                                     name_len, data,
+                                                     data_len, create));
 }
 
 int
@@ -611,15 +829,12 @@ kvp_store_item_delete (kvp_store_t *self, uint32_t part,
                        const uint8_t guid [16], uint32_t source,
                        const char *name, size_t name_len)
 {
-    MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn, prefix);
-    if (rc != KVP_STORE_OK)
-        return rc;
-    rc = s_written (self, kvp_itemtab_delete (self->items, txn, prefix,
-                                              source, name, name_len));
-    self->freed |= rc == KVP_STORE_OK;
-    return rc;
+    int rc = s_system_check (self, part, guid, prefix);
+    return rc? rc: s_written (self, kvp_itemtab_delete (self->items,
+                                                        self->view, prefix,
+                                                        source, name,
+                                                        name_len));
 }
 
 int
@@ -627,12 +842,10 @@ kvp_store_items_each (kvp_store_t *self, uint32_t part,
                       const uint8_t guid [16], uint32_t source,
                       kvp_store_item_fn *fn, void *arg)
 {
-    MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn, prefix);
-    if (rc != KVP_STORE_OK)
-        return rc;
-    return kvp_itemtab_each (self->items, txn, prefix, source, fn, arg);
+    int rc = s_system_check (self, part, guid, prefix);
+    return rc? rc: kvp_itemtab_each (self->items, self->view, prefix, source,
+                                     fn, arg);
 }
 
 //  --- The log ------------------------------------------------------------
@@ -641,23 +854,24 @@ int
 kvp_store_log_next (kvp_store_t *self, uint32_t part, uint32_t *epoch,
                     uint64_t *seq)
 {
-    MDB_txn *txn = NULL;
     kvp_partition_t info = { 0, 0, 0 };
-    int rc = s_txn (self, &txn);
+    bool own;
+    int rc = s_view (self, false, &own);
     if (rc == KVP_STORE_OK && (part > S_PART_MAX || !epoch || !seq))
         rc = KVP_STORE_EINVAL;
     if (rc == KVP_STORE_OK)
-        rc = s_part_read (self, txn, part, &info);
+        rc = s_part_read (self, part, &info);
     if (rc == KVP_STORE_NOTFOUND) {
         //  A new partition here: a fresh epoch keeps its job ids apart
         //  from any earlier life of the partition. Written in the batch,
-        //  so an aborted batch forgets it.
+        //  so an aborted batch forgets it; the log keeps the number
+        //  drawn, so a replay gives the same epoch.
         while (rc == KVP_STORE_NOTFOUND && info.epoch == 0)
             if (getrandom (&info.epoch, sizeof (info.epoch), 0)
                 != (ssize_t) sizeof (info.epoch))
                 rc = kvp_lmdb_rc (errno, "getrandom");
         if (rc == KVP_STORE_NOTFOUND)
-            rc = s_part_write (self, txn, part, &info);
+            rc = s_part_write (self, part, &info);
     }
     if (rc == KVP_STORE_OK) {
         *epoch = info.epoch;
@@ -673,21 +887,20 @@ kvp_store_log_put (kvp_store_t *self, uint32_t part, uint64_t seq,
                    const uint8_t digest [16],
                    const void *event, size_t event_len)
 {
-    MDB_txn *txn = NULL;
     kvp_partition_t info;
     kvp_joblog_entry_t entry = { time_ms, guid, key, key? key_len: 0,
                                  key? digest: NULL, event, event_len };
-    int rc = s_system_txn (self, part, guid, &txn, NULL);
+    int rc = s_system_check (self, part, guid, NULL);
     if (rc == KVP_STORE_OK)
-        rc = s_part_read (self, txn, part, &info);
+        rc = s_part_read (self, part, &info);
     if (rc == KVP_STORE_NOTFOUND
     || (rc == KVP_STORE_OK && seq != info.seq + 1))
         rc = KVP_STORE_EINVAL;          //  not the seq log_next gave
     if (rc == KVP_STORE_OK)
-        rc = kvp_joblog_put (self->log, txn, part, seq, &entry);
+        rc = kvp_joblog_put (self->log, self->view, part, seq, &entry);
     if (rc == KVP_STORE_OK) {
         info.seq = seq;
-        rc = s_part_write (self, txn, part, &info);
+        rc = s_part_write (self, part, &info);
     }
     return s_written (self, rc);
 }
@@ -696,13 +909,13 @@ int
 kvp_store_log_get (kvp_store_t *self, uint32_t part, uint64_t seq,
                    const void **event, size_t *event_len)
 {
-    MDB_txn *txn = NULL;
     kvp_joblog_entry_t entry;
-    int rc = s_txn (self, &txn);
+    bool own;
+    int rc = s_view (self, false, &own);
     if (rc == KVP_STORE_OK && (part > S_PART_MAX || !event || !event_len))
         rc = KVP_STORE_EINVAL;
     if (rc == KVP_STORE_OK)
-        rc = kvp_joblog_get (self->log, txn, part, seq, &entry);
+        rc = kvp_joblog_get (self->log, self->view, part, seq, &entry);
     if (rc == KVP_STORE_OK) {
         *event = entry.event;
         *event_len = entry.event_len;
@@ -714,11 +927,12 @@ int
 kvp_store_log_each (kvp_store_t *self, uint32_t part, uint64_t from,
                     kvp_store_log_fn *fn, void *arg)
 {
-    MDB_txn *txn = NULL;
-    int rc = s_txn (self, &txn);
+    bool own;
+    int rc = s_view (self, false, &own);
     if (rc == KVP_STORE_OK && part > S_PART_MAX)
         rc = KVP_STORE_EINVAL;
-    return rc? rc: kvp_joblog_each (self->log, txn, part, from, fn, arg);
+    return rc? rc: kvp_joblog_each (self->log, self->view, part, from, fn,
+                                    arg);
 }
 
 int
@@ -726,13 +940,10 @@ kvp_store_key_get (kvp_store_t *self, uint32_t part,
                    const uint8_t guid [16], const char *key,
                    size_t key_len, uint64_t *seq, uint8_t digest [16])
 {
-    MDB_txn *txn = NULL;
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
-    int rc = s_system_txn (self, part, guid, &txn, prefix);
-    if (rc != KVP_STORE_OK)
-        return rc;
-    return kvp_joblog_key_get (self->log, txn, prefix, key, key_len, seq,
-                               digest);
+    int rc = s_system_check (self, part, guid, prefix);
+    return rc? rc: kvp_joblog_key_get (self->log, self->view, prefix, key,
+                                       key_len, seq, digest);
 }
 
 //  --- Retention ----------------------------------------------------------
@@ -741,24 +952,14 @@ int
 kvp_store_purge (kvp_store_t *self, uint64_t before_ms, size_t max,
                  size_t *purged)
 {
-    MDB_txn *txn = NULL;
-    size_t count = 0;
     if (!self || s_in_batch (self))
         return KVP_STORE_EINVAL;
-    MDB_env *env = kvp_env_handle (self->env);
-    int rc = kvp_lmdb_rc (mdb_txn_begin (env, NULL, 0, &txn),
-                          "purge begin");
-    if (rc == KVP_STORE_OK)
-        rc = kvp_joblog_purge (self->log, txn, before_ms, max, &count);
-    if (rc == KVP_STORE_OK)
-        rc = s_note (self, kvp_lmdb_commit (env, txn, "purge commit"));
-    else
-    if (txn)
-        mdb_txn_abort (txn);
+    kvp_ckpt_stats_t stats;
+    kvp_ckpt_stats (self->ckpt, &stats);
+    if (max)
+        kvp_ckpt_purge (self->ckpt, before_ms, max);
     if (purged)
-        *purged = rc == KVP_STORE_OK? count: 0;
-    self->freed = rc == KVP_STORE_OK && count > 0;
-    if (self->freed)
-        s_reclaim (self);
-    return rc;
+        *purged = (size_t) (stats.purged - self->purged);
+    self->purged = stats.purged;
+    return KVP_STORE_OK;
 }

@@ -1,4 +1,5 @@
-/*  kvp_store.h - a worker's data: one LMDB environment, its partitions.
+/*  kvp_store.h - a worker's data: a write-ahead log, LMDB as the log's
+    checkpointed state, and the partitions in them.
 
     Sub-databases (every key starts with the 2-byte big-endian partition,
     except logbody's, whose records start with it, so one partition can
@@ -23,26 +24,40 @@
     A directory with another layout (another "format", or a "log" without
     "logbody") is refused with KVP_STORE_MISMATCH.
 
-    Writes happen in batches: kvp_store_begin opens one write transaction,
-    each request runs in its own nested transaction (kvp_store_op_begin /
-    kvp_store_op_end), kvp_store_commit commits the batch once, synced
-    (unless the store was opened with nosync). All reads and writes between
-    begin and commit/abort see the batch; functions that need a transaction
-    and get none return KVP_STORE_EINVAL. Pointers the store hands out point
-    into LMDB memory: valid until the next write in the same transaction or
-    its end, whichever is first.
+    Writes happen in batches: kvp_store_begin opens one, each request runs
+    in its own nested undo scope (kvp_store_op_begin / kvp_store_op_end),
+    and kvp_store_commit appends the batch's changes to the write-ahead log
+    (DIR/wal) as one record and syncs it (fdatasync, unless nosync): when
+    commit returns OK the batch is durable. Its changes are visible at once
+    to every later read, from an in-memory overlay until a checkpoint
+    (a thread of the store, every checkpoint_ms or checkpoint_ops changes)
+    has applied them to LMDB with a synced commit; then the log segments
+    they came from are deleted. Opening replays what the last checkpoint
+    did not hold, so the store always serves everything committed, however
+    the process or the machine stopped. A log that is damaged before its
+    last synced record, or lacks records the checkpoint needs, is refused
+    (CORRUPT), with the files left as they are.
 
-    A write that fails with FULL or EIO fails the whole batch (LMDB cannot
-    reuse the transaction): every later call in it returns that code until
-    kvp_store_abort. Space that a committed batch frees (deletes) is
-    reused by LMDB from the second commit after it on, not the next one.
+    All reads and writes between begin and commit/abort see the batch;
+    functions that need a batch and get none return KVP_STORE_EINVAL.
+    Pointers the store hands out point into the overlay or LMDB: valid
+    until the next write or the batch's end, whichever is first.
+
+    A write that fails (EIO: out of memory) fails the whole batch: every
+    later call in it returns that code until kvp_store_abort. commit
+    refuses a batch with FULL when LMDB may lack the room to hold it once
+    applied (near full, it first waits for a pending checkpoint, whose
+    deletes may have made room) or the log cannot make a new segment, with
+    BUSY when checkpoints are too far behind (backlog_max), and with EIO
+    when the log cannot be written or synced (the store then refuses every
+    write until it is opened again: what the disk holds is unknown).
 
     Partitions are 0..65535 (EINVAL above); Source is 0..255 (one key
     byte; EINVAL above, except UINT32_MAX as the "all" filter of
     kvp_store_items_each).
 
-    A store is used by one thread. Leaf module over LMDB; no sockets, no
-    proto.
+    A store is used by one thread (its checkpoint thread is its own
+    business). Leaf module over LMDB; no sockets, no proto.
 */
 #ifndef KVP_STORE_H_INCLUDED
 #define KVP_STORE_H_INCLUDED
@@ -66,17 +81,27 @@ extern "C" {
 #define KVP_STORE_CORRUPT    (-30904)   /* a record that does not decode */
 #define KVP_STORE_MISMATCH   (-30905)   /* directory made with other settings */
 #define KVP_STORE_EIO        (-30906)   /* any other LMDB or system failure */
+#define KVP_STORE_BUSY       (-30907)   /* checkpoints behind: retry later */
 
 /*  Text for a store return code; never NULL. */
 const char *
     kvp_store_strerror (int rc);
 
 typedef struct {
-    size_t map_size;        /* initial map size, bytes; 0 = 64 MiB */
-    size_t map_max;         /* the map never grows past this; 0 = no limit
-                               but the disk */
-    bool nosync;            /* MDB_NOSYNC: safe against a process crash,
-                               not against power loss */
+    size_t map_size;        /* LMDB map, the most the store can hold (address
+                               space, not disk); 0 = 16 GiB */
+    size_t map_max;         /* when not 0, the map size (overrides map_size) */
+    bool nosync;            /* the log is not fdatasynced: safe against a
+                               process crash, not against power loss */
+    size_t wal_segment;     /* log segment size; 0 = 64 MiB */
+    unsigned checkpoint_ms; /* at most this long between checkpoints; 0 =
+                               100 */
+    size_t checkpoint_ops;  /* changes that start a checkpoint at once; 0 =
+                               10000 */
+    const char *checkpoint_log; /* a line per checkpoint (kvp_ckpt.h), or
+                                   NULL */
+    size_t backlog_max;     /* log bytes waiting for a checkpoint past which
+                               commit says BUSY; 0 = 256 MiB */
 } kvp_store_config_t;
 
 typedef struct _kvp_store_t kvp_store_t;
@@ -88,13 +113,13 @@ kvp_store_t *
     kvp_store_new (const char *dir, const kvp_store_config_t *config,
                    int *rc);
 
-/*  Close the store (aborting an open batch) and null the pointer; safe on
-    NULL. */
+/*  Close the store (aborting an open batch, checkpointing what is
+    committed) and null the pointer; safe on NULL. */
 void
     kvp_store_destroy (kvp_store_t **self_p);
 
 /*  Global values by name (worker id, token, nparts, ...), each read or
-    written in its own transaction (put commits synced). get copies at most
+    written in a batch of its own (put is durable when it returns OK). get copies at most
     size - 1 bytes into `value`, NUL-terminates, and returns the value's
     length, or KVP_STORE_NOTFOUND. Must not be called inside a batch. */
 int
@@ -106,33 +131,53 @@ int
 
 /*  --- Batches --------------------------------------------------------- */
 
-/*  Open the batch's write transaction. EINVAL if one is open. */
+/*  Open a batch. EINVAL if one is open. */
 int
     kvp_store_begin (kvp_store_t *self);
 
-/*  Commit the batch (synced unless nosync). On failure the batch is
-    aborted and FULL (map or disk full) or EIO is returned. */
+/*  Commit the batch: its record is in the log and synced (unless nosync)
+    when this returns OK. A batch that wrote nothing costs nothing. On
+    failure the batch is undone and FULL, BUSY or EIO is returned. */
 int
     kvp_store_commit (kvp_store_t *self);
 
-/*  Abort the batch; safe when none is open. */
+/*  Undo the batch; safe when none is open. */
 void
     kvp_store_abort (kvp_store_t *self);
 
-/*  Begin / end one request's nested transaction inside the batch (they
+/*  Begin / end one request's nested undo scope inside the batch (they
     nest up to 4 deep). end with keep = false undoes everything the request
-    wrote. end returns FULL if keeping it ran out of space, and, whatever
-    keep, FULL or EIO if a write in the batch failed: the batch must then
-    be aborted. Committing with ops still open is EINVAL (and aborts). */
+    wrote; whatever keep, end returns EIO if a write in the batch failed:
+    the batch must then be aborted. Committing with ops still open is
+    EINVAL (and aborts). */
 int
     kvp_store_op_begin (kvp_store_t *self);
 int
     kvp_store_op_end (kvp_store_t *self, bool keep);
 
-/*  Grow the map (double it, at most map_max). Only outside a batch.
-    Returns FULL when it cannot grow further. */
+/*  Checkpoint now and wait (at most timeout_ms) until LMDB holds every
+    committed batch. Not inside a batch. Returns OK, or why the checkpoint
+    failed (FULL, EIO; EIO also on time-out). */
 int
-    kvp_store_grow (kvp_store_t *self);
+    kvp_store_checkpoint (kvp_store_t *self, int timeout_ms);
+
+typedef struct {
+    uint64_t log_bytes;         /* log files on disk */
+    size_t log_segments;        /* segment files */
+    uint64_t log_syncs;         /* fdatasyncs of the log */
+    uint64_t log_sync_us;       /* time in them */
+    uint64_t checkpoints;       /* checkpoint commits */
+    uint64_t checkpoint_us;     /* time in them */
+    uint64_t checkpoint_us_max; /* the longest */
+    size_t backlog;             /* log bytes not yet checkpointed */
+    size_t overlay_entries;     /* keys the overlay holds */
+    size_t overlay_bytes;       /* their bytes */
+    size_t room_pages;          /* LMDB pages free at the last checkpoint */
+} kvp_store_stats_t;
+
+/*  Counters since the store was opened. */
+void
+    kvp_store_stats (kvp_store_t *self, kvp_store_stats_t *stats);
 
 /*  --- Partitions ------------------------------------------------------ */
 
@@ -268,10 +313,11 @@ int
 
 /*  --- Retention ------------------------------------------------------- */
 
-/*  Delete log entries submitted before `before_ms` (and the keys that
-    point at them), at most `max` entries, in its own synced transaction.
-    Sets *purged to the number deleted. Not inside a batch. Oldest first in
-    each partition, so many short calls never stall the caller long. */
+/*  Ask the next checkpoint to delete log entries submitted before
+    `before_ms` (and the keys that point at them), at most `max` entries,
+    oldest first in each partition (max 0 asks nothing). Sets *purged to
+    the number the checkpoints deleted since the previous call. Not inside
+    a batch. */
 int
     kvp_store_purge (kvp_store_t *self, uint64_t before_ms, size_t max,
                      size_t *purged);

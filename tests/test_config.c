@@ -31,8 +31,12 @@ START_TEST (test_defaults)
     ck_assert_str_eq (c.events_in, "tcp://127.0.0.1:5557");
     ck_assert_ptr_null (c.id);
     ck_assert (!c.nosync);
-    ck_assert_int_eq (c.map_size, 64 * 1024 * 1024);
+    ck_assert_int_eq (c.map_size, 16ULL << 30);
     ck_assert_int_eq (c.map_max, 0);
+    ck_assert_int_eq (c.checkpoint_ms, 100);
+    ck_assert_int_eq (c.checkpoint_ops, 10000);
+    ck_assert_ptr_null (c.checkpoint_log);
+    ck_assert_int_eq (c.wal_segment, 64 << 20);
     ck_assert_int_eq (c.retention_s, 86400);
     ck_assert_int_eq (c.heartbeat_ms, 1000);
     ck_assert_int_eq (c.liveness, 3);
@@ -108,7 +112,8 @@ START_TEST (test_errors)
         { { "--data", "/x", "--verbose=1" }, "--verbose" },
         { { "--data", "/x", "stray" }, "stray" },
         { { "--data=" }, "--data" },
-        { { "--data", "/x", "--map-size=8M", "--map-max=4M" }, "--map-max" },
+        { { "--data", "/x", "--checkpoint-ms", "0" }, "--checkpoint-ms" },
+        { { "--data", "/x", "--wal-segment-size=1k" }, "--wal-segment-size" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
         char *argv [6] = { "kvp-worker" };

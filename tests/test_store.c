@@ -4,6 +4,7 @@
     the parent process removes after the case, even when a test fails.
 */
 #include <check.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include "kvp_store.h"
+#include "kvp_wal.h"
 #include "kvp_testkit.h"
 #include "kvp_fnv.h"
 
@@ -28,7 +30,8 @@ s_dir (const char *name)
 static kvp_store_t *
 s_open (const char *dir, size_t map_size, size_t map_max)
 {
-    kvp_store_config_t config = { map_size, map_max, true };
+    kvp_store_config_t config = { .map_size = map_size, .map_max = map_max,
+                                  .nosync = true };
     int rc = -1;
     kvp_store_t *store = kvp_store_new (dir, &config, &rc);
     ck_assert_ptr_nonnull (store);
@@ -632,6 +635,17 @@ START_TEST (test_system_delete)
 }
 END_TEST
 
+//  Purge as a checkpoint does it: ask, checkpoint, read the count back
+static size_t
+s_purge (kvp_store_t *store, uint64_t before_ms, size_t max)
+{
+    size_t purged = 0;
+    ck_assert_int_eq (kvp_store_purge (store, before_ms, max, &purged), 0);
+    ck_assert_int_eq (kvp_store_checkpoint (store, 10000), KVP_STORE_OK);
+    ck_assert_int_eq (kvp_store_purge (store, 0, 0, &purged), 0);
+    return purged;
+}
+
 START_TEST (test_purge)
 {
     kvp_store_t *store = s_open (s_dir ("purge"), 0, 0);
@@ -652,14 +666,10 @@ START_TEST (test_purge)
     ck_assert_int_eq (kvp_store_commit (store), KVP_STORE_OK);
 
     size_t purged = 99;
-    ck_assert_int_eq (kvp_store_purge (store, 105, 3, &purged), KVP_STORE_OK);
-    ck_assert_uint_eq (purged, 3);
-    ck_assert_int_eq (kvp_store_purge (store, 105, 100, &purged),
-                      KVP_STORE_OK);
-    ck_assert_uint_eq (purged, 7);      //  4, 5 of part 1; all 5 of part 2
-    ck_assert_int_eq (kvp_store_purge (store, 105, 100, &purged),
-                      KVP_STORE_OK);
-    ck_assert_uint_eq (purged, 0);
+    ck_assert_uint_eq (s_purge (store, 105, 3), 3);
+    ck_assert_uint_eq (s_purge (store, 105, 100), 7);  //  4, 5 of part 1;
+                                                       //  all 5 of part 2
+    ck_assert_uint_eq (s_purge (store, 105, 100), 0);
 
     const void *event;
     size_t len;
@@ -970,9 +980,7 @@ START_TEST (test_log_pages)
     kvp_store_abort (store);
     //  Purging deletes bodies with their index records; the rest stays
     //  consistent and the next lsns follow the last body
-    size_t purged = 0;
-    ck_assert_int_eq (kvp_store_purge (store, 1000 + total / 2, 10000,
-                                       &purged), KVP_STORE_OK);
+    size_t purged = s_purge (store, 1000 + total / 2, 10000);
     ck_assert_uint_eq (purged, total / 2);
     total += s_log_batch (store, &state, 1000 + total, false, kept);
     kvp_store_destroy (&store);
@@ -996,7 +1004,7 @@ START_TEST (test_format)
     ck_assert_str_eq (value, "2");
     ck_assert_int_eq (kvp_store_meta_put (store, "format", "3"), 0);
     kvp_store_destroy (&store);
-    kvp_store_config_t config = { 0, 0, true };
+    kvp_store_config_t config = { .nosync = true };
     int rc = 0;
     ck_assert_ptr_null (kvp_store_new (dir, &config, &rc));
     ck_assert_int_eq (rc, KVP_STORE_MISMATCH);
@@ -1100,7 +1108,8 @@ START_TEST (test_map_full)
     int next = 0;
     int batches = s_fill (store, guid, &next);
     ck_assert_int_gt (batches, 4);
-    ck_assert_int_eq (kvp_store_grow (store), KVP_STORE_FULL);
+    int again = next;
+    ck_assert_int_eq (s_fill (store, guid, &again), 0);     //  still full
     //  Reads still work
     ck_assert_int_eq (kvp_store_begin (store), KVP_STORE_OK);
     ck_assert_uint_eq (s_count (store, 1, guid, 0), (size_t) next);
@@ -1127,30 +1136,20 @@ START_TEST (test_map_full_reclaim)
     s_guid (guid, 18);
     int next = 0;
     ck_assert_int_gt (s_fill (store, guid, &next), 4);
-    ck_assert_int_eq (kvp_store_grow (store), KVP_STORE_FULL);
     ck_assert_int_eq (s_delete (store, guid, 0, 4 * S_BATCH), KVP_STORE_OK);
     ck_assert_int_ge (s_fill (store, guid, &next), 1);
     kvp_store_destroy (&store);
 }
 END_TEST
 
-START_TEST (test_map_grow)
+START_TEST (test_map_fixed)
 {
-    kvp_store_t *store = s_open (s_dir ("grow"), 512 << 10, 2 << 20);
+    //  The map is set once, at map_max: a 512 KiB start does not matter
+    kvp_store_t *store = s_open (s_dir ("fixed"), 512 << 10, 2 << 20);
     uint8_t guid [16];
     s_guid (guid, 17);
     int next = 0;
-    int first = s_fill (store, guid, &next);
-    ck_assert_int_gt (first, 1);
-    ck_assert_int_eq (kvp_store_begin (store), KVP_STORE_OK);
-    ck_assert_int_eq (kvp_store_grow (store), KVP_STORE_EINVAL);
-    kvp_store_abort (store);
-    ck_assert_int_eq (kvp_store_grow (store), KVP_STORE_OK);     //  1 MiB
-    int second = s_fill (store, guid, &next);
-    ck_assert_int_gt (second, first / 2);
-    ck_assert_int_eq (kvp_store_grow (store), KVP_STORE_OK);     //  2 MiB
-    ck_assert_int_gt (s_fill (store, guid, &next), second / 2);
-    ck_assert_int_eq (kvp_store_grow (store), KVP_STORE_FULL);   //  max
+    ck_assert_int_gt (s_fill (store, guid, &next), 20);     //  512 KiB: < 8
     ck_assert_int_eq (kvp_store_begin (store), KVP_STORE_OK);
     ck_assert_uint_eq (s_count (store, 1, guid, 0), (size_t) next);
     kvp_store_abort (store);
@@ -1164,7 +1163,7 @@ END_TEST
 START_TEST (test_fsize)
 {
     const char *dir = s_dir ("fsize");
-    kvp_store_config_t config = { 0, 0, false };
+    kvp_store_config_t config = { .wal_segment = 64 << 10 };
     kvp_store_t *store = kvp_store_new (dir, &config, NULL);
     ck_assert_ptr_nonnull (store);
     uint8_t guid [16];
@@ -1187,6 +1186,199 @@ START_TEST (test_fsize)
     ck_assert_uint_eq (s_count (store, 1, guid, 0), (size_t) next);
     kvp_store_abort (store);
     kvp_store_destroy (&store);
+}
+END_TEST
+
+//  --- The write-ahead log -------------------------------------------------
+
+//  A store whose checkpoints wait for an explicit kvp_store_checkpoint
+static kvp_store_t *
+s_open_lazy (const char *dir)
+{
+    kvp_store_config_t config = { .nosync = true, .wal_segment = 64 << 10,
+                                  .checkpoint_ms = 3600 * 1000,
+                                  .checkpoint_ops = 100000000 };
+    int rc = -1;
+    kvp_store_t *store = kvp_store_new (dir, &config, &rc);
+    ck_assert_int_eq (rc, KVP_STORE_OK);
+    return store;
+}
+
+//  Items in LMDB itself, not through the store: counted in a child, as
+//  LMDB forbids one process to open an environment twice
+static size_t
+s_lmdb_items (const char *dir)
+{
+    pid_t pid = fork ();
+    ck_assert_int_ge (pid, 0);
+    if (pid == 0) {
+        MDB_env *env;
+        MDB_txn *txn;
+        MDB_dbi items;
+        MDB_stat st;
+        if (mdb_env_create (&env) || mdb_env_set_maxdbs (env, 8)
+        ||  mdb_env_open (env, dir, MDB_RDONLY, 0644)
+        ||  mdb_txn_begin (env, NULL, MDB_RDONLY, &txn)
+        ||  mdb_dbi_open (txn, "items", 0, &items)
+        ||  mdb_stat (txn, items, &st) || st.ms_entries > 250)
+            _exit (255);
+        _exit ((int) st.ms_entries);
+    }
+    int status;
+    ck_assert_int_eq (waitpid (pid, &status, 0), pid);
+    ck_assert (WIFEXITED (status) && WEXITSTATUS (status) != 255);
+    return (size_t) WEXITSTATUS (status);
+}
+
+//  Acknowledged means visible: before any checkpoint, after one, after a
+//  system is deleted with items on both sides, and after a reopen
+START_TEST (test_log_visible)
+{
+    const char *dir = s_dir ("visible");
+    kvp_store_t *store = s_open_lazy (dir);
+    uint8_t guid [16];
+    s_guid (guid, 40);
+    kvp_system_t sys = { "vm", 2, true, 1 };
+    ck_assert_int_eq (kvp_store_begin (store), 0);
+    ck_assert_int_eq (kvp_store_system_put (store, 1, guid, &sys, true), 0);
+    s_put (store, 1, guid, 0, "a", "1");
+    s_put (store, 1, guid, 0, "b", "2");
+    ck_assert_int_eq (kvp_store_commit (store), 0);
+    ck_assert_uint_eq (s_lmdb_items (dir), 0);      //  only in the log
+    ck_assert_int_eq (kvp_store_begin (store), 0);
+    s_expect (store, 1, guid, 0, "a", "1");
+    ck_assert_int_eq (kvp_store_item_delete (store, 1, guid, 0, "a", 1), 0);
+    ck_assert_int_eq (kvp_store_commit (store), 0);
+    ck_assert_int_eq (kvp_store_checkpoint (store, 10000), 0);
+    ck_assert_uint_eq (s_lmdb_items (dir), 1);
+    //  b in LMDB, c in the overlay; the system goes, then d comes back
+    ck_assert_int_eq (kvp_store_begin (store), 0);
+    s_expect (store, 1, guid, 0, "a", NULL);
+    s_put (store, 1, guid, 0, "c", "3");
+    ck_assert_int_eq (kvp_store_commit (store), 0);
+    ck_assert_int_eq (kvp_store_begin (store), 0);
+    ck_assert_uint_eq (s_count (store, 1, guid, 0), 2);
+    ck_assert_int_eq (kvp_store_system_delete (store, 1, guid), 0);
+    ck_assert_uint_eq (s_count (store, 1, guid, 0), 0);
+    ck_assert_int_eq (kvp_store_commit (store), 0);
+    ck_assert_int_eq (kvp_store_begin (store), 0);
+    ck_assert_uint_eq (s_count (store, 1, guid, 0), 0);
+    s_put (store, 1, guid, 0, "d", "4");
+    ck_assert_uint_eq (s_count (store, 1, guid, 0), 1);
+    ck_assert_int_eq (kvp_store_commit (store), 0);
+    kvp_store_destroy (&store);
+    store = s_open_lazy (dir);
+    ck_assert_int_eq (kvp_store_begin (store), 0);
+    s_expect (store, 1, guid, 0, "b", NULL);
+    s_expect (store, 1, guid, 0, "d", "4");
+    ck_assert_uint_eq (s_count (store, 1, guid, 0), 1);
+    kvp_store_abort (store);
+    kvp_store_destroy (&store);
+    ck_assert_uint_eq (s_lmdb_items (dir), 1);
+}
+END_TEST
+
+#define S_CRASH_JOBS 40
+
+//  In a child that then dies without closing anything (as kill -9 would
+//  leave it): S_CRASH_JOBS batches, each one job with an item, none
+//  checkpointed
+static void
+s_crash_child (const char *dir)
+{
+    pid_t pid = fork ();
+    ck_assert_int_ge (pid, 0);
+    if (pid == 0) {
+        kvp_store_t *store = s_open_lazy (dir);
+        uint8_t guid [16];
+        s_guid (guid, 41);
+        for (int i = 0; i < S_CRASH_JOBS; i++) {
+            char name [16];
+            snprintf (name, sizeof name, "n%02d", i);
+            if (kvp_store_begin (store)
+            ||  kvp_store_item_put (store, 2, guid, 0, name, 3, name, 3, true))
+                _exit (3);
+            s_log (store, 2, guid, 500 + i, NULL, 0, NULL);
+            if (kvp_store_commit (store))
+                _exit (4);
+        }
+        _exit (0);
+    }
+    int status;
+    ck_assert_int_eq (waitpid (pid, &status, 0), pid);
+    ck_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+}
+
+//  What a killed process committed comes back from the log alone, the
+//  same bytes
+START_TEST (test_log_replay)
+{
+    const char *dir = s_dir ("replay");
+    s_crash_child (dir);
+    ck_assert_uint_eq (s_lmdb_items (dir), 0);
+    kvp_store_t *store = s_open_lazy (dir);
+    uint8_t guid [16];
+    s_guid (guid, 41);
+    ck_assert_int_eq (kvp_store_begin (store), 0);
+    ck_assert_uint_eq (s_count (store, 2, guid, 0), S_CRASH_JOBS);
+    for (int i = 0; i < S_CRASH_JOBS; i++) {
+        const void *event;
+        size_t len;
+        char want [32];
+        snprintf (want, sizeof want, "event 2 at %d", 500 + i);
+        ck_assert_int_eq (kvp_store_log_get (store, 2, (uint64_t) i + 1,
+                                             &event, &len), 0);
+        ck_assert_uint_eq (len, strlen (want));
+        ck_assert (memcmp (event, want, len) == 0);
+    }
+    kvp_store_abort (store);
+    kvp_partition_t info;
+    ck_assert_int_eq (kvp_store_partition_get (store, 2, &info), 0);
+    ck_assert_uint_eq (info.seq, S_CRASH_JOBS);
+    kvp_store_destroy (&store);
+    //  Opening applied the log to LMDB
+    ck_assert_uint_eq (s_lmdb_items (dir), S_CRASH_JOBS);
+}
+END_TEST
+
+//  The first (and only) log segment's bytes
+static size_t
+s_segment (const char *dir, char *path, size_t size, uint8_t **bytes)
+{
+    snprintf (path, size, "%s/wal/%016x.wal", dir, 1);
+    FILE *file = fopen (path, "rb");
+    ck_assert_ptr_nonnull (file);
+    fseek (file, 0, SEEK_END);
+    size_t len = (size_t) ftell (file);
+    rewind (file);
+    *bytes = (uint8_t *) malloc (len);
+    ck_assert_uint_eq (fread (*bytes, 1, len, file), len);
+    fclose (file);
+    return len;
+}
+
+//  A damaged record before the last synced one is a refusal to open, and
+//  the files stay as they were
+START_TEST (test_log_damage)
+{
+    const char *dir = s_dir ("damage");
+    s_crash_child (dir);
+    char path [256];
+    uint8_t *bytes, *after;
+    size_t len = s_segment (dir, path, sizeof path, &bytes);
+    bytes [KVP_WAL_SEGMENT_HEADER + KVP_WAL_RECORD_HEADER + 2] ^= 0x40;
+    FILE *file = fopen (path, "r+b");
+    ck_assert_uint_eq (fwrite (bytes, 1, len, file), len);
+    fclose (file);
+    int rc = 0;
+    kvp_store_config_t config = { .nosync = true };
+    ck_assert_ptr_null (kvp_store_new (dir, &config, &rc));
+    ck_assert_int_eq (rc, KVP_STORE_CORRUPT);
+    ck_assert_uint_eq (s_segment (dir, path, sizeof path, &after), len);
+    ck_assert (memcmp (bytes, after, len) == 0);
+    ck_assert_uint_eq (s_lmdb_items (dir), 0);
+    free (bytes);
+    free (after);
 }
 END_TEST
 
@@ -1215,8 +1407,11 @@ s_suite (void)
     tcase_add_test (tc, test_format);
     tcase_add_test (tc, test_map_full);
     tcase_add_test (tc, test_map_full_reclaim);
-    tcase_add_test (tc, test_map_grow);
+    tcase_add_test (tc, test_map_fixed);
     tcase_add_test (tc, test_fsize);
+    tcase_add_test (tc, test_log_visible);
+    tcase_add_test (tc, test_log_replay);
+    tcase_add_test (tc, test_log_damage);
     suite_add_tcase (suite, tc);
     return suite;
 }

@@ -5,10 +5,6 @@
 #include "kvp_rc.h"
 #include "kvp_wire.h"
 
-//  A batch that hits FULL again right after a successful grow may need a
-//  few more doublings (one pass can carry up to --batch large requests).
-#define S_GROW_TRIES    4
-
 struct _kvp_batch_t {
     kvp_store_t *store;         /* borrowed */
     kvp_exec_t *exec;           /* runs one slot */
@@ -238,10 +234,11 @@ s_commit_failed (kvp_batch_t *self, size_t from, size_t to, int rc)
     }
 }
 
-//  --- A full store --------------------------------------------------------------
+//  --- A full or busy store -------------------------------------------------------
 //
-//  The map cannot grow: run each request alone, so reads and the writes
-//  that fit still succeed, and refuse only the writes that do not.
+//  The batch was refused whole: run each request alone, so reads and the
+//  writes that fit still succeed, and refuse only the writes that do not
+//  (32778 when there is no room, 32774 while checkpoints catch up).
 static void
 s_run_singly (kvp_batch_t *self)
 {
@@ -251,8 +248,12 @@ s_run_singly (kvp_batch_t *self)
             continue;
         int rc = s_attempt (self, i, i + 1, false);
         if (rc == KVP_STORE_FULL)
-            kvp_slot_reject (slot, KVP_RC_OUT_OF_MEMORY, "store full: the "
-                             "map cannot grow (--map-max or the disk)");
+            kvp_slot_reject (slot, KVP_RC_OUT_OF_MEMORY, "store full: no "
+                             "room in the map (--map-size) or on the disk");
+        else
+        if (rc == KVP_STORE_BUSY)
+            kvp_slot_reject (slot, KVP_RC_IN_USE, "worker busy: its "
+                             "checkpoints are behind; retry later");
         else
         if (rc != KVP_STORE_OK)
             s_commit_failed (self, i, i + 1, rc);
@@ -272,18 +273,9 @@ kvp_batch_run (kvp_batch_t *self)
     self->stats.batches++;
     self->stats.requests += self->size;
     int rc = s_attempt (self, 0, self->size, true);
-    for (int tries = 0; rc == KVP_STORE_FULL && tries < S_GROW_TRIES;
-         tries++) {
-        rc = kvp_store_grow (self->store);
-        if (rc == KVP_STORE_OK)
-            rc = s_attempt (self, 0, self->size, true);
-        else
-        if (rc == KVP_STORE_FULL)
-            break;
-    }
-    if (rc == KVP_STORE_FULL) {
-        zsys_warning ("store full: running %zu requests one by one",
-                      self->size);
+    if (rc == KVP_STORE_FULL || rc == KVP_STORE_BUSY) {
+        zsys_warning ("%s: running %zu requests one by one",
+                      kvp_store_strerror (rc), self->size);
         s_run_singly (self);
         return KVP_STORE_OK;
     }

@@ -1,6 +1,6 @@
 /*  kvp_batch.h - group commit: the requests of one loop pass run in one
-    LMDB write transaction (each in its own nested transaction) and are
-    committed once, synced, before any of them is answered.
+    store batch (each in its own nested undo scope) and are committed once,
+    one synced log record, before any of them is answered.
 
     The caller claims slots, fills them (decoded request, target, partition,
     receipt times) and marks them READY, or answers them at once with
@@ -8,10 +8,9 @@
     sends every slot's reply and publishes every event, in slot order, and
     calls kvp_batch_clear.
 
-    Out of space: the batch is aborted, the map grown and the batch rerun;
-    if the map cannot grow, each request runs alone so reads still succeed
-    and only the writes that do not fit are refused (32778); the store
-    makes space freed later usable at once (kvp_store_commit).
+    Out of space (or checkpoints behind): the batch is undone and each
+    request runs alone, so reads still succeed and only the writes that do
+    not fit are refused (32778; 32774 while the checkpoints catch up).
 
     The batch also carries the per-partition "published up to" marks: they
     are written inside the next batch's transaction, never in a commit of

@@ -48,14 +48,34 @@ static const kvp_opts_option_t s_options [] = {
       .help = "worker name (default: the one in DIR, else w-<8 hex>)" },
     { .name = "sync", .type = KVP_OPTS_CHOICE, .choices = s_sync,
       .def = "full", S_AT (nosync),
-      .help = "none: no fsync per commit (survives a process crash only)" },
+      .help = "none: the write-ahead log is not fdatasynced (survives a "
+              "process crash only)" },
     { .name = "map-size", .type = KVP_OPTS_BYTES, .metavar = "BYTES",
-      .def = "64M", .min = 1024 * 1024, .max = 1024 * S_GIB,
+      .def = "16G", .min = 1024 * 1024, .max = 1024 * 1024 * S_GIB,
       S_AT (map_size),
-      .help = "initial LMDB map size (K/M/G/T suffixes)" },
+      .help = "LMDB map size: the most the store can hold (address space, "
+              "not disk; K/M/G/T suffixes)" },
     { .name = "map-max", .type = KVP_OPTS_BYTES, .metavar = "BYTES",
       .def = "0", .min = 0, .max = 1024 * 1024 * S_GIB, S_AT (map_max),
-      .help = "largest map size; 0 = limited by the disk only" },
+      .help = "when not 0, the map size (as --map-size)" },
+    { .name = "checkpoint-ms", .type = KVP_OPTS_UINT, .metavar = "MS",
+      .def = "100", .min = 1, .max = 3600 * 1000, S_AT (checkpoint_ms),
+      .help = "most time between checkpoints of the log into LMDB" },
+    { .name = "checkpoint-ops", .type = KVP_OPTS_UINT, .metavar = "N",
+      .def = "10000", .min = 1, .max = 100000000, S_AT (checkpoint_ops),
+      .help = "changes waiting that start a checkpoint at once" },
+    { .name = "checkpoint-log", .type = KVP_OPTS_STRING, .metavar = "FILE",
+      S_AT (checkpoint_log),
+      .help = "append a line per checkpoint: start and end (Unix us), "
+              "records, changes" },
+    { .name = "wal-segment-size", .type = KVP_OPTS_BYTES, .metavar = "BYTES",
+      .def = "64M", .min = 64 * 1024, .max = S_GIB, S_AT (wal_segment),
+      .help = "write-ahead log segment size (preallocated)" },
+    { .name = "backlog-max", .type = KVP_OPTS_BYTES, .metavar = "BYTES",
+      .def = "256M", .min = 1024 * 1024, .max = 64 * S_GIB,
+      S_AT (backlog_max),
+      .help = "log bytes not yet checkpointed past which writes get "
+              "32774" },
     { .name = "retention", .type = KVP_OPTS_UINT, .metavar = "SECONDS",
       .def = "86400", .min = 1, .max = 10ULL * 366 * 86400,
       S_AT (retention_s),
@@ -86,9 +106,6 @@ kvp_config_parse (kvp_config_t *self, int argc, char *argv [],
     //  Checks across options, after all of them are known
     if (!self->data)
         snprintf (error, size, "--data DIR is required");
-    else
-    if (self->map_max && self->map_max < self->map_size)
-        snprintf (error, size, "--map-max is smaller than --map-size");
     else
         return KVP_CONFIG_OK;
     return KVP_CONFIG_ERROR;

@@ -27,9 +27,14 @@ typedef struct {
     const char *broker;         /* --broker EP: the broker's workers ROUTER */
     const char *events_in;      /* --events-in EP: the broker's XSUB */
     const char *id;             /* --id NAME, or NULL when not given */
-    bool nosync;                /* --sync none: commits are not fsynced */
-    uint64_t map_size;          /* --map-size: initial LMDB map, bytes */
-    uint64_t map_max;           /* --map-max: map limit, bytes; 0 = none */
+    bool nosync;                /* --sync none: the log is not fsynced */
+    uint64_t map_size;          /* --map-size: LMDB map, bytes */
+    uint64_t map_max;           /* --map-max: when not 0, the map size */
+    uint64_t checkpoint_ms;     /* --checkpoint-ms: most time between */
+    uint64_t checkpoint_ops;    /* --checkpoint-ops: changes that start one */
+    const char *checkpoint_log; /* --checkpoint-log FILE, or NULL */
+    uint64_t wal_segment;       /* --wal-segment-size: bytes per segment */
+    uint64_t backlog_max;       /* --backlog-max: log bytes behind -> 32774 */
     uint64_t retention_s;       /* --retention: keep jobs/keys this long */
     uint64_t heartbeat_ms;      /* --heartbeat: interval, milliseconds */
     uint64_t liveness;          /* --liveness: silent intervals -> dead */

@@ -38,10 +38,9 @@ void
 /*  Run a READY slot inside the open batch. On return 0 the slot holds its
     reply (a success or a KVP/1 error; a store failure other than FULL is
     answered 32771) and, when it made a job, its event, topic, seq and job
-    id. Returns KVP_STORE_FULL when the store ran out of space, or
-    KVP_STORE_EIO when a write failed otherwise: the batch is then broken,
-    the slot's results are cleared, and the caller must abort the batch
-    (after FULL: kvp_store_grow, then retry). */
+    id. Returns KVP_STORE_FULL or KVP_STORE_EIO when a write failed: the
+    batch is then broken, the slot's results are cleared, and the caller
+    must abort the batch. */
 int
     kvp_exec_run (kvp_exec_t *self, kvp_slot_t *slot);
 

@@ -48,6 +48,7 @@ struct _kvp_worker_t {
     int64_t tick_at;            /* mono ms: housekeeping due */
     int status;                 /* exit status once stopping; -1 before */
     int64_t stats_at;           /* mono ms: next batch statistics line */
+    kvp_store_stats_t last;     /* store counters at the last line */
     msgpack_sbuffer buf;        /* REGISTER body */
 };
 
@@ -406,6 +407,26 @@ s_serve (kvp_worker_t *self)
     kvp_batch_clear (self->batch);
 }
 
+//  The log and its checkpoints since the last line: what bounds the log's
+//  size on disk and how far LMDB is behind it.
+static void
+s_report_store (kvp_worker_t *self)
+{
+    kvp_store_stats_t st;
+    kvp_store_stats (self->store, &st);
+    uint64_t checkpoints = st.checkpoints - self->last.checkpoints;
+    uint64_t us = st.checkpoint_us - self->last.checkpoint_us;
+    if (checkpoints)
+        zsys_info ("log %.1f MB in %zu segments, %.1f MB behind; %llu "
+                   "checkpoints, %.1f ms each (longest so far %.1f ms)",
+                   (double) st.log_bytes / 1e6, st.log_segments,
+                   (double) st.backlog / 1e6,
+                   (unsigned long long) checkpoints,
+                   (double) us / (double) checkpoints / 1000.0,
+                   (double) st.checkpoint_us_max / 1000.0);
+    self->last = st;
+}
+
 //  Every S_STATS_MS of activity, one line on how the group commit went:
 //  what an operator tunes (--batch) and what a slow disk looks like.
 static void
@@ -425,6 +446,7 @@ s_report (kvp_worker_t *self, int64_t now)
                    (double) st.exec_us / (double) st.batches,
                    (unsigned long long) st.commits,
                    st.commits ? (double) st.commit_us / (double) st.commits : 0.0);
+    s_report_store (self);
     self->stats_at = now + S_STATS_MS;
 }
 
@@ -492,7 +514,12 @@ s_open (kvp_worker_t *self, int *status)
 {
     const kvp_config_t *config = self->config;
     kvp_store_config_t store_config = { .map_size = config->map_size,
-        .map_max = config->map_max, .nosync = config->nosync };
+        .map_max = config->map_max, .nosync = config->nosync,
+        .wal_segment = config->wal_segment,
+        .checkpoint_ms = (unsigned) config->checkpoint_ms,
+        .checkpoint_ops = config->checkpoint_ops,
+        .checkpoint_log = config->checkpoint_log,
+        .backlog_max = config->backlog_max };
     int rc = 0;
     self->store = kvp_store_new (config->data, &store_config, &rc);
     if (!self->store) {

@@ -1,0 +1,540 @@
+/*  kvp_ckpt.c - the checkpoint thread (see kvp_ckpt.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <czmq.h>
+#include "kvp_ckpt.h"
+#include "kvp_lmdb.h"
+#include "kvp_store.h"
+
+#define S_RETRY_MS      1000        //  after a failed commit
+#define S_RESERVE_PAGES 16          //  kept back for the checkpoint itself
+
+typedef struct s_record {
+    struct s_record *next;
+    uint64_t lsn;
+    void *data;
+    size_t size;
+    size_t changes;
+} s_record_t;
+
+struct _kvp_ckpt_t {
+    MDB_env *env;
+    MDB_dbi dbis [KVP_TABLE_COUNT];
+    kvp_joblog_t *log;
+    kvp_ckpt_config_t config;
+    FILE *log_file;                 //  the checkpoint log, or NULL
+    size_t psize;                   //  LMDB page size
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;           //  guards what follows
+    pthread_cond_t wake;            //  for the thread
+    pthread_cond_t done;            //  for waiters
+    s_record_t *head, *tail;        //  queued records
+    size_t queued_changes;
+    size_t backlog;                 //  bytes queued or being applied
+    uint64_t applied;
+    int status;
+    bool stop, urgent;
+    uint64_t purge_before;          //  0: no purge asked
+    size_t purge_max;
+    size_t room;                    //  pages free after the last commit
+    uint64_t attempts;              //  checkpoints tried
+    kvp_ckpt_stats_t stats;
+};
+
+//  --- Applying records ---------------------------------------------------
+
+typedef struct {
+    MDB_txn *txn;
+    const MDB_dbi *dbis;
+} s_apply_t;
+
+static int
+s_apply_change (void *arg, kvp_change_op_t op, kvp_change_table_t table,
+                const void *key, size_t key_len, const void *val,
+                size_t val_len)
+{
+    s_apply_t *apply = (s_apply_t *) arg;
+    MDB_dbi dbi = apply->dbis [table];
+    MDB_val k = { key_len, (void *) key }, v = { val_len, (void *) val };
+    int rc;
+    if (op == KVP_CHANGE_PUT)
+        rc = mdb_put (apply->txn, dbi, &k, &v, 0);
+    else
+    if (op == KVP_CHANGE_DEL) {
+        rc = mdb_del (apply->txn, dbi, &k, NULL);
+        rc = rc == MDB_NOTFOUND? MDB_SUCCESS: rc;   //  replayed twice
+    }
+    else
+        return kvp_lmdb_del_prefix (apply->txn, dbi, key, key_len, NULL);
+    return kvp_lmdb_rc (rc, "checkpoint apply");
+}
+
+int
+kvp_ckpt_apply (MDB_txn *txn, const MDB_dbi *dbis, const void *data,
+                size_t size)
+{
+    s_apply_t apply = { txn, dbis };
+    return kvp_change_each (data, size, s_apply_change, &apply);
+}
+
+int
+kvp_ckpt_mark (MDB_txn *txn, MDB_dbi meta, uint64_t lsn)
+{
+    uint8_t bytes [8];
+    kvp_lmdb_put_u64 (bytes, lsn);
+    MDB_val key = { strlen (KVP_CKPT_APPLIED), (void *) KVP_CKPT_APPLIED };
+    MDB_val val = { 8, bytes };
+    return kvp_lmdb_rc (mdb_put (txn, meta, &key, &val, 0), "checkpoint mark");
+}
+
+int
+kvp_ckpt_read (MDB_txn *txn, MDB_dbi meta, uint64_t *lsn)
+{
+    MDB_val key = { strlen (KVP_CKPT_APPLIED), (void *) KVP_CKPT_APPLIED };
+    MDB_val val;
+    int rc = mdb_get (txn, meta, &key, &val);
+    *lsn = 0;
+    if (rc == MDB_NOTFOUND)
+        return KVP_STORE_OK;
+    if (rc == MDB_SUCCESS && val.mv_size != 8)
+        return KVP_STORE_CORRUPT;
+    if (rc == MDB_SUCCESS)
+        *lsn = kvp_lmdb_get_u64 ((const uint8_t *) val.mv_data);
+    return kvp_lmdb_rc (rc, "checkpoint read");
+}
+
+//  --- Room --------------------------------------------------------------
+
+//  Pages on LMDB's free list, read in `txn`
+static size_t
+s_free_list (MDB_txn *txn)
+{
+    MDB_cursor *cursor;
+    MDB_val key, val;
+    size_t pages = 0;
+    if (mdb_cursor_open (txn, 0, &cursor) != MDB_SUCCESS)
+        return 0;
+    int rc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
+    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get (cursor, &key, &val,
+                                                   MDB_NEXT))
+        if (val.mv_size >= sizeof (size_t)) {
+            size_t count;
+            memcpy (&count, val.mv_data, sizeof count);   //  IDL: count first
+            pages += count;
+        }
+    mdb_cursor_close (cursor);
+    return pages;
+}
+
+//  Bytes the data file may still grow by: the file size limit and the disk
+static uint64_t
+s_file_room (MDB_env *env)
+{
+    uint64_t room = UINT64_MAX;
+    mdb_filehandle_t fd;
+    struct stat st;
+    struct rlimit limit;
+    if (mdb_env_get_fd (env, &fd) == MDB_SUCCESS && fstat (fd, &st) == 0
+    &&  getrlimit (RLIMIT_FSIZE, &limit) == 0
+    &&  limit.rlim_cur != RLIM_INFINITY)
+        room = limit.rlim_cur > (rlim_t) st.st_size
+             ? (uint64_t) (limit.rlim_cur - st.st_size): 0;
+    const char *path;
+    struct statvfs fs;
+    if (mdb_env_get_path (env, &path) == MDB_SUCCESS && statvfs (path, &fs) == 0
+    &&  (uint64_t) fs.f_bavail * fs.f_frsize < room)
+        room = (uint64_t) fs.f_bavail * fs.f_frsize;
+    return room;
+}
+
+//  Pages free for new records after a commit: the free list, plus the
+//  map's unused end as far as the file can grow, minus a reserve
+static size_t
+s_room (kvp_ckpt_t *self)
+{
+    MDB_txn *txn;
+    MDB_envinfo info;
+    if (mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn) != MDB_SUCCESS)
+        return 0;
+    size_t free_list = s_free_list (txn);
+    mdb_txn_abort (txn);
+    mdb_env_info (self->env, &info);
+    size_t map_pages = info.me_mapsize / self->psize;
+    size_t tail = map_pages > info.me_last_pgno + 1
+                ? map_pages - info.me_last_pgno - 1: 0;
+    uint64_t file_pages = s_file_room (self->env) / self->psize;
+    if (tail > file_pages)
+        tail = (size_t) file_pages;
+    size_t room = free_list + tail;
+    return room > S_RESERVE_PAGES? room - S_RESERVE_PAGES: 0;
+}
+
+size_t
+kvp_ckpt_pages (kvp_ckpt_t *self, size_t bytes, size_t changes)
+{
+    //  Each change may dirty a leaf and its branches; values share pages
+    //  when small, so twice the bytes plus a page per few changes covers
+    //  LMDB's copy-on-write with room to spare
+    return (bytes * 2) / self->psize + changes / 4 + 4;
+}
+
+//  --- The thread ---------------------------------------------------------
+
+static uint64_t
+s_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+//  Apply records [first, last] (and the purge when asked) in one
+//  transaction and commit it. Returns a store code.
+static int
+s_commit (kvp_ckpt_t *self, s_record_t *first, s_record_t *last,
+          uint64_t purge_before, size_t purge_max, size_t *purged)
+{
+    MDB_txn *txn;
+    int rc = kvp_lmdb_rc (mdb_txn_begin (self->env, NULL, 0, &txn),
+                          "checkpoint begin");
+    if (rc)
+        return rc;
+    for (s_record_t *record = last? first: NULL; rc == KVP_STORE_OK && record;
+         record = record == last? NULL: record->next)
+        rc = kvp_ckpt_apply (txn, self->dbis, record->data, record->size);
+    if (rc == KVP_STORE_OK && purge_before)
+        rc = kvp_joblog_purge (self->log, txn, purge_before, purge_max,
+                               purged);
+    if (rc == KVP_STORE_OK && last)
+        rc = kvp_ckpt_mark (txn, self->dbis [KVP_TABLE_META], last->lsn);
+    if (rc == KVP_STORE_OK)
+        return kvp_lmdb_commit (self->env, txn, "checkpoint commit");
+    mdb_txn_abort (txn);
+    return rc;
+}
+
+//  Publish records [.., last] as applied and free them (lock held)
+static void
+s_applied (kvp_ckpt_t *self, s_record_t *last)
+{
+    for (bool more = true; more; ) {
+        s_record_t *record = self->head;
+        more = record != last;
+        self->head = record->next;
+        if (!self->head)
+            self->tail = NULL;
+        self->backlog -= record->size;
+        self->queued_changes -= record->changes;
+        self->applied = record->lsn;
+        self->stats.records++;
+        free (record->data);
+        free (record);
+    }
+}
+
+//  One record per transaction, for a store near full: what fits goes in,
+//  and a few empty-handed commits let LMDB reuse what the deletes freed
+static int
+s_one_by_one (kvp_ckpt_t *self, s_record_t *until)
+{
+    int rc = KVP_STORE_OK;
+    for (bool more = true; more && rc == KVP_STORE_OK; ) {
+        s_record_t *record = self->head;        //  only we remove records
+        more = record != until;
+        rc = s_commit (self, record, record, 0, 0, NULL);
+        for (int reclaim = 0; rc == KVP_STORE_FULL && reclaim < 2; reclaim++)
+            if (s_commit (self, record, record, 0, 0, NULL) == KVP_STORE_OK)
+                rc = KVP_STORE_OK;
+        if (rc == KVP_STORE_OK) {
+            pthread_mutex_lock (&self->lock);
+            s_applied (self, record);
+            pthread_mutex_unlock (&self->lock);
+        }
+    }
+    return rc;
+}
+
+static void
+s_log_line (kvp_ckpt_t *self, uint64_t start, uint64_t end, size_t records,
+            size_t changes)
+{
+    if (self->log_file) {
+        fprintf (self->log_file, "%llu %llu %zu %zu\n",
+                 (unsigned long long) start, (unsigned long long) end,
+                 records, changes);
+        fflush (self->log_file);
+    }
+}
+
+//  Checkpoint what is queued up to `last` (lock not held)
+static void
+s_checkpoint (kvp_ckpt_t *self, s_record_t *last, size_t records,
+              size_t changes, uint64_t purge_before, size_t purge_max)
+{
+    uint64_t start = s_now_us ();
+    size_t purged = 0;
+    int rc = s_commit (self, self->head, last, purge_before, purge_max,
+                       &purged);
+    if (rc == KVP_STORE_FULL && last) {
+        purged = 0;
+        rc = s_one_by_one (self, last);
+    }
+    uint64_t end = s_now_us ();
+    size_t room = s_room (self);
+    pthread_mutex_lock (&self->lock);
+    if (rc == KVP_STORE_OK && last && self->applied < last->lsn)
+        s_applied (self, last);
+    if (rc == KVP_STORE_OK && purge_before == self->purge_before)
+        self->purge_before = 0;
+    if (rc != KVP_STORE_OK && self->status != rc)
+        zsys_error ("checkpoint: cannot commit: %s (retrying every %d ms)",
+                    kvp_store_strerror (rc), S_RETRY_MS);
+    else
+    if (rc == KVP_STORE_OK && self->status)
+        zsys_notice ("checkpoint: commits succeed again");
+    self->status = rc;
+    self->room = room;
+    self->attempts++;
+    self->stats.checkpoints += rc == KVP_STORE_OK;
+    self->stats.purged += purged;
+    self->stats.us_total += end - start;
+    if (end - start > self->stats.us_max)
+        self->stats.us_max = end - start;
+    pthread_cond_broadcast (&self->done);
+    pthread_mutex_unlock (&self->lock);
+    if (rc == KVP_STORE_OK)
+        s_log_line (self, start, end, records, changes);
+}
+
+//  Wait on `cond` (lock held) for at most `ms` milliseconds
+static void
+s_timed_wait (kvp_ckpt_t *self, pthread_cond_t *cond, uint64_t ms)
+{
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t) (ms / 1000);
+    until.tv_nsec += (long) (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait (cond, &self->lock, &until);
+}
+
+//  Wait (lock held) until there is work due or a stop; false to stop
+static bool
+s_wait_due (kvp_ckpt_t *self, uint64_t *last_ms)
+{
+    for (;;) {
+        bool work = self->head || self->purge_before;
+        uint64_t now = (uint64_t) zclock_mono ();
+        unsigned wait = self->status? S_RETRY_MS: self->config.interval_ms;
+        bool due = work && (self->urgent || self->stop
+                            || now >= *last_ms + wait
+                            || self->queued_changes >= self->config.ops);
+        if (due)
+            return true;
+        if (self->stop)
+            return false;
+        s_timed_wait (self, &self->wake, work? *last_ms + wait - now: 1000);
+    }
+}
+
+static void *
+s_run (void *arg)
+{
+    kvp_ckpt_t *self = (kvp_ckpt_t *) arg;
+    uint64_t last_ms = (uint64_t) zclock_mono ();
+    pthread_mutex_lock (&self->lock);
+    while (s_wait_due (self, &last_ms)) {
+        //  Take what is queued now; what is pushed meanwhile waits
+        s_record_t *last = self->tail;
+        size_t records = 0, changes = self->queued_changes;
+        for (s_record_t *r = self->head; r; r = r->next)
+            records++;
+        uint64_t purge_before = self->purge_before;
+        size_t purge_max = self->purge_max;
+        self->urgent = false;
+        pthread_mutex_unlock (&self->lock);
+        s_checkpoint (self, last, records, changes, purge_before,
+                      purge_max);
+        last_ms = (uint64_t) zclock_mono ();
+        pthread_mutex_lock (&self->lock);
+        if (self->stop && self->status)
+            break;                      //  cannot finish: the log has it
+    }
+    pthread_mutex_unlock (&self->lock);
+    return NULL;
+}
+
+//  --- The owner's side ---------------------------------------------------
+
+kvp_ckpt_t *
+kvp_ckpt_new (MDB_env *env, const MDB_dbi *dbis, kvp_joblog_t *log,
+              uint64_t applied, const kvp_ckpt_config_t *config)
+{
+    kvp_ckpt_t *self = (kvp_ckpt_t *) calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->env = env;
+    memcpy (self->dbis, dbis, sizeof self->dbis);
+    self->log = log;
+    self->config = *config;
+    if (self->config.interval_ms == 0)
+        self->config.interval_ms = 100;
+    if (self->config.ops == 0)
+        self->config.ops = 10000;
+    self->config.log_path = NULL;
+    self->applied = applied;
+    MDB_stat st;
+    mdb_env_stat (env, &st);
+    self->psize = st.ms_psize;
+    pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->wake, NULL);
+    pthread_cond_init (&self->done, NULL);
+    if (config->log_path
+    &&  !(self->log_file = fopen (config->log_path, "a")))
+        zsys_warning ("checkpoint log %s: %s", config->log_path,
+                      strerror (errno));
+    self->room = s_room (self);
+    self->started = pthread_create (&self->thread, NULL, s_run, self) == 0;
+    if (!self->started)
+        kvp_ckpt_destroy (&self);
+    return self;
+}
+
+void
+kvp_ckpt_destroy (kvp_ckpt_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kvp_ckpt_t *self = *self_p;
+    if (self->started) {
+        pthread_mutex_lock (&self->lock);
+        self->stop = true;
+        pthread_cond_signal (&self->wake);
+        pthread_mutex_unlock (&self->lock);
+        pthread_join (self->thread, NULL);
+    }
+    while (self->head) {
+        s_record_t *record = self->head;
+        self->head = record->next;
+        free (record->data);
+        free (record);
+    }
+    if (self->log_file)
+        fclose (self->log_file);
+    pthread_cond_destroy (&self->done);
+    pthread_cond_destroy (&self->wake);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+kvp_ckpt_push (kvp_ckpt_t *self, uint64_t lsn, void *data, size_t size,
+               size_t changes)
+{
+    s_record_t *record = (s_record_t *) malloc (sizeof *record);
+    if (!record) {
+        free (data);
+        return -1;
+    }
+    *record = (s_record_t) { NULL, lsn, data, size, changes };
+    pthread_mutex_lock (&self->lock);
+    if (self->tail)
+        self->tail->next = record;
+    else
+        self->head = record;
+    self->tail = record;
+    self->backlog += size;
+    self->queued_changes += changes;
+    if (self->queued_changes >= self->config.ops)
+        pthread_cond_signal (&self->wake);
+    pthread_mutex_unlock (&self->lock);
+    return 0;
+}
+
+//  Read one field under the lock
+#define S_LOCKED_READ(self, type, expr) do { \
+    pthread_mutex_lock (&(self)->lock); \
+    type value_ = (expr); \
+    pthread_mutex_unlock (&(self)->lock); \
+    return value_; \
+} while (0)
+
+uint64_t
+kvp_ckpt_applied (kvp_ckpt_t *self)
+{
+    S_LOCKED_READ (self, uint64_t, self->applied);
+}
+
+size_t
+kvp_ckpt_backlog (kvp_ckpt_t *self)
+{
+    S_LOCKED_READ (self, size_t, self->backlog);
+}
+
+int
+kvp_ckpt_status (kvp_ckpt_t *self)
+{
+    S_LOCKED_READ (self, int, self->status);
+}
+
+size_t
+kvp_ckpt_room (kvp_ckpt_t *self)
+{
+    S_LOCKED_READ (self, size_t, self->room);
+}
+
+int
+kvp_ckpt_flush (kvp_ckpt_t *self, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    pthread_mutex_lock (&self->lock);
+    self->urgent = true;
+    pthread_cond_signal (&self->wake);
+    uint64_t attempts = self->attempts;
+    int rc = KVP_STORE_OK;
+    //  Until all is applied, or a checkpoint tried since has failed
+    while (self->head || self->purge_before) {
+        int64_t left = deadline - zclock_mono ();
+        if (self->status && self->attempts > attempts) {
+            rc = self->status;
+            break;
+        }
+        if (left <= 0) {
+            rc = KVP_STORE_EIO;
+            break;
+        }
+        s_timed_wait (self, &self->done, (uint64_t) left);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return rc;
+}
+
+void
+kvp_ckpt_purge (kvp_ckpt_t *self, uint64_t before_ms, size_t max)
+{
+    pthread_mutex_lock (&self->lock);
+    self->purge_before = before_ms;
+    self->purge_max = max;
+    pthread_mutex_unlock (&self->lock);
+}
+
+void
+kvp_ckpt_stats (kvp_ckpt_t *self, kvp_ckpt_stats_t *stats)
+{
+    pthread_mutex_lock (&self->lock);
+    *stats = self->stats;
+    stats->room = self->room;
+    pthread_mutex_unlock (&self->lock);
+}

@@ -1,0 +1,237 @@
+/*  kvp_wal.h - the worker's write-ahead log: opaque byte records, each
+    with an LSN, in preallocated segment files in one directory.
+
+    A record's LSN (log sequence number) is a uint64; LSNs are contiguous.
+    The first record of a new log gets 1, or after + 1 when kvp_wal_replay
+    says a checkpoint already covers `after`. Segments are named by the LSN
+    of their first record, 16 lower-case hex digits: DIR/0000000000000001.wal.
+    Nothing but this class writes in DIR; files it does not know are left
+    alone, except its own temporaries (*.tmp), removed at open.
+
+    Life of a log: kvp_wal_open (validates every segment), kvp_wal_replay
+    once, then appends, syncs and releases in any order; kvp_wal_destroy.
+    One thread uses a log. Inside, one background thread prepares the next
+    segment (DIR/spare.tmp, zero-filled and synced) so that a segment switch
+    on the request path does not wait for 64 MiB of writes; a spare becomes
+    a segment only when its header is written and synced and it is renamed
+    into place, so recovery never sees one.
+
+    Durability: an append is in the page cache only; kvp_wal_sync makes
+    every record appended so far durable (fdatasync, and an fsync of DIR
+    after a segment was created or removed). Files never grow on append, so
+    an fdatasync writes the records and no file-system metadata. A switch
+    to a new segment fdatasyncs the old one first, so every segment but the
+    last is always whole on disk. With `nosync` nothing is ever fdatasynced
+    or fsynced: the log survives a crash of the process, not of the machine.
+
+    Recovery (kvp_wal_open). Each record carries `synced`, the highest LSN
+    that an fdatasync had covered when it was written. In the last segment,
+    bytes that are not the next record end the log: they are a torn tail
+    (discarded, zeroed on disk and synced before anything is appended over
+    them) unless a valid record after them says their LSN had been synced,
+    which is damage. Damage anywhere, any bad record in a segment but the
+    last, a gap between segments, or an unreadable header of a segment but
+    the last is KVP_STORE_CORRUPT: logged with the file and offset, nothing
+    on disk modified. A last segment with no valid header and no valid
+    record (a crash while it was created) is removed. A header of another
+    format version is KVP_STORE_MISMATCH.
+
+    On disk (integers big-endian, like the rest of the store):
+      segment header, 32 bytes: magic "KVPW", version (u32) 1, first LSN
+        (u64), 12 zero bytes, CRC-32C of the 28 bytes before it (u32)
+      record, at an 8-byte aligned offset: size (u32), CRC-32C (u32) of the
+        size, the LSN, `synced` and the payload; LSN (u64), synced (u64),
+        then `size` payload bytes and zeros up to the next multiple of 8.
+        The size word at an aligned offset cannot straddle a sector.
+      zeros where a record header would start: the end of the segment's
+        records.
+
+    Return codes are the store's (kvp_store.h); failures are logged with
+    zsys_*. An I/O error while writing or syncing (EIO) is final: every
+    later append and sync returns it too, since after a failed fdatasync
+    the kernel may have dropped the pages it could not write. Leaf module
+    over libc, pthreads and czmq's logging.
+*/
+#ifndef KVP_WAL_H_INCLUDED
+#define KVP_WAL_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KVP_WAL_SEGMENT_DEFAULT (64u << 20)    /* segment_size 0 */
+#define KVP_WAL_SEGMENT_MIN     (64u << 10)    /* smaller is raised to it */
+#define KVP_WAL_RECORD_MAX      (1u << 30)     /* largest record, bytes */
+#define KVP_WAL_IOV_MAX         64             /* pieces of one record */
+#define KVP_WAL_SEGMENT_HEADER  32             /* segment header, bytes */
+#define KVP_WAL_RECORD_HEADER   24             /* record header, bytes */
+
+typedef struct {
+    size_t segment_size;    /* bytes per segment, 0 = 64 MiB; rounded up to
+                               whole 4 KiB pages and at least 64 KiB */
+    bool nosync;            /* appends and syncs as usual, but nothing is
+                               ever fdatasynced or fsynced */
+} kvp_wal_config_t;
+
+typedef struct {
+    uint64_t bytes;         /* size of the segment files on disk */
+    uint64_t spare_bytes;   /* size of the prepared spare (0 if none) */
+    size_t segments;        /* segment files */
+    uint64_t first;         /* LSN the log starts at (0 if no segment) */
+    uint64_t last;          /* kvp_wal_last */
+    uint64_t appends;       /* records appended since open */
+    uint64_t appended;      /* bytes they took on disk, headers included */
+    uint64_t syncs;         /* kvp_wal_sync calls that returned OK */
+    uint64_t sync_us;       /* time spent in fdatasync/fsync, microseconds */
+    uint64_t switches;      /* segments begun since open */
+} kvp_wal_stats_t;
+
+typedef struct _kvp_wal_t kvp_wal_t;
+
+/*  Called for each record in LSN order; `data` is valid during the call
+    only. A non-zero return stops the walk and is returned by its caller. */
+typedef int (kvp_wal_record_fn) (void *arg, uint64_t lsn, const void *data,
+                                 size_t size);
+
+/*  Open the log in `dir` (created if missing), validating every segment
+    as the recovery rules above say. `config` may be NULL for the defaults.
+    Returns NULL on failure with *rc (if not NULL) set: CORRUPT, MISMATCH,
+    EINVAL (no dir), FULL (no room to repair or prepare) or EIO. */
+kvp_wal_t *
+    kvp_wal_open (const char *dir, const kvp_wal_config_t *config, int *rc);
+
+/*  Close the log and null the pointer; does not sync (what was not synced
+    may or may not survive a machine crash). Safe on NULL, safe twice. */
+void
+    kvp_wal_destroy (kvp_wal_t **self_p);
+
+/*  Call fn for every record with LSN > `after`, in order, and set where
+    appends continue: after max(last, after). `after` is the LSN that a
+    checkpoint already covers. CORRUPT (logged) when the log starts past
+    after + 1 (records the checkpoint lacks are gone) or a segment changed
+    since open. When the checkpoint is ahead of the whole log (records lost
+    with a machine crash, or released), nothing is replayed, the segments
+    (all covered) are deleted and the next record gets after + 1. Call it
+    once, before the first append (EINVAL otherwise). Returns OK, a store
+    code, or fn's non-zero return. */
+int
+    kvp_wal_replay (kvp_wal_t *self, uint64_t after, kvp_wal_record_fn *fn,
+                    void *arg);
+
+/*  Append one record of `size` bytes (at most KVP_WAL_RECORD_MAX), written
+    straight from `data` with one pwritev into the current segment; sets
+    *lsn (if not NULL) to its LSN. A record that does not fit goes into a
+    new segment; one larger than a segment gets a segment of its own, sized
+    to fit. Not durable until kvp_wal_sync. FULL when a new segment cannot
+    be made (ENOSPC, EDQUOT, EFBIG): nothing was written and the log is as
+    before, so the caller may refuse and try again later. EINVAL before
+    replay or on a bad argument; EIO (final) on a write error. */
+int
+    kvp_wal_append (kvp_wal_t *self, const void *data, size_t size,
+                    uint64_t *lsn);
+
+/*  kvp_wal_append of the `count` pieces (at most KVP_WAL_IOV_MAX) of one
+    record, in order, without copying them together. */
+int
+    kvp_wal_appendv (kvp_wal_t *self, const struct iovec *iov, int count,
+                     uint64_t *lsn);
+
+/*  Make every record appended so far durable: fdatasync the current
+    segment (when anything was appended since the last sync), then fsync
+    DIR if a segment was created since; both skipped with nosync. Returns
+    OK or EIO (final). */
+int
+    kvp_wal_sync (kvp_wal_t *self);
+
+/*  Records <= `upto` are checkpointed elsewhere: delete, oldest first, each
+    segment all of whose records are <= upto, never the current (last) one,
+    then fsync DIR. Returns OK or EIO (a segment that could not be deleted
+    stops the release; the log is still consistent). */
+int
+    kvp_wal_release (kvp_wal_t *self, uint64_t upto);
+
+/*  The last LSN in the log (0 if none); after replay, at least `after`. */
+uint64_t
+    kvp_wal_last (kvp_wal_t *self);
+
+/*  Fill *stats with the figures above. */
+void
+    kvp_wal_stats (kvp_wal_t *self, kvp_wal_stats_t *stats);
+
+/*  --- The segment format, for recovery, tests and fuzzing ------------- */
+
+typedef enum {
+    KVP_WAL_CLEAN,          /* valid header, records, then only zeros */
+    KVP_WAL_TORN,           /* valid header, records, then bytes that are
+                               not a record and that no valid record after
+                               them claims were synced: a torn tail */
+    KVP_WAL_EMPTY,          /* no valid header and no valid record */
+    KVP_WAL_FOREIGN,        /* a valid header of another format version */
+    KVP_WAL_DAMAGED         /* anything else: not a crash's doing */
+} kvp_wal_state_t;
+
+typedef struct {
+    kvp_wal_state_t state;  /* what the bytes are */
+    uint32_t version;       /* the header's format version (0: no header) */
+    uint64_t first;         /* the header's first LSN (0: no header) */
+    uint64_t last;          /* LSN of the last valid record, first - 1 if
+                               none (0 without a header) */
+    size_t count;           /* valid records */
+    size_t end;             /* offset past the last valid record: where
+                               the next one goes */
+    size_t dirty;           /* offset past the last non-zero byte at or
+                               after `end` (== end when the rest is zero) */
+    size_t bad;             /* where the damage is, for DAMAGED */
+    const char *why;        /* static text saying what is wrong, or NULL */
+} kvp_wal_scan_t;
+
+/*  Decode the `size` bytes of one segment at `bytes` (may be NULL when
+    size is 0), calling fn (if not NULL) for each record of the valid
+    prefix, and describe them in *scan. `first` is the LSN the segment's
+    file name gives, or 0 if unknown; a header that says another is
+    DAMAGED. Trusts nothing in the bytes and reads only inside them; its
+    work is bounded by a small multiple of size. Returns 0, or fn's
+    non-zero return (*scan then describes the records before that one). */
+int
+    kvp_wal_scan (const void *bytes, size_t size, uint64_t first,
+                  kvp_wal_record_fn *fn, void *arg, kvp_wal_scan_t *scan);
+
+/*  Write the header of a segment whose first record is `first`. */
+void
+    kvp_wal_segment_header (uint8_t out [KVP_WAL_SEGMENT_HEADER],
+                            uint64_t first);
+
+/*  Write the header of the record `lsn` made of the `count` pieces at
+    `iov` (size bytes in all, at most KVP_WAL_RECORD_MAX), `synced` being
+    the last LSN known durable when it is written (< lsn). */
+void
+    kvp_wal_record_header (uint8_t out [KVP_WAL_RECORD_HEADER], uint64_t lsn,
+                           uint64_t synced, const struct iovec *iov,
+                           int count, size_t size);
+
+/*  Bytes a record of `size` payload bytes takes in a segment (header,
+    payload, padding to 8); size must be at most KVP_WAL_RECORD_MAX. */
+static inline size_t
+kvp_wal_record_span (size_t size)
+{
+    return KVP_WAL_RECORD_HEADER + ((size + 7) & ~(size_t) 7);
+}
+
+/*  CRC-32C (Castagnoli) of `size` bytes, continuing from `crc` (0 to
+    start): crc32c (crc32c (0, a), b) is the CRC of a then b. Uses the
+    SSE4.2 instruction when the CPU has it; _soft is the table-driven
+    version (slice-by-8), always available, for tests. */
+uint32_t
+    kvp_wal_crc32c (uint32_t crc, const void *data, size_t size);
+uint32_t
+    kvp_wal_crc32c_soft (uint32_t crc, const void *data, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
