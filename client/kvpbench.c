@@ -4,7 +4,8 @@
                      [-n REQUESTS | -d SECONDS] [--rate R] [--items K]
                      [--vms V] [--op add|modify|mixed] [--warmup SECONDS]
                      [--json] [--plot FILE.svg|FILE.png] [--csv FILE] [--no-events]
-                     [--key] [--reuse-vms] [--seed S]
+                     [--key] [--reuse-vms] [--seed S] [--latency-log FILE]
+                     [--cpu-pids NAME=PID,...]
 
     Outline: connect and Ping (exit 1 if the broker does not answer within
     5 s), define the systems, preload them for --op modify, run the
@@ -71,6 +72,10 @@ static const o_spec_t s_specs [] = {
       "the systems of this --seed exist: skip defining them" },
     { "--seed", NULL, "S", O_LONG, F (seed), 0, 1e15,
       "seed for the system GUIDs and target choice (1)" },
+    { "--latency-log", NULL, "FILE", O_STR, F (latency_log), 0, 0,
+      "a line per measured reply: send time (unix us), latency (us)" },
+    { "--cpu-pids", NULL, "LIST", O_STR, F (cpu_pids), 0, 0,
+      "NAME=PID,...: also report their CPU per request in the window" },
 };
 #define SPECS (sizeof s_specs / sizeof s_specs [0])
 
@@ -92,9 +97,12 @@ s_usage (FILE *out)
     }
     fprintf (out, "  %-26s %s\n", "--help", "this text");
     fputs ("\nLatency is measured from the intended send time (with --rate, "
-           "the schedule),\nso a stalled server shows up in the tail. Exit "
-           "status: 0 the run completed,\n1 the broker did not answer Ping "
-           "within 5 s, 2 usage error.\n", out);
+           "the schedule),\nso a stalled server shows up in the tail. CPU "
+           "time (this process and the\n--cpu-pids ones, from /proc/PID/stat) "
+           "is sampled when the first measured\nrequest is sent and when "
+           "the last one is, and divided by the replies received\nin "
+           "between. Exit status: 0 the run completed, 1 the broker did not "
+           "answer\nPing within 5 s, 2 usage error.\n", out);
 }
 
 static int
@@ -206,6 +214,19 @@ s_bench (const bench_opts_t *opts, bench_stats_t *stats)
     return BENCH_OK;
 }
 
+/*  The report on stdout, then the files asked for. */
+static void
+s_outputs (const bench_opts_t *opts, bench_stats_t *stats)
+{
+    bench_stats_report (stats, opts, stdout);
+    if (opts->csv)
+        bench_stats_csv (stats, opts->csv);
+    if (opts->plot)
+        bench_stats_plot (stats, opts->plot);
+    if (opts->latency_log)
+        bench_stats_latency_log (stats, opts->latency_log);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -221,17 +242,17 @@ main (int argc, char **argv)
         s_usage (stdout);
     if (parsed)
         return parsed > 0 ? BENCH_OK : BENCH_USAGE;
-    bench_stats_t *stats = bench_stats_new (!opts.no_events);
+    bench_cpu_t *cpu = bench_cpu_new (opts.cpu_pids);
+    if (!cpu)
+        return BENCH_USAGE;
+    bench_stats_t *stats = bench_stats_new (!opts.no_events, &cpu);
+    if (stats && opts.latency_log && bench_stats_keep_latencies (stats))
+        bench_stats_destroy (&stats);
     if (!stats)
         return BENCH_NO_BROKER;
     int status = s_bench (&opts, stats);
-    if (status == BENCH_OK) {
-        bench_stats_report (stats, &opts, stdout);
-        if (opts.csv)
-            bench_stats_csv (stats, opts.csv);
-        if (opts.plot)
-            bench_stats_plot (stats, opts.plot);
-    }
+    if (status == BENCH_OK)
+        s_outputs (&opts, stats);
     bench_stats_destroy (&stats);
     return status;
 }

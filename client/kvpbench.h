@@ -1,8 +1,9 @@
 /*  kvpbench.h - the pieces of bin/kvpbench shared by its source files:
     kvpbench.c (options, the run's outline), kvpbench_load.c (connections
     and the request loop), kvpbench_stats.c (the clock, latencies, errors,
-    events and the reports). Calls run one way: kvpbench.c -> load ->
-    stats. Private to the program.
+    events and the reports), kvpbench_cpu.c (CPU time of this and other
+    processes over the measured window). Calls run one way: kvpbench.c ->
+    load -> stats -> cpu. Private to the program.
 */
 #ifndef KVPBENCH_H_INCLUDED
 #define KVPBENCH_H_INCLUDED
@@ -40,7 +41,36 @@ typedef struct {
     bool key;                   /* --key: idempotency key per request */
     bool reuse_vms;             /* --reuse-vms: skip DefineSystem */
     long seed;                  /* --seed: system GUIDs and target choice */
+    const char *latency_log;    /* --latency-log FILE: a line per reply */
+    const char *cpu_pids;       /* --cpu-pids NAME=PID,...: also measured */
 } bench_opts_t;
+
+/* --- CPU time (kvpbench_cpu.c) ----------------------------------------------- */
+
+typedef struct _bench_cpu_t bench_cpu_t;
+
+/*  Watch this process (as "kvpbench") and the ones named in `list`,
+    "NAME=PID[,NAME=PID...]" (NULL or "" for none; at most 15, names up to
+    15 characters). Returns NULL on a malformed list (message on stderr)
+    or when out of memory. */
+bench_cpu_t *
+    bench_cpu_new (const char *list);
+void
+    bench_cpu_destroy (bench_cpu_t **self_p);
+
+/*  Read every watched process's CPU time (user + system, all threads,
+    from /proc/PID/stat) as the window's start (`end` false) or its end.
+    An end before any start, or a second end, is ignored. */
+void
+    bench_cpu_sample (bench_cpu_t *self, bool end);
+
+/*  Report the window: its length and, per process, CPU seconds, cores
+    and microseconds per reply for `replies` replies received in it.
+    `json`: as one member of a JSON object, `"cpu":{...}` (no comma
+    before or after it); otherwise as text lines. */
+void
+    bench_cpu_report (const bench_cpu_t *self, uint64_t replies, bool json,
+                      FILE *out);
 
 /* --- statistics (kvpbench_stats.c) ----------------------------------------- */
 
@@ -51,16 +81,36 @@ typedef struct _bench_stats_t bench_stats_t;
 int64_t
     bench_now_us (void);
 
-/*  Create the statistics of a run; NULL when out of memory. `events`
-    says whether events are matched to replies. */
+/*  Create the statistics of a run; NULL when out of memory (the caller's
+    `cpu` is destroyed then too). `events` says whether events are matched
+    to replies; `cpu_p`, the CPU sampler of the measured window, is taken
+    over (the caller's pointer is nulled). */
 bench_stats_t *
-    bench_stats_new (bool events);
+    bench_stats_new (bool events, bench_cpu_t **cpu_p);
 void
     bench_stats_destroy (bench_stats_t **self_p);
 
 /*  The measured window starts at `start_us` (monotonic microseconds). */
 void
     bench_stats_start (bench_stats_t *self, int64_t start_us);
+
+/*  Keep one (send time, latency) pair per measured reply, at most
+    BENCH_LATENCY_LOG_MAX, for bench_stats_latency_log. Returns 0, or -1
+    when out of memory. Call before the run. */
+#define BENCH_LATENCY_LOG_MAX 20000000
+int
+    bench_stats_keep_latencies (bench_stats_t *self);
+
+/*  Open and close the CPU window: the load opens it as it sends the
+    first measured request and closes it when it has sent the last one;
+    only the first open and the first close after it count, and
+    bench_stats_finish closes a window still open. The replies counted
+    against the window are all those received inside it, measured or
+    not, so that CPU time and replies cover the same interval. */
+void
+    bench_stats_cpu_open (bench_stats_t *self);
+void
+    bench_stats_cpu_close (bench_stats_t *self);
 
 /*  Record the reply to an item op. `measured`: its intended send time is
     inside the measured window; `latency_us` from that intended time;
@@ -105,6 +155,14 @@ int
     bench_stats_csv (bench_stats_t *self, const char *path);
 int
     bench_stats_plot (bench_stats_t *self, const char *path);
+
+/*  Write the kept latencies to `path`, one line per measured reply in the
+    order received: "<send time> <latency>", the send time in
+    microseconds since the epoch (CLOCK_REALTIME), the latency in
+    microseconds. Returns 0 or -1 (after a message on stderr); says on
+    stderr how many replies did not fit under the cap. */
+int
+    bench_stats_latency_log (bench_stats_t *self, const char *path);
 
 /* --- load (kvpbench_load.c) ----------------------------------------------------- */
 

@@ -539,9 +539,13 @@ s_next_run (bench_load_t *self, int64_t when, slot_t *slot)
 {
     const bench_opts_t *opts = self->opts;
     if (opts->requests ? self->measured_sent >= (uint64_t) opts->requests
-                       : when >= self->stop_at)
+                       : when >= self->stop_at) {
+        bench_stats_cpu_close (self->stats);
         return false;
+    }
     slot->measured = when >= self->measure_start;
+    if (slot->measured)
+        bench_stats_cpu_open (self->stats);     //  once: the first one
     self->measured_sent += slot->measured;
     slot->sent_us = when;
     slot->vm = (uint32_t) (s_rand (self) % (uint64_t) opts->vms);

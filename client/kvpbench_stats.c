@@ -5,6 +5,11 @@
     received": a reply's job id is remembered with its send time until
     the event comes, and an event that beats its reply waits in a second
     table until the reply comes. Both tables are bounded.
+
+    With --latency-log, each measured reply also keeps 8 bytes (send time
+    from the window's start, latency), up to BENCH_LATENCY_LOG_MAX, and
+    the lines are written once, after the run, so that the log costs the
+    request loop neither a system call nor formatting.
 */
 
 #include <inttypes.h>
@@ -30,6 +35,11 @@ typedef struct {
     char name [48];             /* rc name, "NoReply", "Job:Failed", ... */
     uint64_t count;             /* measured occurrences */
 } s_error_t;
+
+typedef struct {
+    uint32_t sent;              /* us from the window's start to the send */
+    uint32_t latency;           /* us */
+} s_sample_t;
 
 typedef struct {
     double t;                   /* seconds since the measured start */
@@ -60,14 +70,28 @@ struct _bench_stats_t {
     size_t nrows, rows_max;     /* used, allocated */
     zhashx_t *replied;          /* job id -> send time << 1 | measured */
     zhashx_t *early;            /* job id -> event arrival time */
+    bench_cpu_t *cpu;           /* CPU time over the cpu window */
+    uint64_t all_replies;       /* item op replies, measured or not */
+    uint64_t cpu_replies;       /* all_replies at the cpu window's start,
+                                   then the replies inside it */
+    bool cpu_opened;            /* the cpu window has started */
+    bool cpu_closed;            /* cpu_replies holds the window's count */
+    int64_t epoch_us;           /* CLOCK_REALTIME at start_us */
+    s_sample_t *samples;        /* --latency-log, NULL without */
+    size_t nsamples, samples_max;   /* kept, allocated */
+    uint64_t samples_lost;      /* measured replies not kept (cap, memory) */
 };
 
 bench_stats_t *
-bench_stats_new (bool events)
+bench_stats_new (bool events, bench_cpu_t **cpu_p)
 {
     bench_stats_t *self = (bench_stats_t *) zmalloc (sizeof (bench_stats_t));
-    if (!self)
+    if (!self) {
+        bench_cpu_destroy (cpu_p);
         return NULL;
+    }
+    self->cpu = *cpu_p;
+    *cpu_p = NULL;
     self->events_on = events;
     self->reply = kvp_hist_new ();
     self->event = kvp_hist_new ();
@@ -75,7 +99,7 @@ bench_stats_new (bool events)
     self->replied = zhashx_new ();
     self->early = zhashx_new ();
     if (!self->reply || !self->event || !self->second || !self->replied
-    ||  !self->early)
+    ||  !self->early || !self->cpu)
         bench_stats_destroy (&self);
     return self;
 }
@@ -90,6 +114,8 @@ bench_stats_destroy (bench_stats_t **self_p)
         kvp_hist_destroy (&self->second);
         zhashx_destroy (&self->replied);
         zhashx_destroy (&self->early);
+        bench_cpu_destroy (&self->cpu);
+        free (self->samples);
         free (self->rows);
         free (self);
         *self_p = NULL;
@@ -104,11 +130,52 @@ bench_now_us (void)
     return (int64_t) ts.tv_sec * SECOND + ts.tv_nsec / 1000;
 }
 
+/*  CLOCK_REALTIME in microseconds. */
+static int64_t
+s_epoch_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * SECOND + ts.tv_nsec / 1000;
+}
+
 void
 bench_stats_start (bench_stats_t *self, int64_t start_us)
 {
     self->start_us = start_us;
     self->sec_start = bench_now_us ();
+    //  The two clocks read back to back: the offset is good to ~1 us
+    //  unless the system clock is stepped during the run.
+    self->epoch_us = s_epoch_us () + (start_us - bench_now_us ());
+}
+
+int
+bench_stats_keep_latencies (bench_stats_t *self)
+{
+    self->samples_max = 65536;
+    self->samples = (s_sample_t *) malloc (self->samples_max
+                                           * sizeof (s_sample_t));
+    return self->samples ? 0 : -1;
+}
+
+void
+bench_stats_cpu_open (bench_stats_t *self)
+{
+    if (self->cpu_opened)
+        return;
+    self->cpu_opened = true;
+    bench_cpu_sample (self->cpu, false);
+    self->cpu_replies = self->all_replies;
+}
+
+void
+bench_stats_cpu_close (bench_stats_t *self)
+{
+    if (!self->cpu_opened || self->cpu_closed)
+        return;
+    self->cpu_closed = true;
+    bench_cpu_sample (self->cpu, true);
+    self->cpu_replies = self->all_replies - self->cpu_replies;
 }
 
 void
@@ -116,6 +183,7 @@ bench_stats_finish (bench_stats_t *self, int64_t end_us, uint64_t requests)
 {
     self->end_us = end_us;
     self->requests = requests;
+    bench_stats_cpu_close (self);
     //  The load generator shares the machine: say what it cost.
     struct rusage usage;
     if (getrusage (RUSAGE_SELF, &usage) == 0)
@@ -230,6 +298,34 @@ s_job (bench_stats_t *self, const kvp_reply_t *reply, bool measured,
     return false;
 }
 
+/*  Keep a measured reply for the latency log, growing the table by
+    doubling up to the cap. */
+static void
+s_keep_sample (bench_stats_t *self, int64_t sent_us, uint64_t latency)
+{
+    int64_t sent = sent_us - self->start_us;
+    if (sent < 0 || sent > UINT32_MAX || latency > UINT32_MAX) {
+        self->samples_lost++;           //  over 71 minutes: not kept
+        return;
+    }
+    if (self->nsamples == self->samples_max) {
+        size_t max = self->samples_max * 2;
+        if (max > BENCH_LATENCY_LOG_MAX)
+            max = BENCH_LATENCY_LOG_MAX;
+        s_sample_t *samples = max > self->samples_max
+            ? (s_sample_t *) realloc (self->samples, max * sizeof (s_sample_t))
+            : NULL;
+        if (!samples) {
+            self->samples_lost++;
+            return;
+        }
+        self->samples = samples;
+        self->samples_max = max;
+    }
+    self->samples [self->nsamples++] = (s_sample_t) {
+        (uint32_t) sent, (uint32_t) latency };
+}
+
 bool
 bench_stats_reply (bench_stats_t *self, const kvp_reply_t *reply,
                    bool measured, int64_t sent_us, int64_t now_us, int items)
@@ -237,9 +333,12 @@ bench_stats_reply (bench_stats_t *self, const kvp_reply_t *reply,
     uint64_t latency = now_us > sent_us ? (uint64_t) (now_us - sent_us) : 0;
     kvp_hist_record (self->second, latency);
     self->sec_replies++;
+    self->all_replies++;
     if (measured) {
         kvp_hist_record (self->reply, latency);
         self->replies++;
+        if (self->samples)
+            s_keep_sample (self, sent_us, latency);
     }
     int rc = kvp_reply_rc (reply);
     if (rc == KVP_RC_JOB_STARTED)
@@ -346,6 +445,7 @@ s_report_text (bench_stats_t *self, const bench_opts_t *opts, FILE *out)
                  "events", self->jobs);
     fprintf (out, "%-15s %.2f s (user + sys, whole run)\n", "kvpbench cpu",
              self->cpu_s);
+    bench_cpu_report (self->cpu, self->cpu_replies, false, out);
 }
 
 static void
@@ -382,9 +482,11 @@ s_report_json (bench_stats_t *self, const bench_opts_t *opts, FILE *out)
         fprintf (out, "%s\"%s\":%" PRIu64, i ? "," : "", self->errs [i].name,
                  self->errs [i].count);
     fprintf (out, "},\"events_counted\":%s,\"events_received\":%" PRIu64
-             ",\"jobs\":%" PRIu64 ",\"client_cpu_s\":%.3f}\n",
+             ",\"jobs\":%" PRIu64 ",\"client_cpu_s\":%.3f,",
              self->events_on ? "true" : "false", self->events, self->jobs,
              self->cpu_s);
+    bench_cpu_report (self->cpu, self->cpu_replies, true, out);
+    fputs ("}\n", out);
 }
 
 void
@@ -486,5 +588,29 @@ bench_stats_plot (bench_stats_t *self, const char *path)
         fprintf (stderr, "kvpbench: gnuplot failed (status %d)\n", status);
         return -1;
     }
+    return 0;
+}
+
+int
+bench_stats_latency_log (bench_stats_t *self, const char *path)
+{
+    FILE *file = fopen (path, "w");
+    if (!file) {
+        fprintf (stderr, "kvpbench: %s: %s\n", path, strerror (errno));
+        return -1;
+    }
+    setvbuf (file, NULL, _IOFBF, 1 << 20);
+    for (size_t i = 0; i < self->nsamples; i++)
+        fprintf (file, "%" PRId64 " %" PRIu32 "\n",
+                 self->epoch_us + self->samples [i].sent,
+                 self->samples [i].latency);
+    if (fclose (file)) {
+        fprintf (stderr, "kvpbench: %s: %s\n", path, strerror (errno));
+        return -1;
+    }
+    if (self->samples_lost)
+        fprintf (stderr, "kvpbench: %s: %" PRIu64 " replies not logged (at "
+                 "most %d are kept)\n", path, self->samples_lost,
+                 BENCH_LATENCY_LOG_MAX);
     return 0;
 }

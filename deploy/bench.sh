@@ -12,13 +12,26 @@
 #   BENCH_MODES="full none" worker --sync modes (full = durable)
 #   BENCH_VMS=100000        systems the load is spread over
 #   BENCH_ITEMS=16          items per AddKvpItems
-#   BENCH_SOAK=0            if > 0: also a soak run of this many seconds at 32x2,
-#                           with broker and worker RSS sampled before and after
+#   BENCH_SOAK=0            if > 0: also a soak run of this many seconds at 32x2
+#                           durable: rate of its first and last 10 s, broker and
+#                           worker RSS and the workers' log size before and after
+#   LOG_GLOB="*/wal/*"      the workers' log files, relative to a worker's data
+#                           folder (for the soak's log size)
 #   BENCH_PEERS=0           if 1 and ../shared/anchors exists: run its Redis and
 #                           zero-work broker references in the same invocation
 #                           and print ratios (needs redis-server, libhiredis-dev)
-#   BENCH_OUT=build/bench   where the JSON results and the plot go
+#   BENCH_OUT=build/bench   where the JSON results, the summaries and the plot go
 #   BENCH_WORKER_ARGS=""    extra kvp-worker flags (e.g. "--gather 0")
+#
+# Besides throughput and latency the table shows: the disk's rate of synced
+# 4 KiB writes (measured first, in the temporary folder, which holds the
+# workers' data); CPU microseconds per request of the broker, each worker and
+# kvpbench (kvpbench reads /proc/PID/stat when the first measured request
+# is sent and when the last one is, and divides by the replies received in
+# between: warm-up and drain are left out), beside the same figure for the
+# peers; and, when kvp-worker has --checkpoint-log, the 32x2 durable p99 of
+# requests overlapping a checkpoint against those between checkpoints
+# (deploy/ckpt_p99.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-bin}
@@ -30,9 +43,14 @@ VMS=${BENCH_VMS:-100000}
 ITEMS=${BENCH_ITEMS:-16}
 SOAK=${BENCH_SOAK:-0}
 PEERS=${BENCH_PEERS:-0}
+LOG_GLOB=${LOG_GLOB:-"wal/*"}
 OUT=${BENCH_OUT:-build/bench}
+CKPT_SHAPE=32x2 # the shape whose durable runs get the checkpoint split
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+# Summaries of an earlier invocation must not be mistaken for this one's.
+rm -f "$OUT"/disk.txt "$OUT"/peers.txt "$OUT"/checkpoints.txt "$OUT"/soak.txt \
+    "$OUT"/soak-checkpoints.txt "$OUT"/peers-raw.txt
 TMP=$(mktemp -d /tmp/kvpbench.XXXXXX)
 PIDS=()
 
@@ -55,18 +73,65 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The disk's rate of 4 KiB pwrite + fdatasync in DIR, about 1 s each way:
+# appending to a new file (the size changes, so the file system's journal
+# commits as well: what an appended log without preallocation pays) and
+# overwriting blocks already written (the data alone). The file is kept
+# under 64 MiB and removed.
+disk_rate() { # disk_rate DIR
+    python3 - "$1" <<'PY'
+import os, sys, time
+BLOCKS = 16384                  # 64 MiB, then the append starts over
+def rate(path, append):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    block = b"k" * 4096
+    if not append:
+        for i in range(64):
+            os.pwrite(fd, block, i * 4096)
+        os.fsync(fd)
+    n, start = 0, time.monotonic()
+    while time.monotonic() - start < 1.0 and n < 1000000:
+        if append and n and n % BLOCKS == 0:
+            os.ftruncate(fd, 0)
+        os.pwrite(fd, block, (n % BLOCKS if append else n % 64) * 4096)
+        os.fdatasync(fd)
+        n += 1
+    elapsed = time.monotonic() - start
+    os.close(fd)
+    os.unlink(path)
+    return n / elapsed
+path = os.path.join(sys.argv[1], "disk-rate.tmp")
+print(f"{rate(path, True):.0f} {rate(path, False):.0f}")
+PY
+}
+
+DISK=$(disk_rate "$TMP") || DISK="- -"
+FSTYPE=$(df --output=fstype "$TMP" | tail -1 | xargs)
+echo "disk: synced 4 KiB writes (pwrite + fdatasync) in $TMP ($FSTYPE):" \
+    "${DISK% *}/s appending, ${DISK#* }/s overwriting" | tee "$OUT/disk.txt"
+[ "$FSTYPE" = tmpfs ] && echo "  (tmpfs: syncing costs nothing here; durable figures say nothing about a disk)" |
+    tee -a "$OUT/disk.txt"
+
+# Whether this kvp-worker writes a checkpoint log (the write-ahead log design).
+CKPT=""
+worker_help=$("$BIN/kvp-worker" --help 2>&1 || true)
+case $worker_help in *--checkpoint-log*) CKPT=1 ;; esac
+mkdir -p "$TMP/ckpt"
+
 "$BIN/kvp-broker" --data "$TMP/broker" --clients "$CLIENTS" --workers "$WORKERS" \
     --events-in "$EVENTS_IN" --events "$EVENTS" >"$TMP/broker.log" 2>&1 &
 BROKER=$!
 PIDS=("$BROKER")
 WPIDS=()
-start_workers() { # start_workers SYNC
+start_workers() { # start_workers SYNC [CHECKPOINT_LOG_PREFIX]
     WPIDS=()
-    local extra
+    local extra ckpt=()
     read -r -a extra <<<"${BENCH_WORKER_ARGS:-}"
     for i in 1 2; do
+        [ -n "${2:-}" ] && ckpt=(--checkpoint-log "$2-w$i.log")
         "$BIN/kvp-worker" --data "$TMP/w$i" --id "w$i" --broker "$WORKERS" \
-            --events-in "$EVENTS_IN" --sync "$1" "${extra[@]}" >>"$TMP/w$i.log" 2>&1 &
+            --events-in "$EVENTS_IN" --sync "$1" "${extra[@]}" "${ckpt[@]}" \
+            >>"$TMP/w$i.log" 2>&1 &
         WPIDS+=($!)
     done
     PIDS=("$BROKER" "${WPIDS[@]}")
@@ -81,12 +146,14 @@ start_workers() { # start_workers SYNC
     exit 1
 }
 
-# One kvpbench run; its JSON goes to $OUT/<name>.json.
+# One kvpbench run; its JSON goes to $OUT/<name>.json. kvpbench also
+# measures the CPU time of the broker and the workers over its window.
 bench() { # bench NAME C W [extra...]
     local name=$1 c=$2 w=$3
     shift 3
     "$BIN/kvpbench" --broker "$CLIENTS" --events "$EVENTS" -c "$c" -p "$w" \
         -d "$SECONDS_PER" --warmup 1 --vms "$VMS" --items "$ITEMS" --reuse-vms \
+        --cpu-pids "broker=$BROKER,w1=${WPIDS[0]},w2=${WPIDS[1]}" \
         --json "$@" >"$OUT/$name.json" 2>"$TMP/bench.err" ||
         { echo "kvpbench failed:" >&2; tail -5 "$TMP/bench.err" >&2; exit 1; }
 }
@@ -94,6 +161,23 @@ bench() { # bench NAME C W [extra...]
 # Heap and other private memory (RssAnon) apart from the pages of LMDB's
 # memory-mapped data file (RssFile), which grow with the data, not the load.
 rss() { awk '/RssAnon/ {a = $2} /RssFile/ {f = $2} END {printf "anon %s file %s", a, f}' "/proc/$1/status" 2>/dev/null; }
+
+# The space on disk (allocated blocks) of the files matching $LOG_GLOB
+# under worker folder DIR.
+log_size() { # log_size DIR
+    local files
+    shopt -s nullglob
+    # shellcheck disable=SC2206 # the glob is meant to expand
+    files=("$1"/$LOG_GLOB)
+    shopt -u nullglob
+    if [ ${#files[@]} -eq 0 ]; then
+        echo "no file matches"
+    else
+        echo "$(du -skc "${files[@]}" | tail -1 | cut -f1) KiB in ${#files[@]} files"
+    fi
+}
+rss_all() { echo "broker $(rss "$BROKER"); w1 $(rss "${WPIDS[0]}"); w2 $(rss "${WPIDS[1]}")"; }
+log_all() { echo "w1 $(log_size "$TMP/w1"); w2 $(log_size "$TMP/w2")"; }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%FT%TZ)"
 echo "settings: ${SECONDS_PER}s x $REPS reps, shapes \"$SHAPES\", modes \"$MODES\", $VMS systems, $ITEMS items/request"
@@ -106,33 +190,69 @@ echo "defining $VMS systems..."
 # their folders kept as a seed and restored before each run.
 stop_pids "${WPIDS[@]}"
 for i in 1 2; do cp -a "$TMP/w$i" "$TMP/seed-w$i"; done
-fresh_workers() { # fresh_workers SYNC
+fresh_workers() { # fresh_workers SYNC [CHECKPOINT_LOG_PREFIX]
     stop_pids "${WPIDS[@]}"
     for i in 1 2; do
         rm -rf "$TMP/w$i"
         cp -a "$TMP/seed-w$i" "$TMP/w$i"
     done
-    start_workers "$1"
+    start_workers "$@"
+}
+
+# One measured run of SHAPE in MODE; the durable CKPT_SHAPE runs also log
+# every reply and every checkpoint when the worker can.
+run_one() { # run_one NAME MODE SHAPE
+    local prefix="" latency=()
+    if [ -n "$CKPT" ] && [ "$2" = full ] && [ "$3" = "$CKPT_SHAPE" ]; then
+        prefix=$TMP/ckpt/$1
+        latency=(--latency-log "$prefix.lat")
+    fi
+    fresh_workers "$2" "$prefix"
+    bench "$1" "${3%x*}" "${3#*x}" "${latency[@]}"
 }
 
 for rep in $(seq "$REPS"); do
     for mode in $MODES; do
         for shape in $SHAPES; do
-            fresh_workers "$mode"
-            bench "$mode-$shape-$rep" "${shape%x*}" "${shape#*x}"
+            run_one "$mode-$shape-$rep" "$mode" "$shape"
             printf '.'
         done
     done
 done
 echo
 
+# The checkpoint split of the runs that logged (all reps pooled: the
+# timestamps are absolute) into FILE.
+checkpoint_split() { # checkpoint_split FILE NAME_PATTERN
+    # shellcheck disable=SC2206 # NAME_PATTERN is a glob
+    local lat=("$TMP"/ckpt/$2.lat) logs=("$TMP"/ckpt/$2-w*.log)
+    if [ -z "$CKPT" ]; then
+        echo "skipped: this kvp-worker has no --checkpoint-log" >"$1"
+    elif [ ! -e "${lat[0]}" ] || [ ! -e "${logs[0]}" ]; then
+        echo "skipped: no run of shape $CKPT_SHAPE in mode full wrote its logs" >"$1"
+    else
+        python3 deploy/ckpt_p99.py --latency "${lat[@]}" --checkpoints "${logs[@]}" \
+            >"$1" 2>&1 || echo "deploy/ckpt_p99.py failed" >>"$1"
+    fi
+}
+checkpoint_split "$OUT/checkpoints.txt" "full-$CKPT_SHAPE-*"
+
 if [ "$SOAK" -gt 0 ]; then
-    fresh_workers full
-    before="broker $(rss "$BROKER"); w1 $(rss "${WPIDS[0]}"); w2 $(rss "${WPIDS[1]}")"
-    SECONDS_PER=$SOAK bench soak 32 2 --plot "$OUT/soak.svg" --csv "$OUT/soak.csv"
-    after="broker $(rss "$BROKER"); w1 $(rss "${WPIDS[0]}"); w2 $(rss "${WPIDS[1]}")"
-    echo "soak ${SOAK}s at 32x2, RSS in KiB: before [$before] after [$after]"
-    echo "plot: $OUT/soak.svg"
+    echo "soak: ${SOAK}s at 32x2, durable ..."
+    prefix=""
+    [ -n "$CKPT" ] && prefix=$TMP/ckpt/soak
+    fresh_workers full "$prefix"
+    rss_before=$(rss_all) log_before=$(log_all)
+    latency=()
+    [ -n "$CKPT" ] && latency=(--latency-log "$TMP/ckpt/soak.lat")
+    SECONDS_PER=$SOAK bench soak 32 2 --plot "$OUT/soak.svg" --csv "$OUT/soak.csv" "${latency[@]}"
+    {
+        echo "RSS KiB before: $rss_before"
+        echo "RSS KiB after:  $(rss_all)"
+        echo "log files ($LOG_GLOB in each worker's folder), on disk before: $log_before"
+        echo "log files ($LOG_GLOB in each worker's folder), on disk after:  $(log_all)"
+    } >"$OUT/soak.txt"
+    checkpoint_split "$OUT/soak-checkpoints.txt" soak
 fi
 
 peers=""
@@ -144,14 +264,35 @@ if [ "$PEERS" = 1 ] && [ -x ../shared/anchors/run.sh ]; then
     cp -r ../shared/anchors "$TMP/anchors"
     (cd "$TMP/anchors" && PARTS="zmq redis" REDIS_CONFIGS="always everysec" \
         SHAPES="$SHAPES" REPS="$REPS" ./run.sh) >"$OUT/peers.txt" 2>&1 || true
+    cat "$TMP"/anchors/results/raw-*.txt >"$OUT/peers-raw.txt" 2>/dev/null || true
     peers=1
 fi
 
-python3 - "$OUT" "$SHAPES" "$MODES" "$REPS" "$OUT/peers.txt" "$peers" <<'PY'
-import json, statistics, sys, re, os
-out, shapes, modes, reps = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), int(sys.argv[4])
-peers = sys.argv[5] if sys.argv[6] else ""
-def med(v): return statistics.median(v) if v else 0
+peers_file=${peers:+$OUT/peers.txt}
+OUT=$OUT SHAPES=$SHAPES MODES=$MODES REPS=$REPS PEERS_FILE=$peers_file SOAK=$SOAK \
+    python3 - <<'PY'
+import json, statistics, re, os
+env = os.environ
+out, shapes, modes, reps = env["OUT"], env["SHAPES"].split(), env["MODES"].split(), int(env["REPS"])
+peers, soak = env["PEERS_FILE"], int(env["SOAK"])
+
+def med(v):
+    v = [x for x in v if x is not None]
+    return statistics.median(v) if v else None
+
+def num(x, width, digits=0):
+    return f"{x:{width}.{digits}f}" if x is not None else f"{'-':>{width}}"
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+def cpu_us(run, name):
+    return run.get("cpu", {}).get("us_per_request", {}).get(name)
+
+def workers_us(run):
+    w = [cpu_us(run, n) for n in ("w1", "w2")]
+    return sum(w) if None not in w else None
+
 ours = {}
 for m in modes:
     for s in shapes:
@@ -162,17 +303,33 @@ for m in modes:
             p99=med([x["reply_latency_us"]["p99"] for x in runs]),
             ev99=med([x["event_latency_us"]["p99"] for x in runs]),
             ev=sum(x["events_received"] for x in runs), jobs=sum(x["jobs"] for x in runs),
-            err=sum(x["errors"] for x in runs))
-# The anchors' own printed tables (medians): Redis rows and the zero-work broker.
+            err=sum(x["errors"] for x in runs),
+            cpu={n: med([cpu_us(x, n) for x in runs]) for n in ("broker", "w1", "w2", "kvpbench")},
+            workers=med([workers_us(x) for x in runs]))
+
+# The anchors' own printed tables (medians over their reps): per Redis
+# configuration rps, p50, p99, lg%, srv%; for the zero-work broker rps, p50,
+# p99, lg%, brk%. The CPU figures are % of one core over each load
+# generator's whole invocation (its warm-up included).
 ref = {}
 if peers and os.path.exists(peers):
     for line in open(peers):
-        m = re.match(r"^(always|everysec)\s+(\d+x\d+)\s+\|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", line)
+        m = re.match(r"^(always|everysec)\s+(\d+x\d+)\s+\|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)"
+                     r"\s+([\d.]+)\s+([\d.]+)", line)
         if m:
-            ref[m.group(1), m.group(2)] = tuple(float(x) for x in m.group(3, 4, 5))
-        m = re.match(r"^(\d+x\d+)\s+\|(?:\s+\S+){5}\s+\|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", line)
+            ref[m.group(1), m.group(2)] = tuple(float(x) for x in m.group(3, 4, 5, 6, 7))
+        m = re.match(r"^(\d+x\d+)\s+\|(?:\s+\S+){5}\s+\|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)"
+                     r"\s+([\d.]+)\s+([\d.]+)", line)
         if m:
-            ref["zero", m.group(1)] = tuple(float(x) for x in m.group(2, 3, 4))
+            ref["zero", m.group(1)] = tuple(float(x) for x in m.group(2, 3, 4, 5, 6))
+
+def peer_cpu_us(key, pct_index):
+    """A peer's CPU per request: % of one core / 100 * 1e6 us / its rate."""
+    r = ref.get(key)
+    return r[pct_index] * 1e4 / r[0] if r and r[0] > 0 else None
+
+print()
+print(open(f"{out}/disk.txt").read().rstrip())
 print()
 print(f"{'shape':6} {'mode':5} | {'req/s':>8} {'p50 us':>8} {'p99 us':>8} {'ev p99':>8} {'events/jobs':>13} {'errors':>6}")
 for m in modes:
@@ -181,6 +338,7 @@ for m in modes:
         print(f"{s:6} {m:5} | {o['rps']:8.0f} {o['p50']:8.0f} {o['p99']:8.0f} {o['ev99']:8.0f} "
               f"{o['ev']:>6}/{o['jobs']:<6} {o['err']:6}")
 print("medians of", reps, "runs; full = reply after a synced LMDB commit, none = --sync none (survives a process crash)")
+
 if ref:
     print()
     print(f"{'shape':6} | {'redis always':>12} {'p50/p99':>11} | {'redis everysec':>14} | {'zero-work':>9} | "
@@ -192,6 +350,57 @@ if ref:
         print(f"{s:6} | {a[0] if a else 0:12.0f} {('%d/%d' % (a[1], a[2])) if a else '-':>11} | "
               f"{e[0] if e else 0:14.0f} | {z[0] if z else 0:9.0f} | {r(f, a):>11} {r(n, e):>13} {r(n, z):>9}")
     print("peers from ../shared/anchors in this same invocation (their medians); ratios = kvpbus / peer")
+
+print()
+print("CPU microseconds per request (inside kvpbench's measured window; medians of", reps, "runs)")
+print(f"{'shape':6} {'mode':5} | {'broker':>7} {'w1':>7} {'w2':>7} {'workers':>7} {'kvpbench':>8} | "
+      f"{'zero-work':>9} {'redis':>7} | {'brk/zero':>8} {'wrk/redis':>9}")
+for m in modes:
+    for s in shapes:
+        o, c = ours[m, s], ours[m, s]["cpu"]
+        zero = peer_cpu_us(("zero", s), 4)
+        redis = peer_cpu_us(("always" if m == "full" else "everysec", s), 4)
+        print(f"{s:6} {m:5} | {num(c['broker'], 7, 1)} {num(c['w1'], 7, 1)} {num(c['w2'], 7, 1)} "
+              f"{num(o['workers'], 7, 1)} {num(c['kvpbench'], 8, 1)} | {num(zero, 9, 1)} {num(redis, 7, 1)} | "
+              f"{num(ratio(c['broker'], zero), 8, 2)} {num(ratio(o['workers'], redis), 9, 2)}")
+print("targets: brk/zero <= 1.30 (the broker against the zero-work broker), wrk/redis <= 1.00 (both workers")
+print("  against the Redis server: appendfsync always beside full, everysec beside none). Peers: their")
+print("  brk%/srv% (% of one core) x 10^4 / their req/s" + ("" if ref else "; not run (BENCH_PEERS=1)"))
+
+print()
+print("p99 during checkpoints vs between them (32x2 full, all runs pooled):")
+for line in open(f"{out}/checkpoints.txt"):
+    print("  " + line.rstrip())
+
+def soak_report():
+    """Rate of the first and last 10 s of the soak, from its per-second CSV."""
+    rows, last_t = [], 0.0
+    for line in open(f"{out}/soak.csv").readlines()[1:]:
+        t, rps, p50, p99, errors = line.strip().split(",")
+        # Whole seconds only: the short row of the final drain is left out.
+        if float(t) - last_t >= 0.5:
+            rows.append((float(rps), int(p99)))
+            last_t = float(t)
+    w = 10 if len(rows) >= 20 else len(rows) // 2
+    print()
+    print(f"soak: {soak} s at 32x2 durable, {len(rows)} whole seconds")
+    if w == 0:
+        print("  too short to compare its start with its end")
+    else:
+        first = statistics.mean(r[0] for r in rows[:w])
+        last = statistics.mean(r[0] for r in rows[-w:])
+        p99 = lambda part: statistics.median(r[1] for r in part)
+        print(f"  first {w} s {first:.0f} req/s (p99 {p99(rows[:w]):.0f} us), last {w} s {last:.0f} req/s "
+              f"(p99 {p99(rows[-w:]):.0f} us): last/first {last / first if first else 0:.2f} (target >= 0.90)")
+    for line in open(f"{out}/soak.txt"):
+        print("  " + line.rstrip())
+    print("  p99 during checkpoints vs between them:")
+    for line in open(f"{out}/soak-checkpoints.txt"):
+        print("    " + line.rstrip())
+    print(f"  per second: {out}/soak.csv; plot: {out}/soak.svg")
+
+if soak > 0:
+    soak_report()
 PY
 if [ -n "$peers" ]; then
     echo

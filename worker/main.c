@@ -2,8 +2,9 @@
 
     Usage: kvp-worker --data DIR [--broker EP] [--events-in EP] [--id NAME]
     (--help for every option). Exit status: 0 after SIGTERM/SIGINT, 2 for a
-    bad command line, a directory of another worker or a fatal refusal by
-    the broker, 1 for any other failure.
+    bad command line, a directory of another worker, a store it refuses to
+    serve (a damaged log, another layout) or a fatal refusal by the broker,
+    1 for any other failure.
 */
 #include "kvp_config.h"
 #include "kvp_worker.h"
