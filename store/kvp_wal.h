@@ -10,7 +10,7 @@
 
     Life of a log: kvp_wal_open (validates every segment), kvp_wal_replay
     once, then appends, syncs and releases in any order; kvp_wal_destroy.
-    One thread uses a log. Inside, one background thread prepares the next
+    One thread uses a log. Inside, a background thread prepares the next
     segment (DIR/spare.tmp, zero-filled and synced) so that a segment switch
     on the request path does not wait for 64 MiB of writes; a spare becomes
     a segment only when its header is written and synced and it is renamed
@@ -34,7 +34,10 @@
     the last is KVP_STORE_CORRUPT: logged with the file and offset, nothing
     on disk modified. A last segment with no valid header and no valid
     record (a crash while it was created) is removed. A header of another
-    format version is KVP_STORE_MISMATCH.
+    format version is KVP_STORE_MISMATCH. Open then fdatasyncs what it
+    found (a killed predecessor may have left it in the page cache only)
+    before new records may claim it was synced. With nosync no record
+    claims anything, so a bad record in the last segment always ends it.
 
     On disk (integers big-endian, like the rest of the store):
       segment header, 32 bytes: magic "KVPW", version (u32) 1, first LSN
@@ -100,6 +103,8 @@ typedef int (kvp_wal_record_fn) (void *arg, uint64_t lsn, const void *data,
 
 /*  Open the log in `dir` (created if missing), validating every segment
     as the recovery rules above say. `config` may be NULL for the defaults.
+    Ignores SIGXFSZ, as kvp_store_new does, so that a file size limit is
+    FULL rather than the end of the process.
     Returns NULL on failure with *rc (if not NULL) set: CORRUPT, MISMATCH,
     EINVAL (no dir), FULL (no room to repair or prepare) or EIO. */
 kvp_wal_t *
@@ -116,7 +121,9 @@ void
     after + 1 (records the checkpoint lacks are gone) or a segment changed
     since open. When the checkpoint is ahead of the whole log (records lost
     with a machine crash, or released), nothing is replayed, the segments
-    (all covered) are deleted and the next record gets after + 1. Call it
+    (all covered) are deleted and the next record gets after + 1. A log
+    with no segment gets its first one here, so that the first append need
+    not wait for it (if that fails, the first append says so). Call it
     once, before the first append (EINVAL otherwise). Returns OK, a store
     code, or fn's non-zero return. */
 int
@@ -128,9 +135,11 @@ int
     *lsn (if not NULL) to its LSN. A record that does not fit goes into a
     new segment; one larger than a segment gets a segment of its own, sized
     to fit. Not durable until kvp_wal_sync. FULL when a new segment cannot
-    be made (ENOSPC, EDQUOT, EFBIG): nothing was written and the log is as
-    before, so the caller may refuse and try again later. EINVAL before
-    replay or on a bad argument; EIO (final) on a write error. */
+    be made (ENOSPC, EDQUOT, EFBIG), or a write finds no room after all (a
+    file size limit): the log is as before (what a short write wrote is
+    zeroed and synced again), so the caller may refuse and try again later.
+    EINVAL before replay or on a bad argument; EIO (final) on a write
+    error. */
 int
     kvp_wal_append (kvp_wal_t *self, const void *data, size_t size,
                     uint64_t *lsn);
@@ -159,7 +168,7 @@ int
 uint64_t
     kvp_wal_last (kvp_wal_t *self);
 
-/*  Fill *stats with the figures above. */
+/*  Fill *stats with the figures above (zeros when self is NULL). */
 void
     kvp_wal_stats (kvp_wal_t *self, kvp_wal_stats_t *stats);
 

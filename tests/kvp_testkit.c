@@ -228,9 +228,12 @@ tk_worker_start (tk_cluster_t *self, int i)
     snprintf (id, sizeof id, "w%d", i);
     if (self->worker_args)
         snprintf (extra, sizeof extra, "%s", self->worker_args);
+    //  Small log segments: a test worker has little to log, and each new
+    //  segment is written with zeros before use
     char *argv [TK_ARGS_MAX] = { NULL, "--data", data, "--id", id,
-        "--broker", self->workers_ep, "--events-in", self->events_in };
-    int argc = 9;
+        "--broker", self->workers_ep, "--events-in", self->events_in,
+        "--wal-segment-size", "1M" };
+    int argc = 11;
     argc += s_split_args (extra, argv + argc, TK_ARGS_MAX - argc - 1);
     argv [argc] = NULL;
     self->workers [i] = s_spawn ("kvp-worker", argv, id);

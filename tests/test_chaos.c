@@ -383,7 +383,8 @@ s_audit (void)
         char dir [300];
         snprintf (dir, sizeof dir, "%s/w%d", cluster->dir, w);
         int rc;
-        kvp_store_t *store = kvp_store_new (dir, NULL, &rc);
+        kvp_store_config_t config = { .wal_segment = 1 << 20 };
+        kvp_store_t *store = kvp_store_new (dir, &config, &rc);
         ck_assert_msg (store, "open %s: %s", dir, kvp_store_strerror (rc));
         uint32_t *parts;
         size_t nparts;

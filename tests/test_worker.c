@@ -40,7 +40,7 @@ static void
 s_open (size_t map_size, size_t map_max)
 {
     kvp_store_config_t config = { .map_size = map_size, .map_max = map_max,
-                                  .nosync = true };
+                                  .nosync = true, .wal_segment = 64 << 10 };
     int rc = 0;
     s_store = kvp_store_new (s_dir, &config, &rc);
     ck_assert_msg (s_store, "store: %s", kvp_store_strerror (rc));
