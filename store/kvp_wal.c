@@ -20,9 +20,7 @@
         fdatasync after each 4 MiB     p50 320-400 us, p99.9 6-11 ms,  max 15-34 ms
         fdatasync after each 1 MiB     p50 320-360 us, p99.9 5 ms,     max 8-11 ms
 
-    CRC-32C, this machine: SSE4.2 instruction 6-10 GB/s (16 KiB: 1.7 us,
-    100 KiB: 16 us), slice-by-8 tables 1.4-1.9 GB/s (16 KiB: 8.8 us,
-    100 KiB: 74 us). The instruction is used when the CPU has it.
+    The segment format (framing, CRC-32C, the scanner) is kvp_walseg.c.
 */
 #include <dirent.h>
 #include <errno.h>
@@ -38,12 +36,11 @@
 #include <sys/stat.h>
 #include <czmq.h>
 #include "kvp_wal.h"
+#include "kvp_walseg.h"
 #include "kvp_store.h"
 
-#define S_MAGIC         0x4B565057u     //  "KVPW"
-#define S_VERSION       1u
-#define S_SEG_HDR       KVP_WAL_SEGMENT_HEADER
-#define S_REC_HDR       KVP_WAL_RECORD_HEADER
+#define S_SEG_HDR       KVP_WALSEG_SEGMENT_HEADER
+#define S_REC_HDR       KVP_WALSEG_RECORD_HEADER
 #define S_PAGE          4096u
 #define S_SPARE         "spare.tmp"     //  the next segment, prepared
 #define S_LARGE         "large.tmp"     //  a segment for one large record
@@ -77,7 +74,7 @@ struct _kvp_wal_t {
     s_seg_t *segs;              //  oldest first; the last is the current
     size_t nsegs;
     size_t maxsegs;             //  room in segs
-    kvp_wal_scan_t tail;        //  the last segment as open found it
+    kvp_walseg_scan_t tail;     //  the last segment as open found it
     int fd;                     //  the current segment, or -1
     uint64_t off;               //  where the next record goes in it
     uint64_t cap;               //  no record may end past this
@@ -95,305 +92,6 @@ struct _kvp_wal_t {
 
 //  Zeros to write from; never written to
 static uint8_t s_zeros [128 << 10];
-
-//  --- Big-endian fields -------------------------------------------------
-
-static void
-s_put32 (uint8_t *p, uint32_t value)
-{
-    for (int i = 3; i >= 0; i--, value >>= 8)
-        p [i] = (uint8_t) value;
-}
-
-static void
-s_put64 (uint8_t *p, uint64_t value)
-{
-    s_put32 (p, (uint32_t) (value >> 32));
-    s_put32 (p + 4, (uint32_t) value);
-}
-
-static uint32_t
-s_get32 (const uint8_t *p)
-{
-    return ((uint32_t) p [0] << 24) | ((uint32_t) p [1] << 16)
-         | ((uint32_t) p [2] << 8) | p [3];
-}
-
-static uint64_t
-s_get64 (const uint8_t *p)
-{
-    return ((uint64_t) s_get32 (p) << 32) | s_get32 (p + 4);
-}
-
-//  --- CRC-32C -------------------------------------------------------------
-
-//  Reflected polynomial 0x1EDC6F41; table [k][b] is the CRC of byte b
-//  followed by k zero bytes, so eight bytes take eight lookups
-static uint32_t s_crc_table [8][256];
-static bool s_crc_hw;
-static pthread_once_t s_crc_once = PTHREAD_ONCE_INIT;
-
-static void
-s_crc_init (void)
-{
-    for (uint32_t b = 0; b < 256; b++) {
-        uint32_t crc = b;
-        for (int bit = 0; bit < 8; bit++)
-            crc = (crc & 1)? (crc >> 1) ^ 0x82F63B78u: crc >> 1;
-        s_crc_table [0][b] = crc;
-    }
-    for (int k = 1; k < 8; k++)
-        for (uint32_t b = 0; b < 256; b++) {
-            uint32_t prev = s_crc_table [k - 1][b];
-            s_crc_table [k][b] = (prev >> 8) ^ s_crc_table [0][prev & 0xff];
-        }
-#if defined (__x86_64__)
-    s_crc_hw = __builtin_cpu_supports ("sse4.2");
-#endif
-}
-
-//  Little-endian word: the reflected CRC consumes the low byte first
-static uint32_t
-s_le32 (const uint8_t *p)
-{
-    return p [0] | ((uint32_t) p [1] << 8) | ((uint32_t) p [2] << 16)
-         | ((uint32_t) p [3] << 24);
-}
-
-static uint32_t
-s_crc_soft (uint32_t crc, const uint8_t *p, size_t size)
-{
-    const uint32_t (*t) [256] = s_crc_table;
-    for (; size >= 8; p += 8, size -= 8) {
-        uint32_t lo = s_le32 (p) ^ crc, hi = s_le32 (p + 4);
-        crc = t [7][lo & 0xff] ^ t [6][(lo >> 8) & 0xff]
-            ^ t [5][(lo >> 16) & 0xff] ^ t [4][lo >> 24]
-            ^ t [3][hi & 0xff] ^ t [2][(hi >> 8) & 0xff]
-            ^ t [1][(hi >> 16) & 0xff] ^ t [0][hi >> 24];
-    }
-    for (; size; p++, size--)
-        crc = t [0][(crc ^ *p) & 0xff] ^ (crc >> 8);
-    return crc;
-}
-
-#if defined (__x86_64__)
-__attribute__ ((target ("sse4.2")))
-static uint32_t
-s_crc_sse42 (uint32_t crc, const uint8_t *p, size_t size)
-{
-    uint64_t crc64 = crc;
-    for (; size >= 8; p += 8, size -= 8) {
-        uint64_t word;
-        memcpy (&word, p, 8);       //  unaligned load; x86 is little-endian
-        crc64 = __builtin_ia32_crc32di (crc64, word);
-    }
-    crc = (uint32_t) crc64;
-    for (; size; p++, size--)
-        crc = __builtin_ia32_crc32qi (crc, *p);
-    return crc;
-}
-#endif
-
-uint32_t
-kvp_wal_crc32c_soft (uint32_t crc, const void *data, size_t size)
-{
-    pthread_once (&s_crc_once, s_crc_init);
-    return ~s_crc_soft (~crc, (const uint8_t *) data, size);
-}
-
-uint32_t
-kvp_wal_crc32c (uint32_t crc, const void *data, size_t size)
-{
-    pthread_once (&s_crc_once, s_crc_init);
-#if defined (__x86_64__)
-    if (s_crc_hw)
-        return ~s_crc_sse42 (~crc, (const uint8_t *) data, size);
-#endif
-    return ~s_crc_soft (~crc, (const uint8_t *) data, size);
-}
-
-//  --- Framing -------------------------------------------------------------
-
-void
-kvp_wal_segment_header (uint8_t out [KVP_WAL_SEGMENT_HEADER], uint64_t first)
-{
-    memset (out, 0, S_SEG_HDR);
-    s_put32 (out, S_MAGIC);
-    s_put32 (out + 4, S_VERSION);
-    s_put64 (out + 8, first);
-    s_put32 (out + 28, kvp_wal_crc32c (0, out, 28));
-}
-
-//  CRC of a record header's fields (all but the CRC word) and `size`
-//  payload bytes at `data`
-static uint32_t
-s_record_crc (const uint8_t *head, const void *data, size_t size)
-{
-    uint32_t crc = kvp_wal_crc32c (0, head, 4);
-    crc = kvp_wal_crc32c (crc, head + 8, S_REC_HDR - 8);
-    return kvp_wal_crc32c (crc, data, size);
-}
-
-void
-kvp_wal_record_header (uint8_t out [KVP_WAL_RECORD_HEADER], uint64_t lsn,
-                       uint64_t synced, const struct iovec *iov, int count,
-                       size_t size)
-{
-    s_put32 (out, (uint32_t) size);
-    s_put32 (out + 4, 0);
-    s_put64 (out + 8, lsn);
-    s_put64 (out + 16, synced);
-    uint32_t crc = s_record_crc (out, NULL, 0);
-    for (int i = 0; i < count; i++)
-        crc = kvp_wal_crc32c (crc, iov [i].iov_base, iov [i].iov_len);
-    s_put32 (out + 4, crc);
-}
-
-//  --- Scanning a segment in memory -------------------------------------
-
-//  Could a record start at `off`: its size fits, synced < LSN?
-static bool
-s_record_fits (const uint8_t *p, size_t size, size_t off)
-{
-    if (off > size || size - off < S_REC_HDR)
-        return false;
-    uint32_t len = s_get32 (p + off);
-    return len <= KVP_WAL_RECORD_MAX && kvp_wal_record_span (len) <= size - off
-        && s_get64 (p + off + 16) < s_get64 (p + off + 8);
-}
-
-//  Span of a valid record at `off` (it fits and its CRC matches), or 0
-static size_t
-s_record_at (const uint8_t *p, size_t size, size_t off)
-{
-    if (!s_record_fits (p, size, off))
-        return 0;
-    const uint8_t *head = p + off;
-    uint32_t len = s_get32 (head);
-    if (s_record_crc (head, head + S_REC_HDR, len) != s_get32 (head + 4))
-        return 0;
-    return kvp_wal_record_span (len);
-}
-
-//  Offset past the last non-zero byte in [from, size), or `from`
-static size_t
-s_dirty_end (const uint8_t *p, size_t size, size_t from)
-{
-    size_t end = size;
-    while (end > from && (end & 7) && !p [end - 1])
-        end--;
-    if (end & 7)
-        return end;                 //  a non-zero byte, or reached from
-    uint64_t word = 0;
-    while (end - from >= 8 && (memcpy (&word, p + end - 8, 8), !word))
-        end -= 8;
-    while (end > from && !p [end - 1])
-        end--;
-    return end;
-}
-
-//  Offset of a valid record in [from, dirty) whose `synced` is at least
-//  `min_synced` and whose LSN could follow `expect` placed at `from` (any
-//  LSN when expect is 0); SIZE_MAX if none. Garbage rarely passes the
-//  field checks, and the payload CRC'd is bounded: when that budget runs
-//  out the answer is `from`, as if a record had been found (refusing is
-//  the safe side).
-static size_t
-s_search (const uint8_t *p, size_t size, size_t from, size_t dirty,
-          uint64_t expect, uint64_t min_synced)
-{
-    size_t budget = size < SIZE_MAX / 4? 2 * size + (1 << 20): SIZE_MAX;
-    for (size_t off = from; off < dirty && size - off >= S_REC_HDR; off += 8) {
-        uint64_t lsn = s_get64 (p + off + 8);
-        if (!s_record_fits (p, size, off) || s_get64 (p + off + 16) < min_synced
-        ||  (expect && (lsn < expect || lsn - expect > (off - from) / S_REC_HDR)))
-            continue;
-        if (s_get32 (p + off) > budget)
-            return from;
-        budget -= s_get32 (p + off);
-        if (s_record_at (p, size, off))
-            return off;
-    }
-    return SIZE_MAX;
-}
-
-//  No valid header: torn at creation if no record is there either
-static void
-s_scan_headless (const uint8_t *p, size_t size, uint64_t first,
-                 kvp_wal_scan_t *scan)
-{
-    scan->dirty = s_dirty_end (p, size, 0);
-    size_t at = scan->dirty? s_search (p, size, S_SEG_HDR, scan->dirty,
-                                       first, 0): SIZE_MAX;
-    scan->state = at == SIZE_MAX? KVP_WAL_EMPTY: KVP_WAL_DAMAGED;
-    scan->bad = 0;
-    scan->why = at == SIZE_MAX? "no valid header (torn at creation)"
-                              : "no valid header, but records";
-}
-
-//  The valid prefix of records, from the header on
-static int
-s_scan_records (const uint8_t *p, size_t size, kvp_wal_record_fn *fn,
-                void *arg, kvp_wal_scan_t *scan)
-{
-    static const uint8_t zero [S_REC_HDR];
-    size_t off = S_SEG_HDR, span;
-    uint64_t expect = scan->first;
-    int rc = 0;
-    while (size - off >= S_REC_HDR && memcmp (p + off, zero, S_REC_HDR)
-    &&     s_get64 (p + off + 8) == expect
-    &&     (span = s_record_at (p, size, off))) {
-        if (fn && (rc = fn (arg, expect, p + off + S_REC_HDR,
-                            s_get32 (p + off))))
-            break;
-        off += span;
-        expect++;
-        scan->count++;
-    }
-    scan->end = off;
-    scan->last = expect - 1;
-    return rc;
-}
-
-int
-kvp_wal_scan (const void *bytes, size_t size, uint64_t first,
-              kvp_wal_record_fn *fn, void *arg, kvp_wal_scan_t *scan)
-{
-    const uint8_t *p = (const uint8_t *) bytes;
-    memset (scan, 0, sizeof *scan);
-    if (size < S_SEG_HDR || s_get32 (p) != S_MAGIC
-    ||  s_get32 (p + 28) != kvp_wal_crc32c (0, p, 28)) {
-        s_scan_headless (p, size, first, scan);
-        return 0;
-    }
-    scan->version = s_get32 (p + 4);
-    scan->first = s_get64 (p + 8);
-    scan->state = KVP_WAL_DAMAGED;
-    if (scan->version != S_VERSION) {
-        scan->state = KVP_WAL_FOREIGN;
-        scan->why = "another format version";
-        return 0;
-    }
-    if (scan->first == 0 || (first && scan->first != first)) {
-        scan->why = "header's first LSN is not the file's";
-        return 0;
-    }
-    int rc = s_scan_records (p, size, fn, arg, scan);
-    if (rc)
-        return rc;
-    scan->dirty = s_dirty_end (p, size, scan->end);
-    size_t at = scan->dirty == scan->end? SIZE_MAX
-              : s_search (p, size, scan->end, scan->dirty, scan->last + 1,
-                          scan->last + 1);
-    scan->state = scan->dirty == scan->end? KVP_WAL_CLEAN
-                : at == SIZE_MAX? KVP_WAL_TORN: KVP_WAL_DAMAGED;
-    scan->bad = scan->end;
-    if (scan->state == KVP_WAL_TORN)
-        scan->why = "torn tail";
-    if (scan->state == KVP_WAL_DAMAGED)
-        scan->why = "a bad record that a later record says was synced";
-    return 0;
-}
 
 //  --- Files ---------------------------------------------------------------
 
@@ -673,16 +371,16 @@ s_list (kvp_wal_t *self)
 
 //  What a segment's scan means for the log (see the header)
 static int
-s_verdict (kvp_wal_t *self, const char *name, const kvp_wal_scan_t *scan,
+s_verdict (kvp_wal_t *self, const char *name, const kvp_walseg_scan_t *scan,
            bool last)
 {
-    if (scan->state == KVP_WAL_FOREIGN) {
+    if (scan->state == KVP_WALSEG_FOREIGN) {
         zsys_error ("wal %s: %s: format version %u, not %u", self->dir, name,
-                    scan->version, S_VERSION);
+                    scan->version, KVP_WALSEG_VERSION);
         return KVP_STORE_MISMATCH;
     }
-    if (scan->state == KVP_WAL_CLEAN
-    || (last && scan->state != KVP_WAL_DAMAGED))
+    if (scan->state == KVP_WALSEG_CLEAN
+    || (last && scan->state != KVP_WALSEG_DAMAGED))
         return KVP_STORE_OK;
     zsys_error ("wal %s: %s: damaged at offset %zu, after LSN %" PRIu64
                 ": %s%s; nothing changed on disk", self->dir, name,
@@ -709,13 +407,13 @@ s_check (kvp_wal_t *self, size_t i)
     int err = s_map (self->dirfd, name, &bytes, &size);
     if (err)
         return s_io_error (self, name, err);
-    kvp_wal_scan_t scan;
-    kvp_wal_scan (bytes, size, seg->first, NULL, NULL, &scan);
+    kvp_walseg_scan_t scan;
+    kvp_walseg_scan (bytes, size, seg->first, NULL, NULL, &scan);
     if (bytes)
         munmap (bytes, size);
     seg->size = size;
     seg->end = scan.end;
-    seg->last = scan.state == KVP_WAL_EMPTY? seg->first - 1: scan.last;
+    seg->last = scan.state == KVP_WALSEG_EMPTY? seg->first - 1: scan.last;
     if (i + 1 == self->nsegs)
         self->tail = scan;
     return s_verdict (self, name, &scan, i + 1 == self->nsegs);
@@ -749,7 +447,7 @@ s_open_tail (kvp_wal_t *self)
     self->off = seg->end;
     self->cap = seg->size & ~(uint64_t) 7;
     self->last = seg->last;
-    if (self->tail.state != KVP_WAL_TORN)
+    if (self->tail.state != KVP_WALSEG_TORN)
         return KVP_STORE_OK;
     zsys_warning ("wal %s: %s: torn tail after LSN %" PRIu64 " discarded"
                   " (%zu bytes at offset %zu)", self->dir, name, seg->last,
@@ -768,7 +466,7 @@ static int
 s_recover (kvp_wal_t *self)
 {
     int rc = KVP_STORE_OK;
-    if (self->nsegs && self->tail.state == KVP_WAL_EMPTY)
+    if (self->nsegs && self->tail.state == KVP_WALSEG_EMPTY)
         rc = s_drop_empty (self);
     if (rc == KVP_STORE_OK && self->nsegs)
         rc = s_open_tail (self);
@@ -901,12 +599,13 @@ s_replay_segment (kvp_wal_t *self, const s_seg_t *seg, s_replay_t *replay)
     int err = s_map (self->dirfd, name, &bytes, &size);
     if (err)
         return s_io_error (self, name, err);
-    kvp_wal_scan_t scan;
-    int rc = kvp_wal_scan (bytes, size, seg->first, s_replay_fn, replay,
-                           &scan);
+    kvp_walseg_scan_t scan;
+    int rc = kvp_walseg_scan (bytes, size, seg->first, s_replay_fn, replay,
+                              &scan);
     if (bytes)
         munmap (bytes, size);
-    if (rc == 0 && (scan.state != KVP_WAL_CLEAN || scan.last != seg->last)) {
+    if (rc == 0
+    &&  (scan.state != KVP_WALSEG_CLEAN || scan.last != seg->last)) {
         zsys_error ("wal %s: %s: changed since the log was opened (now"
                     " ends at LSN %" PRIu64 ", offset %zu)", self->dir, name,
                     scan.last, scan.end);
@@ -1002,7 +701,7 @@ s_begin (kvp_wal_t *self, int fd, const char *tmp, uint64_t size)
 {
     uint64_t first = self->last + 1;
     uint8_t head [S_SEG_HDR];
-    kvp_wal_segment_header (head, first);
+    kvp_walseg_segment_header (head, first);
     errno = EIO;                    //  for a short write
     if (pwrite (fd, head, S_SEG_HDR, 0) != S_SEG_HDR
     ||  (!self->nosync && fdatasync (fd) != 0))
@@ -1092,8 +791,8 @@ s_write (kvp_wal_t *self, const struct iovec *iov, int count, size_t size,
          size_t span)
 {
     uint8_t head [S_REC_HDR];
-    kvp_wal_record_header (head, self->last + 1, self->synced, iov, count,
-                           size);
+    kvp_walseg_record_header (head, self->last + 1, self->synced, iov,
+                              count, size);
     struct iovec out [KVP_WAL_IOV_MAX + 2];
     out [0] = (struct iovec) { head, S_REC_HDR };
     if (count)
@@ -1141,7 +840,7 @@ kvp_wal_appendv (kvp_wal_t *self, const struct iovec *iov, int count,
     size_t size = s_iov_size (iov, count);
     if (!self->replayed || size == SIZE_MAX || self->last == UINT64_MAX)
         return KVP_STORE_EINVAL;
-    size_t span = kvp_wal_record_span (size);
+    size_t span = kvp_walseg_record_span (size);
     int rc = KVP_STORE_OK;
     if (self->fd < 0 || span > self->cap - self->off)
         rc = s_switch (self, span);

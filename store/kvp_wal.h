@@ -24,36 +24,28 @@
     last is always whole on disk. With `nosync` nothing is ever fdatasynced
     or fsynced: the log survives a crash of the process, not of the machine.
 
-    Recovery (kvp_wal_open). Each record carries `synced`, the highest LSN
-    that an fdatasync had covered when it was written. In the last segment,
-    bytes that are not the next record end the log: they are a torn tail
-    (discarded, zeroed on disk and synced before anything is appended over
-    them) unless a valid record after them says their LSN had been synced,
-    which is damage. Damage anywhere, any bad record in a segment but the
-    last, a gap between segments, or an unreadable header of a segment but
-    the last is KVP_STORE_CORRUPT: logged with the file and offset, nothing
-    on disk modified. A last segment with no valid header and no valid
-    record (a crash while it was created) is removed. A header of another
-    format version is KVP_STORE_MISMATCH. Open then fdatasyncs what it
-    found (a killed predecessor may have left it in the page cache only)
-    before new records may claim it was synced. With nosync no record
-    claims anything, so a bad record in the last segment always ends it.
-
-    On disk (integers big-endian, like the rest of the store):
-      segment header, 32 bytes: magic "KVPW", version (u32) 1, first LSN
-        (u64), 12 zero bytes, CRC-32C of the 28 bytes before it (u32)
-      record, at an 8-byte aligned offset: size (u32), CRC-32C (u32) of the
-        size, the LSN, `synced` and the payload; LSN (u64), synced (u64),
-        then `size` payload bytes and zeros up to the next multiple of 8.
-        The size word at an aligned offset cannot straddle a sector.
-      zeros where a record header would start: the end of the segment's
-        records.
+    Recovery (kvp_wal_open) scans every segment. What makes a segment's
+    bytes clean, a torn tail, empty, foreign or damaged is the format's
+    (kvp_walseg.h, with the layout on disk): each record says which LSNs
+    had been synced when it was written, and only bytes that no later
+    valid record claims were synced can be a torn tail. A torn tail of the
+    last segment is discarded, zeroed on disk and synced before anything
+    is appended over it. Damage anywhere, any bad record in a segment but
+    the last, a gap between segments, or an unreadable header of a segment
+    but the last is KVP_STORE_CORRUPT: logged with the file and offset,
+    nothing on disk modified. A last segment with no valid header and no
+    valid record (a crash while it was created) is removed. A header of
+    another format version is KVP_STORE_MISMATCH. Open then fdatasyncs
+    what it found (a killed predecessor may have left it in the page cache
+    only) before new records may claim it was synced. With nosync no
+    record claims anything, so a bad record in the last segment always
+    ends it.
 
     Return codes are the store's (kvp_store.h); failures are logged with
     zsys_*. An I/O error while writing or syncing (EIO) is final: every
     later append and sync returns it too, since after a failed fdatasync
-    the kernel may have dropped the pages it could not write. Leaf module
-    over libc, pthreads and czmq's logging.
+    the kernel may have dropped the pages it could not write. Over the
+    segment format (kvp_walseg.h), libc, pthreads and czmq's logging.
 */
 #ifndef KVP_WAL_H_INCLUDED
 #define KVP_WAL_H_INCLUDED
@@ -62,6 +54,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <sys/uio.h>
+#include "kvp_walseg.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -69,10 +62,8 @@ extern "C" {
 
 #define KVP_WAL_SEGMENT_DEFAULT (64u << 20)    /* segment_size 0 */
 #define KVP_WAL_SEGMENT_MIN     (64u << 10)    /* smaller is raised to it */
-#define KVP_WAL_RECORD_MAX      (1u << 30)     /* largest record, bytes */
+#define KVP_WAL_RECORD_MAX      KVP_WALSEG_RECORD_MAX  /* largest record */
 #define KVP_WAL_IOV_MAX         64             /* pieces of one record */
-#define KVP_WAL_SEGMENT_HEADER  32             /* segment header, bytes */
-#define KVP_WAL_RECORD_HEADER   24             /* record header, bytes */
 
 typedef struct {
     size_t segment_size;    /* bytes per segment, 0 = 64 MiB; rounded up to
@@ -97,9 +88,9 @@ typedef struct {
 typedef struct _kvp_wal_t kvp_wal_t;
 
 /*  Called for each record in LSN order; `data` is valid during the call
-    only. A non-zero return stops the walk and is returned by its caller. */
-typedef int (kvp_wal_record_fn) (void *arg, uint64_t lsn, const void *data,
-                                 size_t size);
+    only. A non-zero return stops the walk and is returned by its caller.
+    Replay hands out what the scan decodes: the format's callback. */
+typedef kvp_walseg_record_fn kvp_wal_record_fn;
 
 /*  Open the log in `dir` (created if missing), validating every segment
     as the recovery rules above say. `config` may be NULL for the defaults.
@@ -171,74 +162,6 @@ uint64_t
 /*  Fill *stats with the figures above (zeros when self is NULL). */
 void
     kvp_wal_stats (kvp_wal_t *self, kvp_wal_stats_t *stats);
-
-/*  --- The segment format, for recovery, tests and fuzzing ------------- */
-
-typedef enum {
-    KVP_WAL_CLEAN,          /* valid header, records, then only zeros */
-    KVP_WAL_TORN,           /* valid header, records, then bytes that are
-                               not a record and that no valid record after
-                               them claims were synced: a torn tail */
-    KVP_WAL_EMPTY,          /* no valid header and no valid record */
-    KVP_WAL_FOREIGN,        /* a valid header of another format version */
-    KVP_WAL_DAMAGED         /* anything else: not a crash's doing */
-} kvp_wal_state_t;
-
-typedef struct {
-    kvp_wal_state_t state;  /* what the bytes are */
-    uint32_t version;       /* the header's format version (0: no header) */
-    uint64_t first;         /* the header's first LSN (0: no header) */
-    uint64_t last;          /* LSN of the last valid record, first - 1 if
-                               none (0 without a header) */
-    size_t count;           /* valid records */
-    size_t end;             /* offset past the last valid record: where
-                               the next one goes */
-    size_t dirty;           /* offset past the last non-zero byte at or
-                               after `end` (== end when the rest is zero) */
-    size_t bad;             /* where the damage is, for DAMAGED */
-    const char *why;        /* static text saying what is wrong, or NULL */
-} kvp_wal_scan_t;
-
-/*  Decode the `size` bytes of one segment at `bytes` (may be NULL when
-    size is 0), calling fn (if not NULL) for each record of the valid
-    prefix, and describe them in *scan. `first` is the LSN the segment's
-    file name gives, or 0 if unknown; a header that says another is
-    DAMAGED. Trusts nothing in the bytes and reads only inside them; its
-    work is bounded by a small multiple of size. Returns 0, or fn's
-    non-zero return (*scan then describes the records before that one). */
-int
-    kvp_wal_scan (const void *bytes, size_t size, uint64_t first,
-                  kvp_wal_record_fn *fn, void *arg, kvp_wal_scan_t *scan);
-
-/*  Write the header of a segment whose first record is `first`. */
-void
-    kvp_wal_segment_header (uint8_t out [KVP_WAL_SEGMENT_HEADER],
-                            uint64_t first);
-
-/*  Write the header of the record `lsn` made of the `count` pieces at
-    `iov` (size bytes in all, at most KVP_WAL_RECORD_MAX), `synced` being
-    the last LSN known durable when it is written (< lsn). */
-void
-    kvp_wal_record_header (uint8_t out [KVP_WAL_RECORD_HEADER], uint64_t lsn,
-                           uint64_t synced, const struct iovec *iov,
-                           int count, size_t size);
-
-/*  Bytes a record of `size` payload bytes takes in a segment (header,
-    payload, padding to 8); size must be at most KVP_WAL_RECORD_MAX. */
-static inline size_t
-kvp_wal_record_span (size_t size)
-{
-    return KVP_WAL_RECORD_HEADER + ((size + 7) & ~(size_t) 7);
-}
-
-/*  CRC-32C (Castagnoli) of `size` bytes, continuing from `crc` (0 to
-    start): crc32c (crc32c (0, a), b) is the CRC of a then b. Uses the
-    SSE4.2 instruction when the CPU has it; _soft is the table-driven
-    version (slice-by-8), always available, for tests. */
-uint32_t
-    kvp_wal_crc32c (uint32_t crc, const void *data, size_t size);
-uint32_t
-    kvp_wal_crc32c_soft (uint32_t crc, const void *data, size_t size);
 
 #ifdef __cplusplus
 }

@@ -15,7 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include "kvp_store.h"
-#include "kvp_wal.h"
+#include "kvp_walseg.h"
 #include "kvp_testkit.h"
 #include "kvp_fnv.h"
 
@@ -1367,7 +1367,7 @@ START_TEST (test_log_damage)
     char path [256];
     uint8_t *bytes, *after;
     size_t len = s_segment (dir, path, sizeof path, &bytes);
-    bytes [KVP_WAL_SEGMENT_HEADER + KVP_WAL_RECORD_HEADER + 2] ^= 0x40;
+    bytes [KVP_WALSEG_SEGMENT_HEADER + KVP_WALSEG_RECORD_HEADER + 2] ^= 0x40;
     FILE *file = fopen (path, "r+b");
     ck_assert_uint_eq (fwrite (bytes, 1, len, file), len);
     fclose (file);

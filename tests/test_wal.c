@@ -1,4 +1,5 @@
-/*  test_wal.c - the write-ahead log (store/kvp_wal.h).
+/*  test_wal.c - the write-ahead log (store/kvp_wal.h); the segment format
+    alone (CRC, framing, scanner) is test_walseg.c.
 
     Each test works in its own folder under a per-case temporary root that
     the parent process removes after the case, even when a test fails.
@@ -17,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include "kvp_wal.h"
+#include "kvp_walseg.h"
 #include "kvp_store.h"
 #include "kvp_testkit.h"
 
@@ -202,16 +204,16 @@ s_digest (const char *dir)
 {
     static char names [SEGS_MAX][32];
     int count = s_segments (dir, names);
-    uint32_t crc = kvp_wal_crc32c (0, &count, sizeof count);
+    uint32_t crc = kvp_walseg_crc32c (0, &count, sizeof count);
     for (int i = 0; i < count; i++) {
         char path [256];
         size_t size;
         ck_assert_uint_lt ((size_t) snprintf (path, sizeof path, "%s/%s",
                                               dir, names [i]), sizeof path);
         uint8_t *bytes = s_read (path, &size);
-        crc = kvp_wal_crc32c (crc, names [i], strlen (names [i]));
-        crc = kvp_wal_crc32c (crc, &size, sizeof size);
-        crc = kvp_wal_crc32c (crc, bytes, size);
+        crc = kvp_walseg_crc32c (crc, names [i], strlen (names [i]));
+        crc = kvp_walseg_crc32c (crc, &size, sizeof size);
+        crc = kvp_walseg_crc32c (crc, bytes, size);
         free (bytes);
     }
     return crc;
@@ -229,22 +231,22 @@ s_offsets_fn (void *arg, uint64_t lsn, const void *data, size_t size)
 {
     s_offsets_t *offsets = (s_offsets_t *) arg;
     if (offsets->count < 4096)
-        offsets->offs [offsets->count++] = (size_t)
-            ((const uint8_t *) data - offsets->base) - KVP_WAL_RECORD_HEADER;
+        offsets->offs [offsets->count++] = (size_t) ((const uint8_t *) data
+            - offsets->base) - KVP_WALSEG_RECORD_HEADER;
     return 0;
 }
 
-static kvp_wal_scan_t
+static kvp_walseg_scan_t
 s_scan_file (const char *path, s_offsets_t *offsets)
 {
     size_t size;
     uint8_t *bytes = s_read (path, &size);
-    kvp_wal_scan_t scan;
+    kvp_walseg_scan_t scan;
     if (offsets) {
         offsets->count = 0;
         offsets->base = bytes;
     }
-    kvp_wal_scan (bytes, size, 0, offsets? s_offsets_fn: NULL, offsets,
+    kvp_walseg_scan (bytes, size, 0, offsets? s_offsets_fn: NULL, offsets,
                   &scan);
     free (bytes);
     return scan;
@@ -273,175 +275,6 @@ s_make_log (const char *dir, uint64_t count, size_t max, int every)
     ck_assert_int_eq (kvp_wal_sync (wal), KVP_STORE_OK);
     kvp_wal_destroy (&wal);
 }
-
-//  --- CRC and the segment decoder --------------------------------------
-
-START_TEST (test_crc)
-{
-    //  RFC 3720 (iSCSI) B.4 test vectors, and the usual check value
-    uint8_t buf [48];
-    memset (buf, 0, 32);
-    ck_assert_uint_eq (kvp_wal_crc32c (0, buf, 32), 0x8A9136AAu);
-    memset (buf, 0xff, 32);
-    ck_assert_uint_eq (kvp_wal_crc32c (0, buf, 32), 0x62A8AB43u);
-    for (int i = 0; i < 32; i++)
-        buf [i] = (uint8_t) i;
-    ck_assert_uint_eq (kvp_wal_crc32c (0, buf, 32), 0x46DD794Eu);
-    ck_assert_uint_eq (kvp_wal_crc32c_soft (0, buf, 32), 0x46DD794Eu);
-    ck_assert_uint_eq (kvp_wal_crc32c (0, "123456789", 9), 0xE3069283u);
-    ck_assert_uint_eq (kvp_wal_crc32c_soft (0, "123456789", 9), 0xE3069283u);
-    ck_assert_uint_eq (kvp_wal_crc32c (0, NULL, 0), 0);
-    //  Both versions agree at every alignment and length, and chain
-    static uint8_t big [5000];
-    s_fill (big, sizeof big, 3, 0);
-    for (size_t off = 0; off < 9; off++)
-        for (size_t len = 0; len < 100; len += 7) {
-            uint32_t crc = kvp_wal_crc32c (0, big + off, len);
-            ck_assert_uint_eq (crc, kvp_wal_crc32c_soft (0, big + off, len));
-            uint32_t half = kvp_wal_crc32c (0, big + off, len / 2);
-            ck_assert_uint_eq (crc, kvp_wal_crc32c (half, big + off + len / 2,
-                                                    len - len / 2));
-        }
-    ck_assert_uint_eq (kvp_wal_crc32c (0, big, sizeof big),
-                       kvp_wal_crc32c_soft (0, big, sizeof big));
-}
-END_TEST
-
-//  A segment in memory: header for `first`, then records
-typedef struct {
-    uint8_t bytes [8192];
-    size_t off;
-} s_seg_t;
-
-static void
-s_seg_begin (s_seg_t *seg, uint64_t first)
-{
-    memset (seg, 0, sizeof *seg);
-    kvp_wal_segment_header (seg->bytes, first);
-    seg->off = KVP_WAL_SEGMENT_HEADER;
-}
-
-//  Add record `lsn` (`size` bytes of pattern) claiming `synced`; returns
-//  its offset
-static size_t
-s_seg_add (s_seg_t *seg, uint64_t lsn, uint64_t synced, size_t size)
-{
-    size_t at = seg->off;
-    uint8_t *data = seg->bytes + at + KVP_WAL_RECORD_HEADER;
-    s_fill (data, size, lsn, 0);
-    struct iovec iov = { data, size };
-    kvp_wal_record_header (seg->bytes + at, lsn, synced, &iov, 1, size);
-    seg->off += kvp_wal_record_span (size);
-    return at;
-}
-
-static void
-s_put_be (uint8_t *p, uint64_t value, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--, value >>= 8)
-        p [i] = (uint8_t) value;
-}
-
-//  A torn tail full of plausible record headers, each claiming most of
-//  the segment: checking their CRCs is bounded, and past the bound the
-//  scan refuses rather than calling it a tail
-START_TEST (test_scan_bound)
-{
-    static uint8_t bytes [256 << 10];
-    memset (bytes, 0, sizeof bytes);
-    kvp_wal_segment_header (bytes, 1);
-    struct iovec iov = { bytes + 56, 8 };
-    kvp_wal_record_header (bytes + 32, 1, 0, &iov, 1, 8);
-    size_t from = 32 + kvp_wal_record_span (8);
-    size_t count = 4;
-    kvp_wal_scan_t scan;
-    for (int round = 0; round < 2; round++) {
-        for (size_t i = 0; i < count; i++) {
-            uint8_t *head = bytes + from + 24 + 24 * i;
-            s_put_be (head, sizeof bytes - (size_t) (head - bytes) - 64, 4);
-            s_put_be (head + 8, 3, 8);          //  LSN 3: could follow 2
-            s_put_be (head + 16, 2, 8);         //  says 2 was synced
-        }
-        kvp_wal_scan (bytes, sizeof bytes, 1, NULL, NULL, &scan);
-        ck_assert_uint_eq (scan.count, 1);
-        //  4 bad CRCs are checked (a torn tail); 64 are too many to check
-        ck_assert_int_eq (scan.state, round? KVP_WAL_DAMAGED: KVP_WAL_TORN);
-        count = 64;
-    }
-}
-END_TEST
-
-START_TEST (test_scan)
-{
-    kvp_wal_scan_t scan;
-    static s_seg_t seg;
-    ck_assert_int_eq (kvp_wal_scan (NULL, 0, 0, NULL, NULL, &scan), 0);
-    ck_assert_int_eq (scan.state, KVP_WAL_EMPTY);
-    //  Header only: clean, no records
-    s_seg_begin (&seg, 5);
-    kvp_wal_scan (seg.bytes, sizeof seg.bytes, 5, NULL, NULL, &scan);
-    ck_assert_int_eq (scan.state, KVP_WAL_CLEAN);
-    ck_assert_uint_eq (scan.first, 5);
-    ck_assert_uint_eq (scan.last, 4);
-    ck_assert_uint_eq (scan.end, KVP_WAL_SEGMENT_HEADER);
-    //  The file's name must agree with the header
-    kvp_wal_scan (seg.bytes, sizeof seg.bytes, 6, NULL, NULL, &scan);
-    ck_assert_int_eq (scan.state, KVP_WAL_DAMAGED);
-    //  Three records, the last exactly at the end of the bytes
-    s_seg_add (&seg, 5, 4, 10);
-    size_t second = s_seg_add (&seg, 6, 5, 0);
-    size_t third = s_seg_add (&seg, 7, 6, 100);
-    kvp_wal_scan (seg.bytes, seg.off, 0, NULL, NULL, &scan);
-    ck_assert_int_eq (scan.state, KVP_WAL_CLEAN);
-    ck_assert_uint_eq (scan.count, 3);
-    ck_assert_uint_eq (scan.last, 7);
-    ck_assert_uint_eq (scan.end, seg.off);
-    //  Cut short: a torn tail after LSN 6
-    kvp_wal_scan (seg.bytes, seg.off - 1, 0, NULL, NULL, &scan);
-    ck_assert_int_eq (scan.state, KVP_WAL_TORN);
-    ck_assert_uint_eq (scan.last, 6);
-    ck_assert_uint_eq (scan.end, third);
-    ck_assert_uint_eq (scan.dirty, third + KVP_WAL_RECORD_HEADER + 100);
-    //  LSN 6 lost, 7 written and claiming 6 was synced: damage
-    memset (seg.bytes + second, 0, KVP_WAL_RECORD_HEADER);
-    kvp_wal_scan (seg.bytes, sizeof seg.bytes, 0, NULL, NULL, &scan);
-    ck_assert_int_eq (scan.state, KVP_WAL_DAMAGED);
-    ck_assert_uint_eq (scan.bad, second);
-    ck_assert_uint_eq (scan.last, 5);
-    //  ... but if 7 says only 5 had been synced, 6 and 7 are a torn tail
-    s_seg_begin (&seg, 5);
-    s_seg_add (&seg, 5, 4, 10);
-    second = s_seg_add (&seg, 6, 5, 0);
-    s_seg_add (&seg, 7, 5, 100);
-    seg.bytes [second + 5] ^= 1;
-    kvp_wal_scan (seg.bytes, sizeof seg.bytes, 0, NULL, NULL, &scan);
-    ck_assert_int_eq (scan.state, KVP_WAL_TORN);
-    ck_assert_uint_eq (scan.last, 5);
-    ck_assert_uint_gt (scan.dirty, second + 100);
-    //  No header: empty if nothing is there, damaged if records are
-    memset (seg.bytes, 0, KVP_WAL_SEGMENT_HEADER);
-    kvp_wal_scan (seg.bytes, sizeof seg.bytes, 5, NULL, NULL, &scan);
-    ck_assert_int_eq (scan.state, KVP_WAL_DAMAGED);
-    memset (seg.bytes, 0, sizeof seg.bytes);
-    seg.bytes [3] = 0x4b;
-    kvp_wal_scan (seg.bytes, sizeof seg.bytes, 5, NULL, NULL, &scan);
-    ck_assert_int_eq (scan.state, KVP_WAL_EMPTY);
-    //  The callback's return stops the scan
-    s_seg_begin (&seg, 1);
-    for (uint64_t lsn = 1; lsn <= 3; lsn++)
-        s_seg_add (&seg, lsn, lsn - 1, s_size (lsn, 50));
-    s_expect_t expect = { 1, 0, 50, 0, 2 };
-    ck_assert_int_eq (kvp_wal_scan (seg.bytes, sizeof seg.bytes, 1,
-                                    s_expect_fn, &expect, &scan), 7);
-    ck_assert_uint_eq (expect.count, 2);
-    //  A record that claims itself synced is not one
-    s_seg_begin (&seg, 1);
-    s_seg_add (&seg, 1, 1, 8);
-    kvp_wal_scan (seg.bytes, sizeof seg.bytes, 1, NULL, NULL, &scan);
-    ck_assert_uint_eq (scan.count, 0);
-    ck_assert_int_eq (scan.state, KVP_WAL_TORN);
-}
-END_TEST
 
 //  --- Round trips ------------------------------------------------------------
 
@@ -649,7 +482,7 @@ START_TEST (test_torn_truncate)
     s_make_log (dir, 300, 1500, 0);
     static s_offsets_t offsets;
     const char *path = s_segment (dir, -1);
-    kvp_wal_scan_t scan = s_scan_file (path, &offsets);
+    kvp_walseg_scan_t scan = s_scan_file (path, &offsets);
     ck_assert_uint_ge (offsets.count, 2);
     //  Cut the last record in two
     size_t at = offsets.offs [offsets.count - 1];
@@ -665,7 +498,7 @@ START_TEST (test_torn_garbage)
     static s_offsets_t offsets;
     char path [256];
     snprintf (path, sizeof path, "%s", s_segment (dir, -1));
-    kvp_wal_scan_t scan = s_scan_file (path, &offsets);
+    kvp_walseg_scan_t scan = s_scan_file (path, &offsets);
     //  The last record's bytes and a few after it overwritten
     size_t at = offsets.offs [offsets.count - 1];
     static uint8_t junk [4096];
@@ -687,7 +520,7 @@ START_TEST (test_torn_header)
     s_make_log (dir, 300, 1500, 10);
     char path [256];
     snprintf (path, sizeof path, "%s", s_segment (dir, -1));
-    kvp_wal_scan_t scan = s_scan_file (path, NULL);
+    kvp_walseg_scan_t scan = s_scan_file (path, NULL);
     //  Half a record header after the last record: nothing lost
     uint8_t half [12] = { 0, 0, 0, 40, 1, 2, 3, 4, 0, 0, 0, 0 };
     s_poke (path, scan.end, half, sizeof half);
@@ -714,7 +547,7 @@ START_TEST (test_torn_unsynced)
     snprintf (path, sizeof path, "%s", s_segment (dir, -1));
     s_scan_file (path, &offsets);
     ck_assert_uint_eq (offsets.count, 25);
-    uint8_t zero [KVP_WAL_RECORD_HEADER] = { 0 };
+    uint8_t zero [KVP_WALSEG_RECORD_HEADER] = { 0 };
     s_poke (path, offsets.offs [21], zero, sizeof zero);    //  LSN 22
     s_reopen_torn (dir, 21, 500);
 }
@@ -740,7 +573,7 @@ START_TEST (test_corrupt_middle)
     s_scan_file (path, &offsets);
     ck_assert_uint_ge (offsets.count, 3);
     //  A payload byte of a record in the last segment, valid ones after
-    size_t at = offsets.offs [offsets.count / 2] + KVP_WAL_RECORD_HEADER;
+    size_t at = offsets.offs [offsets.count / 2] + KVP_WALSEG_RECORD_HEADER;
     uint8_t byte = s_peek (path, at) ^ 0x10;
     s_poke (path, at, &byte, 1);
     s_refused (dir, KVP_STORE_CORRUPT);
@@ -777,11 +610,11 @@ START_TEST (test_corrupt_segments)
     s_poke (path, 9, &byte, 1);
     s_refused (dir, KVP_STORE_CORRUPT);
     //  Another format version, with a valid CRC
-    uint8_t head [KVP_WAL_SEGMENT_HEADER];
-    kvp_wal_segment_header (head, strtoull (strrchr (path, '/') + 1,
+    uint8_t head [KVP_WALSEG_SEGMENT_HEADER];
+    kvp_walseg_segment_header (head, strtoull (strrchr (path, '/') + 1,
                                             NULL, 16));
     head [7] = 2;
-    uint32_t crc = kvp_wal_crc32c (0, head, 28);
+    uint32_t crc = kvp_walseg_crc32c (0, head, 28);
     for (int i = 0; i < 4; i++)
         head [28 + i] = (uint8_t) (crc >> (24 - 8 * i));
     s_poke (path, 0, head, sizeof head);
@@ -834,7 +667,7 @@ s_sums_fn (void *arg, uint64_t lsn, const void *data, size_t size)
     s_sums_t *sums = (s_sums_t *) arg;
     ck_assert_uint_lt (sums->count, 4);
     sums->sizes [sums->count] = size;
-    sums->crcs [sums->count++] = kvp_wal_crc32c (0, data, size);
+    sums->crcs [sums->count++] = kvp_walseg_crc32c (0, data, size);
     return 0;
 }
 
@@ -851,7 +684,7 @@ START_TEST (test_large)
     for (int i = 0; i < 4; i++) {
         s_fill (data, sizes [i], (uint64_t) i, 0);
         want.sizes [i] = sizes [i];
-        want.crcs [i] = kvp_wal_crc32c (0, data, sizes [i]);
+        want.crcs [i] = kvp_walseg_crc32c (0, data, sizes [i]);
         ck_assert_int_eq (kvp_wal_append (wal, data, sizes [i], NULL),
                           KVP_STORE_OK);
     }
@@ -915,8 +748,8 @@ s_fill_up (kvp_wal_t *wal, const char *dir)
     ck_assert_uint_eq (after.segments, before.segments);
     ck_assert_uint_gt (last, 5);
     //  On disk too, the log ends where it did: nothing after its last record
-    kvp_wal_scan_t scan = s_scan_file (s_segment (dir, -1), NULL);
-    ck_assert_int_eq (scan.state, KVP_WAL_CLEAN);
+    kvp_walseg_scan_t scan = s_scan_file (s_segment (dir, -1), NULL);
+    ck_assert_int_eq (scan.state, KVP_WALSEG_CLEAN);
     ck_assert_uint_eq (scan.last, last);
     return last;
 }
@@ -1057,7 +890,7 @@ START_TEST (test_spare)
     }
     ck_assert_uint_eq (stats.bytes, bytes);
     ck_assert_uint_gt (stats.sync_us, 0);
-    ck_assert_uint_ge (stats.appended, 200 * KVP_WAL_RECORD_HEADER);
+    ck_assert_uint_ge (stats.appended, 200 * KVP_WALSEG_RECORD_HEADER);
     kvp_wal_destroy (&wal);
     ck_assert_int_ne (access (path, F_OK), 0);
 }
@@ -1070,9 +903,6 @@ s_suite (void)
     TCase *tc = tcase_create ("wal");
     tcase_add_unchecked_fixture (tc, tk_root_setup, tk_root_teardown);
     tcase_set_timeout (tc, 120);
-    tcase_add_test (tc, test_crc);
-    tcase_add_test (tc, test_scan);
-    tcase_add_test (tc, test_scan_bound);
     tcase_add_test (tc, test_roundtrip);
     tcase_add_test (tc, test_appendv);
     tcase_add_test (tc, test_misuse);

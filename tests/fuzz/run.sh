@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang into build/fuzz/ and run each one
 # for SECONDS (default 60). Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
-# Targets: request cim wire route (all by default). Seeds come from
-# tests/fuzz/corpus/<target>/ (route uses request's), with
+# Targets: request cim wire route wal (all by default). Seeds come from
+# tests/fuzz/corpus/<target>/ when there is one (route uses request's; wal
+# builds its own valid segments from the input), with
 # tests/fuzz/<target>.dict when there is one; what the fuzzer learns goes to
 # build/fuzz/corpus/<target>/ and crashes to build/fuzz/crash-<target>-*.
 # Exits non-zero if a target crashes, leaks, times out or fails to build.
@@ -10,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-request cim wire route}
+TARGETS=${*:-request cim wire route wal}
 OUT=build/fuzz
 CC=${FUZZ_CC:-clang}
 
@@ -19,10 +20,21 @@ if ! command -v "$CC" >/dev/null; then
     exit 1
 fi
 mkdir -p "$OUT"
-PKG_CFLAGS=$(pkg-config --cflags msgpack expat)
-PKG_LIBS=$(pkg-config --libs msgpack expat)
-CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -Iproto -fno-omit-frame-pointer
+CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
+
+# What a target is built from: the proto decoders, or the log's segment
+# format alone (a leaf over libc: no czmq, no threads)
+target_build() {
+    case $1 in
+        wal) SRCS="store/kvp_walseg.c"
+             DEPS="store/kvp_walseg.c store/kvp_walseg.h"
+             INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
+        *)   SRCS=$(echo proto/*.c); DEPS="proto"; INCS="-Iproto"
+             PKG_CFLAGS=$(pkg-config --cflags msgpack expat)
+             LIBS="$(pkg-config --libs msgpack expat) -lpthread" ;;
+    esac
+}
 
 status=0
 for target in $TARGETS; do
@@ -33,11 +45,13 @@ for target in $TARGETS; do
         status=1
         continue
     fi
+    target_build "$target"
     # Rebuild only when a source is newer than the binary
-    if [ ! -x "$bin" ] || [ -n "$(find proto "$src" -newer "$bin" -name '*.[ch]' | head -1)" ]; then
+    # shellcheck disable=SC2086
+    if [ ! -x "$bin" ] || [ -n "$(find $DEPS "$src" -newer "$bin" -name '*.[ch]' | head -1)" ]; then
         # Build beside and rename: another run may be using the binary
         # shellcheck disable=SC2086
-        if ! $CC $CFLAGS $PKG_CFLAGS -o "$bin.$$" "$src" proto/*.c $PKG_LIBS \
+        if ! $CC $CFLAGS $INCS $PKG_CFLAGS -o "$bin.$$" "$src" $SRCS $LIBS \
         || ! mv -f "$bin.$$" "$bin"; then
             rm -f "$bin.$$"
             echo "fuzz: building $target failed" >&2
@@ -51,15 +65,18 @@ for target in $TARGETS; do
         request) maxlen=1100000 ;;
         route)   maxlen=1100000; seeds=request ;;   # the same bodies
         cim)     maxlen=70000 ;;
+        wal)     maxlen=16384 ;;
     esac
     dict=()
     [ -f "tests/fuzz/$seeds.dict" ] && dict=(-dict="tests/fuzz/$seeds.dict")
+    corpora=("$OUT/corpus/$target")
+    [ -d "tests/fuzz/corpus/$seeds" ] && corpora+=("tests/fuzz/corpus/$seeds")
     mkdir -p "$OUT/corpus/$target"
     log=$OUT/$target.$$.log
     "$bin" -max_total_time="$SECS" -max_len="$maxlen" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" \
         -artifact_prefix="$OUT/crash-$target-" \
-        "$OUT/corpus/$target" "tests/fuzz/corpus/$seeds" >"$log" 2>&1
+        "${corpora[@]}" >"$log" 2>&1
     rc=$?
     echo "== fuzz_$target ($SECS s): exit $rc"
     grep -a -E '^(Done|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|stat::new_units_added)' "$log" | sed 's/^/   /'
