@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang into build/fuzz/ and run each one
 # for SECONDS (default 60). Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
-# Targets: request cim wire route wal (all by default). Seeds come from
+# Targets: request cim wire route wal change (all by default). Seeds come from
 # tests/fuzz/corpus/<target>/ when there is one (route uses request's; wal
 # builds its own valid segments from the input), with
 # tests/fuzz/<target>.dict when there is one; what the fuzzer learns goes to
@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-request cim wire route wal}
+TARGETS=${*:-request cim wire route wal change}
 OUT=build/fuzz
 CC=${FUZZ_CC:-clang}
 
@@ -23,12 +23,15 @@ mkdir -p "$OUT"
 CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
-# What a target is built from: the proto decoders, or the log's segment
-# format alone (a leaf over libc: no czmq, no threads)
+# What a target is built from: the proto decoders, or one of the log's
+# leaf modules over libc (the segment format, the change records)
 target_build() {
     case $1 in
         wal) SRCS="store/kvp_walseg.c"
              DEPS="store/kvp_walseg.c store/kvp_walseg.h"
+             INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
+        change) SRCS="store/kvp_change.c"
+             DEPS="store/kvp_change.c store/kvp_change.h"
              INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
         *)   SRCS=$(echo proto/*.c); DEPS="proto"; INCS="-Iproto"
              PKG_CFLAGS=$(pkg-config --cflags msgpack expat)
