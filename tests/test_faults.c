@@ -2,6 +2,7 @@
     cluster, and the promises that hold while processes die and stall.
 */
 #include <check.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include "kvp_testkit.h"
@@ -638,6 +639,80 @@ START_TEST (test_transport_cap)
 }
 END_TEST
 
+//  Checkpoints that cannot keep up: writes get 32774 once the log holds
+//  --backlog-max bytes LMDB lacks, nothing else breaks, and what was
+//  acknowledged is all there after a clean stop and a restart.
+START_TEST (test_backlog_32774)
+{
+    s_start (1, NULL, "--checkpoint-ms 3600000 --checkpoint-ops 100000000 "
+                      "--backlog-max 1M");
+    char a [37];
+    ck_assert_int_eq (tk_define (client, "backlog", a), 0);
+    char data [2001];
+    memset (data, 'b', 2000);
+    data [2000] = 0;
+    int rc = 4096, added = 0;
+    for (int i = 0; i < 2000 && rc == 4096; i++) {
+        char name [32];
+        snprintf (name, sizeof name, "b%d", i);
+        rc = tk_add1 (client, "AddKvpItems", a, 0, name, data, NULL, NULL, NULL);
+        added += rc == 4096;
+    }
+    ck_assert_int_eq (rc, 32774);
+    ck_assert_int_gt (added, 100);
+    int64_t getrc;
+    ck_assert_int_eq (s_items_count (a, &getrc), added);
+    int status = tk_stop (cluster->workers [0], SIGTERM, 15000);
+    ck_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+    cluster->worker_args = NULL;
+    ck_assert (tk_worker_start (cluster, 0) > 0);
+    ck_assert (tk_wait_alive (cluster, 1, 10000));
+    ck_assert_int_eq (s_items_count (a, &getrc), added);
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", a, 0, "after", data,
+                               NULL, NULL, NULL), 4096);
+}
+END_TEST
+
+//  A log damaged before its last synced record: the worker refuses to
+//  start (exit 2) and leaves the files as they are.
+START_TEST (test_damaged_log_refused)
+{
+    s_start (1, NULL, "--checkpoint-ms 3600000 --checkpoint-ops 100000000");
+    char a [37];
+    ck_assert_int_eq (tk_define (client, "damaged", a), 0);
+    for (int i = 0; i < 5; i++) {
+        char name [16];
+        snprintf (name, sizeof name, "d%d", i);
+        ck_assert_int_eq (tk_add1 (client, "AddKvpItems", a, 0, name, "x",
+                                   NULL, NULL, NULL), 4096);
+    }
+    tk_stop (cluster->workers [0], SIGKILL, 5000);
+    cluster->workers [0] = 0;
+    char path [400];
+    snprintf (path, sizeof path, "%s/w0/wal/%016x.wal", cluster->dir, 1);
+    FILE *file = fopen (path, "r+b");
+    ck_assert_ptr_nonnull (file);
+    uint8_t byte;
+    //  A byte of the first record's payload (after the 32-byte segment
+    //  header and the record's 24-byte header)
+    ck_assert_int_eq (fseek (file, 32 + 24 + 4, SEEK_SET), 0);
+    ck_assert_int_eq (fread (&byte, 1, 1, file), 1);
+    byte ^= 0x20;
+    ck_assert_int_eq (fseek (file, 32 + 24 + 4, SEEK_SET), 0);
+    ck_assert_int_eq (fwrite (&byte, 1, 1, file), 1);
+    fclose (file);
+    struct stat before, after;
+    ck_assert_int_eq (stat (path, &before), 0);
+    char data [300], out [8192];
+    snprintf (data, sizeof data, "%s/w0", cluster->dir);
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvp-worker", "--data", data,
+                              "--broker", cluster->workers_ep, NULL), 2);
+    ck_assert_int_eq (stat (path, &after), 0);
+    ck_assert (before.st_size == after.st_size
+            && before.st_mtime == after.st_mtime);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -657,6 +732,8 @@ s_suite (void)
     tcase_add_test (tc, test_retention_purge);
     tcase_add_test (tc, test_cim_items);
     tcase_add_test (tc, test_transport_cap);
+    tcase_add_test (tc, test_backlog_32774);
+    tcase_add_test (tc, test_damaged_log_refused);
     suite_add_tcase (suite, tc);
     return suite;
 }
