@@ -6,6 +6,7 @@
 #   make memcheck   the unit suites under valgrind
 #   make fuzz       libFuzzer on the decoders (FUZZ_SECONDS each)
 #   make chaos      the long fault-injection run
+#   make crash      the long power-loss run (CRASH_POINTS crash points)
 #   make bench      start a cluster in a temporary folder and measure it
 #                   (BENCH_PEERS=1: also the Redis and zero-work references)
 #
@@ -16,7 +17,7 @@ MODE        ?= release
 PACKAGES    := build-essential pkg-config libzmq3-dev libczmq-dev \
                libmsgpack-dev liblmdb-dev check libexpat1-dev valgrind \
                clang libclang-rt-14-dev gnuplot-nox procps python3 \
-               python3-zmq python3-msgpack
+               python3-zmq python3-msgpack libfuse3-dev fuse3
 PEER_PACKAGES := redis-server libhiredis-dev
 PKGS        := libczmq libzmq msgpack lmdb expat
 PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -65,9 +66,14 @@ LIBS        := $(LIB_BROKER) $(LIB_WORKER) $(LIB_CLIENT) $(LIB_STORE) $(LIB_PROT
 
 PROGRAMS    := $(BIN)/kvp-broker $(BIN)/kvp-worker $(BIN)/kvpctl $(BIN)/kvpbench
 TESTS       := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
+# The power-loss test's file system (a helper program, not a test itself)
+LOSSYFS_SRC := $(wildcard tests/lossyfs/*.c)
+LOSSYFS     := $(BIN)/tests/lossyfs
+FUSE_CFLAGS  = $(shell pkg-config --cflags fuse3 2>/dev/null)
+FUSE_LIBS    = $(shell pkg-config --libs fuse3 2>/dev/null)
 
 .PHONY: all deps deps-peers install-packages run test check sanitize \
-        memcheck fuzz chaos bench clean programs tests
+        memcheck fuzz chaos crash bench clean programs tests
 .DEFAULT_GOAL := all
 # Objects are kept (not intermediate files), so a second build compiles nothing.
 .SECONDARY:
@@ -75,6 +81,7 @@ TESTS       := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
 all: programs tests
 programs: $(PROGRAMS)
 tests: $(TESTS)
+tests: $(LOSSYFS)
 
 # --- packages -------------------------------------------------------------
 # Installs only what is missing; apt-get update runs first when it must.
@@ -137,6 +144,11 @@ $(BIN)/tests/%: $(OBJ)/tests/%.o $(call objs,$(TESTLIB_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_MODE) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS_ALL)
 
+$(call objs,$(LOSSYFS_SRC)): CFLAGS_ALL += $(FUSE_CFLAGS)
+$(LOSSYFS): $(call objs,$(LOSSYFS_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_MODE) $(LDFLAGS) -o $@ $^ $(FUSE_LIBS)
+
 sanitize: deps
 	@$(MAKE) --no-print-directory MODE=asan check
 
@@ -150,6 +162,10 @@ fuzz: deps
 CHAOS_SECONDS ?= 180
 chaos: deps programs tests
 	@KVP_CHAOS_SECONDS=$(CHAOS_SECONDS) TESTS=test_chaos tests/run.sh $(BIN)
+
+CRASH_POINTS ?= 200
+crash: deps programs tests
+	@KVP_CRASH_POINTS=$(CRASH_POINTS) TESTS=test_crash tests/run.sh $(BIN)
 
 BENCH_PEERS ?= 0
 bench: deps programs $(if $(filter 1,$(BENCH_PEERS)),deps-peers)

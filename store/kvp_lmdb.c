@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -88,6 +91,31 @@ s_mkdir_p (const char *dir)
     return rc;
 }
 
+int
+kvp_lmdb_sync_dir (const char *dir)
+{
+    int fd = open (dir, O_RDONLY | O_DIRECTORY);
+    int rc = fd < 0 || fsync (fd) != 0? errno: 0;
+    if (fd >= 0)
+        close (fd);
+    return kvp_lmdb_rc (rc, "sync directory");
+}
+
+//  The folder that holds `dir` ("." for a bare name) into parent
+static void
+s_parent (const char *dir, char *parent, size_t size)
+{
+    snprintf (parent, size, "%s", dir);
+    size_t len = strlen (parent);
+    while (len > 1 && parent [len - 1] == '/')
+        parent [--len] = '\0';
+    char *slash = strrchr (parent, '/');
+    if (!slash)
+        snprintf (parent, size, ".");
+    else
+        slash [slash == parent? 1: 0] = '\0';
+}
+
 size_t
 kvp_lmdb_page_round (size_t size)
 {
@@ -114,7 +142,20 @@ kvp_lmdb_env_open (const char *dir, size_t map_size, unsigned maxdbs,
         mdb_env_close (*env);
         *env = NULL;
     }
-    return kvp_lmdb_rc (rc, "open environment");
+    //  The names of what may just have been made (the files, the folder
+    //  itself) must survive a power loss as much as the data in them
+    char parent [PATH_MAX];
+    s_parent (dir, parent, sizeof parent);
+    rc = kvp_lmdb_rc (rc, "open environment");
+    if (rc == KVP_STORE_OK)
+        rc = kvp_lmdb_sync_dir (dir);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_lmdb_sync_dir (parent);
+    if (rc != KVP_STORE_OK && *env) {
+        mdb_env_close (*env);
+        *env = NULL;
+    }
+    return rc;
 }
 
 int

@@ -42,11 +42,17 @@ int
     environment in it: map of `map_size` bytes (rounded up to whole pages;
     LMDB raises it to what an existing file's data needs), room for `maxdbs`
     named databases, mdb_env_open `flags`. Never MDB_WRITEMAP, so a stray
-    write in the process cannot reach the file. Returns a store code and,
+    write in the process cannot reach the file. The folder and the one
+    that holds it are fsynced, so the files' names survive a power loss. Returns a store code and,
     on success, the environment in *env (else *env is NULL). */
 int
     kvp_lmdb_env_open (const char *dir, size_t map_size, unsigned maxdbs,
                        unsigned flags, MDB_env **env);
+
+/*  fsync the folder `dir`, so the names made in it are durable. Returns a
+    store code. */
+int
+    kvp_lmdb_sync_dir (const char *dir);
 
 /*  Open (creating if missing) the `count` named databases `names` of
     `env` in one write transaction, storing each handle in *dbis [i].

@@ -213,6 +213,9 @@ s_open (kvp_store_t *self, const kvp_store_config_t *config)
     zstr_free (&wal_dir);
     if (!self->wal)
         return rc? rc: KVP_STORE_EIO;
+    //  The log's folder is a name in ours (unless nothing may be synced)
+    if (!config->nosync && (rc = kvp_lmdb_sync_dir (self->dir)) != 0)
+        return rc;
     MDB_env *env = kvp_env_handle (self->env);
     MDB_txn *txn = NULL;
     uint64_t applied = 0;
@@ -280,9 +283,9 @@ kvp_store_destroy (kvp_store_t **self_p)
         return;
     kvp_store_t *self = *self_p;
     kvp_store_abort (self);
-    kvp_ckpt_destroy (&self->ckpt);     //  its last checkpoint first
-    if (self->wal && self->env && self->view)
-        kvp_wal_release (self->wal, self->evicted);
+    //  The checkpoint's last commit first; the next open releases the log
+    //  segments it covers
+    kvp_ckpt_destroy (&self->ckpt);
     kvp_wal_destroy (&self->wal);
     kvp_view_destroy (&self->view);
     kvp_env_destroy (&self->env);

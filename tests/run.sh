@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test program in BIN/tests (unit suites first, then the ones that
-# start real processes; the chaos test runs short), then a fuzz smoke. Usage:
+# start real processes; the chaos and power-loss tests run short), then a
+# fuzz smoke. Usage:
 #   tests/run.sh BIN        e.g. bin or build/asan/bin
 # Environment: CK_RUN_SUITE / CK_RUN_CASE select inside a program; TESTS="a b"
 # runs only those programs; SKIP_SHORT_RUNS=1 skips the fuzz smoke.
@@ -17,7 +18,7 @@ if [ -n "${TESTS:-}" ]; then
     for t in $TESTS; do progs+=("$BIN/tests/$t"); done
 else
     # Unit suites first (fast), then the ones that run whole clusters.
-    late="test_broker_sock test_cluster test_faults test_chaos"
+    late="test_broker_sock test_cluster test_faults test_chaos test_crash"
     for t in "$BIN"/tests/test_*; do
         case " $late " in *" $(basename "$t") "*) ;; *) progs+=("$t") ;; esac
     done
