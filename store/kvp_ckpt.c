@@ -48,6 +48,7 @@ struct _kvp_ckpt_t {
     size_t purge_max;
     size_t room;                    //  pages free after the last commit
     uint64_t attempts;              //  checkpoints tried
+    uint64_t applied_at;            //  the last one's records applied, us
     kvp_ckpt_stats_t stats;
 };
 
@@ -217,6 +218,7 @@ s_commit (kvp_ckpt_t *self, s_record_t *first, s_record_t *last,
                                purged);
     if (rc == KVP_STORE_OK && last)
         rc = kvp_ckpt_mark (txn, self->dbis [KVP_TABLE_META], last->lsn);
+    self->applied_at = s_now_us ();
     if (rc == KVP_STORE_OK)
         return kvp_lmdb_commit (self->env, txn, "checkpoint commit");
     mdb_txn_abort (txn);
@@ -269,9 +271,10 @@ s_log_line (kvp_ckpt_t *self, uint64_t start, uint64_t end, size_t records,
             size_t changes)
 {
     if (self->log_file) {
-        fprintf (self->log_file, "%llu %llu %zu %zu\n",
+        fprintf (self->log_file, "%llu %llu %zu %zu %llu\n",
                  (unsigned long long) start, (unsigned long long) end,
-                 records, changes);
+                 records, changes,
+                 (unsigned long long) (end - self->applied_at));
         fflush (self->log_file);
     }
 }

@@ -47,7 +47,7 @@ typedef struct {
     size_t ops;                 /* changes waiting that start one at once */
     const char *log_path;       /* one line per checkpoint, NULL for none:
                                    "<start unix us> <end unix us> <records>
-                                   <changes>" */
+                                   <changes> <us in LMDB's commit>" */
 } kvp_ckpt_config_t;
 
 typedef struct {
