@@ -49,6 +49,10 @@ static const kvp_opts_option_t s_options [] = {
       .def = "4259840", .min = 4 * S_MIB, .max = 1024 * S_MIB,
       S_AT (max_msg),
       .help = "transport cap (ZMQ_MAXMSGSIZE) on network-facing sockets" },
+    { .name = "events-hwm", .type = KVP_OPTS_UINT, .metavar = "N",
+      .def = "1000000", .min = 1, .max = 100000000, S_AT (events_hwm),
+      .help = "events queued per subscriber before it loses some (it can "
+              "read them back with GetEvents)" },
     { .name = "verbose", .type = KVP_OPTS_FLAG, S_AT (verbose),
       .help = "debug logs" },
 };

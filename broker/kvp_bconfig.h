@@ -34,6 +34,7 @@ typedef struct {
     uint64_t deadline_ms;       /* --deadline: a worker's time to answer */
     uint64_t queue_limit;       /* --queue-limit: in flight per worker */
     uint64_t max_msg;           /* --max-msg: ZMQ_MAXMSGSIZE, bytes */
+    uint64_t events_hwm;        /* --events-hwm: queued per subscriber */
     bool verbose;               /* --verbose: debug logs */
 } kvp_bconfig_t;
 

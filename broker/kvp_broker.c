@@ -74,7 +74,8 @@ s_open_sockets (kvp_broker_t *self)
     self->workers_h = zsock_resolve (self->workers);
     char error [256];
     self->events = kvp_proxy_new (config->events_in, config->events,
-                                  (int64_t) config->max_msg, self->logid,
+                                  (int64_t) config->max_msg,
+                                  (int) config->events_hwm, self->logid,
                                   error, sizeof error);
     if (!self->events)
         zsys_error ("%s: %s", self->logid, error);

@@ -1,6 +1,8 @@
 /*  kvp_clients.c - the broker's client side: check the envelope, learn
     what routing needs from the body, answer the local ops, route the
-    others to their partition's owner (assigning it on first use).
+    others to their partition's owner (assigning it on first use; a read
+    by partition, GetEvents, never assigns one: the broker answers it for
+    a partition that has no owner yet).
 
     The fast way in is the light scan (kvp_route.h): op, rid and routing
     key, read without unpacking the body, for bodies where the full decode
@@ -111,11 +113,17 @@ s_cluster_status (kvp_broker_t *self, zframe_t **client_p,
 typedef void (s_local_fn) (kvp_broker_t *self, zframe_t **client_p,
                            const kvp_rid_t *rid);
 
-//  The ops the broker answers itself (KVP_OPF_LOCAL), by op.
+//  The ops the broker answers itself (routed KVP_BY_BROKER), by op.
 static s_local_fn *const s_local [KVP_OP_COUNT] = {
     [KVP_OP_PING] = s_ping,
     [KVP_OP_CLUSTER_STATUS] = s_cluster_status,
 };
+
+bool
+kvp_broker_answers (kvp_op_t op)
+{
+    return (unsigned) op < KVP_OP_COUNT && s_local [op] != NULL;
+}
 
 //  --- the full decode -------------------------------------------------------
 
@@ -144,33 +152,13 @@ s_validate (kvp_broker_t *self, s_msg_t *msg)
     return msg->decoded || s_decode (self, msg);
 }
 
-//  Fill msg->route from the full decode of a routed op. Returns false
-//  (client answered) if it names no target.
-static bool
+//  Fill msg->route from the full decode of a routed op.
+static void
 s_route_from_request (kvp_broker_t *self, s_msg_t *msg)
 {
-    kvp_request_t *req = self->request;
-    kvp_route_t *route = &msg->route;
-    route->op = kvp_request_op (req);
-    route->rid = *kvp_request_rid (req);
-    unsigned flags = kvp_op_flags (route->op);
-    route->has_guid = !(flags & KVP_OPF_JOB);
-    if (flags & KVP_OPF_JOB) {
-        kvp_request_job_parts (req, &route->job_partition, &route->job_epoch,
-                               &route->job_seq);
-        return true;
-    }
-    const kvp_guid_t *target = kvp_request_target (req);
-    if (!target) {                  //  a routed op must name its target
-        kvp_bio_reply (self, msg->client_p, &route->rid,
-                       KVP_RC_INVALID_PARAM, "missing target");
-        return false;
-    }
-    if ((flags & KVP_OPF_ID) && !kvp_request_has_id (req))
-        kvp_guid_random (&route->guid);     //  DefineSystem: we make the id
-    else
-        route->guid = *target;
-    return true;
+    kvp_route_from_request (&msg->route, self->request);
+    if (msg->route.make_id)
+        kvp_guid_random (&msg->route.guid);     //  DefineSystem: we make it
 }
 
 //  Answer a routed message with a broker error: after the full decode,
@@ -201,15 +189,30 @@ static bool
 s_locate (kvp_broker_t *self, s_msg_t *msg)
 {
     const kvp_route_t *route = &msg->route;
-    if (route->has_guid) {
-        msg->part = kvp_guid_partition (&route->guid, self->nparts);
+    msg->part = kvp_route_partition (route, self->nparts);
+    if (msg->part != KVP_ROUTE_NONE)
         return true;
-    }
-    msg->part = route->job_partition;
-    if (msg->part < self->nparts)
-        return true;
-    s_refuse (self, msg, KVP_RC_INVALID_PARAM, "unknown job");
+    if (kvp_op_route (route->op) == KVP_BY_PARTITION)
+        s_refuse (self, msg, KVP_RC_INVALID_PARAM, "partition: %" PRIu64
+                  " is not below the %u partitions of this cluster",
+                  route->partition, self->nparts);
+    else
+        s_refuse (self, msg, KVP_RC_INVALID_PARAM, "unknown job");
     return false;
+}
+
+//  GetEvents of a partition never assigned: it has no events, and it
+//  stays unassigned (spec section 10).
+static void
+s_events_unassigned (kvp_broker_t *self, s_msg_t *msg)
+{
+    if (!s_validate (self, msg))
+        return;
+    uint64_t from;
+    kvp_request_events (self->request, NULL, &from, NULL);
+    kvp_events_page_t page = { msg->part, 1, 0, from };
+    kvp_reply_events (&self->buf, &msg->route.rid, &page, 0, NULL, 0);
+    kvp_bio_send_buf (self, msg->client_p);
 }
 
 //  Give the unowned partition to a live worker and tell it. Returns its
@@ -257,6 +260,10 @@ s_owner (kvp_broker_t *self, s_msg_t *msg)
     const char *owner;
     kvp_session_t *session = kvp_owners_route (self->owners, msg->part,
                                                &owner);
+    if (!owner && kvp_op_route (msg->route.op) == KVP_BY_PARTITION) {
+        s_events_unassigned (self, msg);
+        return NULL;
+    }
     if (!owner)
         return s_assign (self, msg);
     if (!session) {
@@ -345,13 +352,17 @@ s_serve_decoded (kvp_broker_t *self, s_msg_t *msg)
     if (!s_decode (self, msg))
         return;
     kvp_op_t op = kvp_request_op (self->request);
-    if (kvp_op_flags (op) & KVP_OPF_LOCAL) {
-        assert (s_local [op]);
-        s_local [op] (self, msg->client_p, kvp_request_rid (self->request));
+    const kvp_rid_t *rid = kvp_request_rid (self->request);
+    if (kvp_op_route (op) != KVP_BY_BROKER) {
+        s_route_from_request (self, msg);
+        s_route (self, msg);
     }
     else
-    if (s_route_from_request (self, msg))
-        s_route (self, msg);
+    if (s_local [op])
+        s_local [op] (self, msg->client_p, rid);
+    else                            //  a table row without its handler
+        kvp_bio_reply (self, msg->client_p, rid, KVP_RC_NOT_SUPPORTED,
+                       "%s has no handler in the broker", kvp_op_name (op));
 }
 
 static void

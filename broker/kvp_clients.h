@@ -13,4 +13,9 @@
 void
     kvp_broker_clients_ready (kvp_broker_t *self);
 
+/*  Whether the broker has a handler for `op` (the ops the op table routes
+    KVP_BY_BROKER must all have one; tests/test_op.c checks). */
+bool
+    kvp_broker_answers (kvp_op_t op);
+
 #endif

@@ -16,6 +16,7 @@ typedef struct {
     const char *events_in;
     const char *events;
     int64_t max_msg;
+    int hwm;                        //  XPUB send high-water mark
     char logid [64];
 } s_args_t;
 
@@ -43,15 +44,15 @@ s_forward (void *from, void *to)
 }
 
 static zsock_t *
-s_socket (int type, const char *endpoint, int64_t max_msg, char *error,
-          size_t size)
+s_socket (int type, const char *endpoint, int64_t max_msg, int sndhwm,
+          char *error, size_t size)
 {
     zsock_t *sock = zsock_new (type);
     if (!sock) {
         snprintf (error, size, "cannot create a socket");
         return NULL;
     }
-    zsock_set_sndhwm (sock, KVP_PROXY_HWM);
+    zsock_set_sndhwm (sock, sndhwm);
     zsock_set_rcvhwm (sock, KVP_PROXY_HWM);
     zsock_set_linger (sock, 0);
     if (max_msg > 0)
@@ -107,8 +108,8 @@ s_actor (zsock_t *pipe, void *argp)
     //  XSUB capped like every network-facing socket; XPUB faces only
     //  subscribers, whose messages are subscriptions.
     zsock_t *xsub = s_socket (ZMQ_XSUB, args->events_in, args->max_msg,
-                              error, sizeof error);
-    zsock_t *xpub = xsub ? s_socket (ZMQ_XPUB, args->events, 0,
+                              KVP_PROXY_HWM, error, sizeof error);
+    zsock_t *xpub = xsub ? s_socket (ZMQ_XPUB, args->events, 0, args->hwm,
                                      error, sizeof error) : NULL;
     if (xpub)
         zsys_info ("%s: events proxy %s -> %s", args->logid,
@@ -126,12 +127,13 @@ s_actor (zsock_t *pipe, void *argp)
 
 kvp_proxy_t *
 kvp_proxy_new (const char *events_in, const char *events, int64_t max_msg,
-               const char *logid, char *error, size_t size)
+               int hwm, const char *logid, char *error, size_t size)
 {
     kvp_proxy_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    s_args_t args = { events_in, events, max_msg, "" };
+    s_args_t args = { events_in, events, max_msg,
+                      hwm > 0 ? hwm : KVP_PROXY_HWM, "" };
     snprintf (args.logid, sizeof args.logid, "%s", logid);
     self->actor = zactor_new (s_actor, &args);
     char *reply = self->actor ? zstr_recv (self->actor) : NULL;

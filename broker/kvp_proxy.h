@@ -5,11 +5,14 @@
     to XPUB, subscriptions (and unsubscriptions) from XPUB back to XSUB so
     they reach the workers' PUB sockets, which filter at the source.
 
-    High-water marks: both sockets hold up to KVP_PROXY_HWM messages per
-    peer, so a burst of events is queued rather than dropped. XPUB never
+    High-water marks: XSUB holds up to KVP_PROXY_HWM messages per worker
+    and XPUB up to `hwm` per subscriber (the broker's --events-hwm, by
+    default as many), so a burst of events is queued rather than
+    dropped. XPUB never
     blocks (ZMQ_XPUB_NODROP stays off): when one subscriber's queue is full,
     that subscriber loses the messages past the mark, the other subscribers
-    and the proxy carry on. A gap in `seq` shows the loss (spec section 7).
+    and the proxy carry on. A gap in `seq` shows the loss (spec section 7),
+    and GetEvents reads the lost events back (section 10).
     XSUB also caps incoming messages at the transport limit (max_msg).
 */
 #ifndef KVP_PROXY_H_INCLUDED
@@ -27,12 +30,13 @@ extern "C" {
 typedef struct _kvp_proxy_t kvp_proxy_t;
 
 /*  Start the proxy: bind XSUB to `events_in` and XPUB to `events`, with
-    ZMQ_MAXMSGSIZE `max_msg` on XSUB. Returns NULL if a bind fails (the
+    ZMQ_MAXMSGSIZE `max_msg` on XSUB and a send high-water mark of `hwm`
+    messages (0: KVP_PROXY_HWM) on XPUB. Returns NULL if a bind fails (the
     reason is written into `error`, `size` bytes). `logid` prefixes its
     log lines (copied). */
 kvp_proxy_t *
     kvp_proxy_new (const char *events_in, const char *events,
-                   int64_t max_msg, const char *logid, char *error,
+                   int64_t max_msg, int hwm, const char *logid, char *error,
                    size_t size);
 
 /*  Stop the proxy thread, close its sockets, null the pointer. Safe on

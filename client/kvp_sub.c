@@ -16,6 +16,12 @@ struct _kvp_sub_t {
 kvp_sub_t *
 kvp_sub_new (const char *endpoint, const char *prefix)
 {
+    return kvp_sub_new_hwm (endpoint, prefix, KVP_SUB_RCVHWM);
+}
+
+kvp_sub_t *
+kvp_sub_new_hwm (const char *endpoint, const char *prefix, int rcvhwm)
+{
     kvp_sub_t *self = (kvp_sub_t *) zmalloc (sizeof (kvp_sub_t));
     if (!self)
         return NULL;
@@ -27,7 +33,7 @@ kvp_sub_new (const char *endpoint, const char *prefix)
     }
     zsock_set_maxmsgsize (self->sock, KVP_CLIENT_MSG_MAX);
     zsock_set_reconnect_ivl (self->sock, KVP_CLIENT_RECONNECT_MS);
-    zsock_set_rcvhwm (self->sock, 100000);
+    zsock_set_rcvhwm (self->sock, rcvhwm > 0 ? rcvhwm : KVP_SUB_RCVHWM);
     zsock_set_subscribe (self->sock, prefix);
     if (zsock_connect (self->sock, "%s", endpoint)) {
         zsys_error ("sub %s: cannot connect: %s", endpoint,
@@ -55,6 +61,16 @@ zsock_t *
 kvp_sub_sock (kvp_sub_t *self)
 {
     return self->sock;
+}
+
+const void *
+kvp_sub_body (kvp_sub_t *self, size_t *len)
+{
+    if (!self->event) {
+        *len = 0;
+        return NULL;
+    }
+    return kvp_reply_body (self->event, len);
 }
 
 size_t

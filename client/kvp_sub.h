@@ -8,7 +8,9 @@
 
     The subscription travels to the publishers through the broker's proxy
     in a moment; events published before it arrives are not delivered
-    (PUB/SUB). Uses czmq and msgpack-c.
+    (PUB/SUB), and a subscriber that falls behind loses what does not fit
+    its queues. kvp_feed (kvp_feed.h) builds the gap-free subscriber on
+    it. Uses czmq and msgpack-c.
 */
 #ifndef KVP_SUB_H_INCLUDED
 #define KVP_SUB_H_INCLUDED
@@ -22,6 +24,7 @@ extern "C" {
 #endif
 
 #define KVP_SUB_TOPIC_MAX   255     /* longer topics are dropped */
+#define KVP_SUB_RCVHWM      100000  /* receive queue, messages */
 
 typedef struct _kvp_sub_t kvp_sub_t;
 
@@ -30,6 +33,11 @@ typedef struct _kvp_sub_t kvp_sub_t;
     endpoint is invalid. */
 kvp_sub_t *
     kvp_sub_new (const char *endpoint, const char *prefix);
+
+/*  kvp_sub_new with a receive queue of `rcvhwm` messages (> 0) instead of
+    KVP_SUB_RCVHWM. */
+kvp_sub_t *
+    kvp_sub_new_hwm (const char *endpoint, const char *prefix, int rcvhwm);
 
 /*  Close and null the caller's pointer; safe on NULL. */
 void
@@ -47,6 +55,11 @@ zsock_t *
 int
     kvp_sub_recv (kvp_sub_t *self, int timeout_ms, const char **topic,
                   const msgpack_object **event);
+
+/*  The raw body of the event the last kvp_sub_recv returned (sets *len);
+    valid as long as that event. NULL before the first. */
+const void *
+    kvp_sub_body (kvp_sub_t *self, size_t *len);
 
 /*  Number of messages dropped as malformed so far. */
 size_t

@@ -5,11 +5,16 @@
                      [--vms V] [--op add|modify|mixed] [--warmup SECONDS]
                      [--json] [--plot FILE.svg|FILE.png] [--csv FILE] [--no-events]
                      [--key] [--reuse-vms] [--seed S] [--latency-log FILE]
-                     [--cpu-pids NAME=PID,...]
+                     [--cpu-pids NAME=PID,...] [--slow-subscriber MS]
+                     [--sub-hwm N]
+        bin/kvpbench --replay [--replay-limit N] [--broker EP] [--json]
 
     Outline: connect and Ping (exit 1 if the broker does not answer within
-    5 s), define the systems, preload them for --op modify, run the
-    measured load, print the report. Exit 0 when the run completed (errors
+    5 s), start the subscriber (a gap-free feed of every partition from
+    now, in its own thread), define the systems, preload them for --op
+    modify, run the measured load, wait for the events still due, print
+    the report. With --replay, only read every stored event back with
+    GetEvents and report the rate. Exit 0 when the run completed (errors
     are reported, not fatal), 2 on a usage error.
 */
 
@@ -76,6 +81,14 @@ static const o_spec_t s_specs [] = {
       "a line per measured reply: send time (unix us), latency (us)" },
     { "--cpu-pids", NULL, "LIST", O_STR, F (cpu_pids), 0, 0,
       "NAME=PID,...: also report their CPU per request in the window" },
+    { "--slow-subscriber", NULL, "MS", O_DOUBLE, F (slow_subscriber), 0, 10000,
+      "the subscriber sleeps MS (fractions too) per event: it falls behind" },
+    { "--sub-hwm", NULL, "N", O_INT, F (sub_hwm), 1, 10000000,
+      "the subscriber's receive queue, messages (100000)" },
+    { "--replay", NULL, NULL, O_FLAG, F (replay), 0, 0,
+      "no load: read every stored event back (GetEvents), report events/s" },
+    { "--replay-limit", NULL, "N", O_INT, F (replay_limit), 1, 10000,
+      "--replay: events per GetEvents page (1000)" },
 };
 #define SPECS (sizeof s_specs / sizeof s_specs [0])
 
@@ -101,8 +114,12 @@ s_usage (FILE *out)
            "time (this process and the\n--cpu-pids ones, from /proc/PID/stat) "
            "is sampled when the first measured\nrequest is sent and when "
            "the last one is, and divided by the replies received\nin "
-           "between. Exit status: 0 the run completed, 1 the broker did not "
-           "answer\nPing within 5 s, 2 usage error.\n", out);
+           "between. Events are counted by a gap-free subscriber: each "
+           "once, in seq order\nper partition; what its queue drops is read "
+           "back with GetEvents (\"filled by\nreplay\"), repeats are "
+           "dropped, and events that can no longer be read are\n\"lost\" "
+           "(must be 0). Exit status: 0 the run completed, 1 the broker did "
+           "not\nanswer Ping within 5 s, 2 usage error.\n", out);
 }
 
 static int
@@ -235,13 +252,16 @@ main (int argc, char **argv)
     bench_opts_t opts = {
         .broker = "tcp://127.0.0.1:5555", .events = "tcp://127.0.0.1:5558",
         .conns = 4, .pipeline = 16, .duration = 10, .items = 16,
-        .vms = 1000, .mode = BENCH_ADD, .op_name = "add", .seed = 1
+        .vms = 1000, .mode = BENCH_ADD, .op_name = "add", .seed = 1,
+        .sub_hwm = KVP_SUB_RCVHWM, .replay_limit = 1000
     };
     int parsed = s_parse (&opts, argc, argv);
     if (parsed > 0)
         s_usage (stdout);
     if (parsed)
         return parsed > 0 ? BENCH_OK : BENCH_USAGE;
+    if (opts.replay)
+        return bench_replay_run (&opts, stdout);
     bench_cpu_t *cpu = bench_cpu_new (opts.cpu_pids);
     if (!cpu)
         return BENCH_USAGE;

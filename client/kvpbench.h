@@ -1,9 +1,11 @@
 /*  kvpbench.h - the pieces of bin/kvpbench shared by its source files:
     kvpbench.c (options, the run's outline), kvpbench_load.c (connections
-    and the request loop), kvpbench_stats.c (the clock, latencies, errors,
+    and the request loop), kvpbench_events.c (the gap-free subscriber that
+    counts events, in a thread of its own), kvpbench_replay.c (--replay:
+    GetEvents throughput), kvpbench_stats.c (the clock, latencies, errors,
     events and the reports), kvpbench_cpu.c (CPU time of this and other
     processes over the measured window). Calls run one way: kvpbench.c ->
-    load -> stats -> cpu. Private to the program.
+    load -> events -> stats -> cpu. Private to the program.
 */
 #ifndef KVPBENCH_H_INCLUDED
 #define KVPBENCH_H_INCLUDED
@@ -12,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "kvp_client.h"
+#include "kvp_feed.h"
 #include "kvp_hist.h"
 
 #define BENCH_OK        0       /* the run completed */
@@ -43,9 +46,13 @@ typedef struct {
     long seed;                  /* --seed: system GUIDs and target choice */
     const char *latency_log;    /* --latency-log FILE: a line per reply */
     const char *cpu_pids;       /* --cpu-pids NAME=PID,...: also measured */
+    double slow_subscriber;     /* --slow-subscriber MS: sleep per event */
+    int sub_hwm;                /* --sub-hwm N: the subscriber's queue */
+    bool replay;                /* --replay: read the logs back, no load */
+    int replay_limit;           /* --replay-limit N: GetEvents page */
 } bench_opts_t;
 
-/* --- CPU time (kvpbench_cpu.c) ----------------------------------------------- */
+/* --- CPU time (kvpbench_cpu.c) -------------------------------------------- */
 
 typedef struct _bench_cpu_t bench_cpu_t;
 
@@ -72,7 +79,7 @@ void
     bench_cpu_report (const bench_cpu_t *self, uint64_t replies, bool json,
                       FILE *out);
 
-/* --- statistics (kvpbench_stats.c) ----------------------------------------- */
+/* --- statistics (kvpbench_stats.c) ---------------------------------------- */
 
 typedef struct _bench_stats_t bench_stats_t;
 
@@ -136,9 +143,44 @@ void
 void
     bench_stats_second (bench_stats_t *self, int64_t now_us, bool measured);
 
-/*  Events still expected: jobs replied whose event has not come. */
+/*  Events still expected: jobs replied whose event has not come. Like
+    bench_stats_event, callable from the subscriber's thread. */
 uint64_t
     bench_stats_events_missing (bench_stats_t *self);
+
+/*  The subscriber's counters (repeats, gaps filled, lost, ...), for the
+    report; from the subscriber's thread. */
+void
+    bench_stats_feed (bench_stats_t *self, const kvp_feed_stats_t *feed);
+
+/* --- events (kvpbench_events.c) ------------------------------------------- */
+
+typedef struct _bench_events_t bench_events_t;
+
+/*  Start the subscriber thread: a gap-free feed of every partition from
+    now, each event recorded with bench_stats_event (after sleeping
+    --slow-subscriber ms). Returns once every partition's "now" is known,
+    or NULL (message on stderr) if that takes over 10 s. */
+bench_events_t *
+    bench_events_new (const bench_opts_t *opts, bench_stats_t *stats);
+
+/*  Stop the thread (its counters go to the stats first); null the
+    pointer; safe on NULL. */
+void
+    bench_events_destroy (bench_events_t **self_p);
+
+/*  Ask every partition now for the events still due (after the load). */
+void
+    bench_events_catch_up (bench_events_t *self);
+
+/* --- replay (kvpbench_replay.c) ------------------------------------------- */
+
+/*  --replay: read every partition's kept events back with GetEvents
+    (pages of --replay-limit, one request in flight per partition),
+    check they come in seq order without gaps, and report events/s and
+    MB/s on `out` (text, or JSON with --json). Returns the exit status. */
+int
+    bench_replay_run (const bench_opts_t *opts, FILE *out);
 
 /*  The measured window ends at `end_us`; `requests` were sent in it. */
 void
@@ -164,7 +206,7 @@ int
 int
     bench_stats_latency_log (bench_stats_t *self, const char *path);
 
-/* --- load (kvpbench_load.c) ----------------------------------------------------- */
+/* --- load (kvpbench_load.c) ----------------------------------------------- */
 
 typedef struct _bench_load_t bench_load_t;
 

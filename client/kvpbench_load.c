@@ -1,5 +1,6 @@
 /*  kvpbench_load.c - the load: C DEALER connections polled in one thread,
-    each keeping up to P requests in flight, plus the event subscriber.
+    each keeping up to P requests in flight; the events are counted by the
+    gap-free subscriber in a thread of its own (kvpbench_events.c).
 
     Every phase (define, preload, run) is the same loop: send what is due,
     poll every socket until the next thing to do (a scheduled send, the
@@ -21,7 +22,7 @@
 
 #define DRAIN_MS        20000   /* longest wait for replies after sending */
 #define INTERRUPT_DRAIN_MS 1000 /* the same after Ctrl-C */
-#define EVENT_WAIT_MS   2000    /* longest wait for events still due */
+#define EVENT_STALL_MS  5000    /* events still due, none arriving: give up */
 #define SECOND          INT64_C (1000000)
 
 typedef enum { REQ_DEFINE, REQ_ADD, REQ_MODIFY } req_op_t;
@@ -59,8 +60,8 @@ struct _bench_load_t {
     bench_stats_t *stats;       /* where results go */
     conn_t *conns;              /* opts->conns of them */
     size_t mask;                /* slots per connection - 1 */
-    kvp_sub_t *sub;             /* NULL with --no-events */
-    zmq_pollitem_t *items;      /* connections, then the subscriber */
+    bench_events_t *events;     /* the subscriber; NULL with --no-events */
+    zmq_pollitem_t *items;      /* the connections */
     int nitems;                 /* entries in items */
     char (*guids) [KVP_GUID_LEN + 1];   /* the systems, by index */
     uint64_t *last_add;         /* per system: 1 + names of its last
@@ -138,14 +139,10 @@ s_connect (bench_load_t *self)
             zsock_resolve (kvp_client_sock (conn->client)), 0, ZMQ_POLLIN, 0 };
     }
     self->nitems = opts->conns;
-    if (!opts->no_events) {
-        self->sub = kvp_sub_new (opts->events, "job/");
-        if (!self->sub)
-            return false;
-        self->items [self->nitems++] = (zmq_pollitem_t) {
-            zsock_resolve (kvp_sub_sock (self->sub)), 0, ZMQ_POLLIN, 0 };
-    }
-    return true;
+    //  Ready means it follows every partition from now: before any job.
+    if (!opts->no_events)
+        self->events = bench_events_new (opts, self->stats);
+    return opts->no_events || self->events;
 }
 
 bench_load_t *
@@ -188,7 +185,7 @@ bench_load_destroy (bench_load_t **self_p)
             kvp_client_destroy (&self->conns [i].client);
             free (self->conns [i].slots);
         }
-        kvp_sub_destroy (&self->sub);
+        bench_events_destroy (&self->events);
         free (self->conns);
         free (self->items);
         free (self->guids);
@@ -328,12 +325,6 @@ s_take_input (bench_load_t *self)
             s_on_reply (self, &self->conns [i], reply, now);
             kvp_reply_destroy (&reply);
         }
-    }
-    if (self->sub && (self->items [self->opts->conns].revents & ZMQ_POLLIN)) {
-        const char *topic;
-        const msgpack_object *event;
-        while (kvp_sub_recv (self->sub, 0, &topic, &event) == 1)
-            bench_stats_event (self->stats, event, now);
     }
 }
 
@@ -563,16 +554,26 @@ s_tick_run (bench_load_t *self, int64_t now)
     bench_stats_second (self->stats, now, now - SECOND >= self->measure_start);
 }
 
-/*  After the run: give events still due a moment to arrive. */
+/*  After the run: wait for the events still due while they keep coming
+    (a slow subscriber may take long to catch up), at most EVENT_STALL_MS
+    without one. */
 static void
 s_wait_events (bench_load_t *self)
 {
-    int64_t deadline = bench_now_us () + EVENT_WAIT_MS * INT64_C (1000);
-    int64_t now;
-    while (self->sub && !zsys_interrupted
-    &&     bench_stats_events_missing (self->stats) > 0
-    &&     (now = bench_now_us ()) < deadline)
-        s_poll (self, deadline - now);
+    if (!self->events)
+        return;
+    bench_events_catch_up (self->events);
+    uint64_t missing = bench_stats_events_missing (self->stats), was = missing;
+    int64_t progress = bench_now_us ();
+    while (missing > 0 && !zsys_interrupted
+    &&     bench_now_us () - progress < EVENT_STALL_MS * INT64_C (1000)) {
+        zclock_sleep (20);
+        missing = bench_stats_events_missing (self->stats);
+        if (missing < was)
+            progress = bench_now_us ();
+        was = missing;
+    }
+    bench_events_destroy (&self->events);  //  its counters go to the stats
 }
 
 void

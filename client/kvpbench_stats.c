@@ -10,7 +10,12 @@
     from the window's start, latency), up to BENCH_LATENCY_LOG_MAX, and
     the lines are written once, after the run, so that the log costs the
     request loop neither a system call nor formatting.
+
+    Events are recorded by the subscriber's thread (kvpbench_events.c):
+    the two job-id tables, the event counters and the subscriber's
+    counters are shared with the load's thread under one mutex.
 */
+#include <pthread.h>
 
 #include <inttypes.h>
 #include <limits.h>
@@ -64,6 +69,9 @@ struct _bench_stats_t {
     double cpu_s;               /* this process's CPU time, user + sys */
     uint64_t jobs;              /* every job replied (4096) */
     uint64_t events;            /* events matched to our jobs */
+    pthread_mutex_t lock;       /* the event side, shared with the
+                                   subscriber's thread */
+    kvp_feed_stats_t feed;      /* the subscriber's counters */
     s_error_t errs [ERRORS_MAX];    /* errors by name */
     size_t nerrs;               /* entries in errs */
     s_row_t *rows;              /* per-second rows of the measured window */
@@ -92,6 +100,7 @@ bench_stats_new (bool events, bench_cpu_t **cpu_p)
     }
     self->cpu = *cpu_p;
     *cpu_p = NULL;
+    pthread_mutex_init (&self->lock, NULL);
     self->events_on = events;
     self->reply = kvp_hist_new ();
     self->event = kvp_hist_new ();
@@ -115,6 +124,7 @@ bench_stats_destroy (bench_stats_t **self_p)
         zhashx_destroy (&self->replied);
         zhashx_destroy (&self->early);
         bench_cpu_destroy (&self->cpu);
+        pthread_mutex_destroy (&self->lock);
         free (self->samples);
         free (self->rows);
         free (self);
@@ -245,6 +255,7 @@ s_match_reply (bench_stats_t *self, const msgpack_object *job,
     char id [KVP_JOBID_MAX + 1];
     if (!self->events_on || !s_job_id (job, id))
         return;
+    pthread_mutex_lock (&self->lock);
     void *arrived = zhashx_lookup (self->early, id);
     if (arrived) {
         s_event_latency (self, sent_us, measured, (int64_t) (uintptr_t) arrived);
@@ -254,6 +265,7 @@ s_match_reply (bench_stats_t *self, const msgpack_object *job,
     if (zhashx_size (self->replied) < PENDING_MAX)
         zhashx_insert (self->replied, id,
                        (void *) (uintptr_t) ((uint64_t) sent_us << 1 | measured));
+    pthread_mutex_unlock (&self->lock);
 }
 
 void
@@ -263,6 +275,7 @@ bench_stats_event (bench_stats_t *self, const msgpack_object *event,
     char id [KVP_JOBID_MAX + 1];
     if (!s_job_id (event, id))
         return;
+    pthread_mutex_lock (&self->lock);
     void *sent = zhashx_lookup (self->replied, id);
     if (sent) {
         uint64_t value = (uint64_t) (uintptr_t) sent;
@@ -272,6 +285,7 @@ bench_stats_event (bench_stats_t *self, const msgpack_object *event,
     else
     if (zhashx_size (self->early) < PENDING_MAX)
         zhashx_insert (self->early, id, (void *) (uintptr_t) now_us);
+    pthread_mutex_unlock (&self->lock);
 }
 
 /*  A 4096 reply: the job's outcome. True if it completed. */
@@ -351,7 +365,18 @@ bench_stats_reply (bench_stats_t *self, const kvp_reply_t *reply,
 uint64_t
 bench_stats_events_missing (bench_stats_t *self)
 {
-    return zhashx_size (self->replied);
+    pthread_mutex_lock (&self->lock);
+    uint64_t missing = zhashx_size (self->replied);
+    pthread_mutex_unlock (&self->lock);
+    return missing;
+}
+
+void
+bench_stats_feed (bench_stats_t *self, const kvp_feed_stats_t *feed)
+{
+    pthread_mutex_lock (&self->lock);
+    self->feed = *feed;
+    pthread_mutex_unlock (&self->lock);
 }
 
 /* --- per second --------------------------------------------------------------------- */
@@ -437,9 +462,15 @@ s_report_text (bench_stats_t *self, const bench_opts_t *opts, FILE *out)
         fprintf (out, "%s%s %" PRIu64, i ? ", " : " (", self->errs [i].name,
                  self->errs [i].count);
     fputs (self->nerrs ? ")\n" : "\n", out);
-    if (self->events_on)
+    if (self->events_on) {
         fprintf (out, "%-15s %" PRIu64 " received, %" PRIu64 " jobs\n",
                  "events", self->events, self->jobs);
+        fprintf (out, "%-15s %" PRIu64 " repeats dropped, %" PRIu64
+                 " gap events filled by replay, %" PRIu64 " lost, %" PRIu64
+                 " shed live (%" PRIu64 " GetEvents)\n", "subscriber",
+                 self->feed.repeats, self->feed.replayed, self->feed.lost,
+                 self->feed.shed, self->feed.requests);
+    }
     else
         fprintf (out, "%-15s not counted (--no-events), %" PRIu64 " jobs\n",
                  "events", self->jobs);
@@ -482,9 +513,12 @@ s_report_json (bench_stats_t *self, const bench_opts_t *opts, FILE *out)
         fprintf (out, "%s\"%s\":%" PRIu64, i ? "," : "", self->errs [i].name,
                  self->errs [i].count);
     fprintf (out, "},\"events_counted\":%s,\"events_received\":%" PRIu64
-             ",\"jobs\":%" PRIu64 ",\"client_cpu_s\":%.3f,",
+             ",\"jobs\":%" PRIu64 ",\"events_repeats\":%" PRIu64
+             ",\"events_replayed\":%" PRIu64 ",\"events_lost\":%" PRIu64
+             ",\"events_shed\":%" PRIu64 ",\"client_cpu_s\":%.3f,",
              self->events_on ? "true" : "false", self->events, self->jobs,
-             self->cpu_s);
+             self->feed.repeats, self->feed.replayed, self->feed.lost,
+             self->feed.shed, self->cpu_s);
     bench_cpu_report (self->cpu, self->cpu_replies, true, out);
     fputs ("}\n", out);
 }

@@ -73,8 +73,13 @@ static const ctl_command_t s_commands [] = {
     { "get", ctl_get, 1, 1, OPTBIT (OPT_SOURCE), "get TARGET [--source S]" },
     { "system", ctl_system, 1, 1, 0, "system TARGET" },
     { "job", ctl_job, 1, 1, 0, "job JOBID" },
-    { "watch", ctl_watch, 0, 1, OPTBIT (OPT_COUNT) | OPTBIT (OPT_SECONDS),
-      "watch [TARGET] [--count N] [--seconds S]" },
+    { "watch", ctl_watch, 0, 1, OPTBIT (OPT_COUNT) | OPTBIT (OPT_SECONDS)
+      | OPTBIT (OPT_FROM_START) | OPTBIT (OPT_POSITION)
+      | OPTBIT (OPT_PARTITION),
+      "watch [TARGET | --partition P] [--from-start] [--position FILE]\n"
+      "        [--count N] [--seconds S]" },
+    { "events", ctl_events, 1, 1, OPTBIT (OPT_FROM) | OPTBIT (OPT_LIMIT),
+      "events PARTITION [--from SEQ] [--limit N]" },
 };
 #define C_COUNT (sizeof s_commands / sizeof s_commands [0])
 
@@ -82,7 +87,10 @@ static const ctl_command_t s_commands [] = {
 static const char *s_option_flags [OPT_MAX] = {
     [OPT_NAME] = "--name", [OPT_ID] = "--id", [OPT_EXCHANGE] = "--exchange",
     [OPT_SOURCE] = "--source", [OPT_KEY] = "--key", [OPT_CIM] = "--cim",
-    [OPT_COUNT] = "--count", [OPT_SECONDS] = "--seconds"
+    [OPT_COUNT] = "--count", [OPT_SECONDS] = "--seconds",
+    [OPT_FROM_START] = "--from-start", [OPT_POSITION] = "--position",
+    [OPT_PARTITION] = "--partition", [OPT_FROM] = "--from",
+    [OPT_LIMIT] = "--limit"
 };
 
 static void
@@ -102,8 +110,16 @@ s_usage (FILE *out)
     fputs ("\nTARGET is a system GUID or a WMI object path holding one.\n"
            "NAME=DATA splits at the first '='. --cim FILE holds one CIM-XML\n"
            "embedded instance per line, each sent as an item.\n"
-           "watch prints one line per job event until --count events or\n"
-           "--seconds have passed (else until Ctrl-C).\n"
+           "watch prints one line per job event, each once and in seq order\n"
+           "per partition, until --count events or --seconds have passed\n"
+           "(else until Ctrl-C). Gaps in the live stream are read back from\n"
+           "the workers' logs (GetEvents); events that can no longer be read\n"
+           "are reported as \"lost N events of partition P\". It starts from\n"
+           "now, or with --from-start from the first event kept; with\n"
+           "--position FILE it resumes from FILE when it exists and keeps\n"
+           "the position there (one line per partition: PARTITION LAST-SEQ).\n"
+           "events reads one partition's stored events once (--from: the\n"
+           "first seq wanted, default the first kept; --limit: 1 to 10000).\n"
            "exit status: 0 ok, 1 error reply or failed job, 2 usage, "
            "3 no reply\n", out);
 }
@@ -236,6 +252,10 @@ s_parse_command (ctl_t *ctl, const ctl_command_t *cmd, int argc, char **argv,
         if (opt == OPT_MAX || !(cmd->options & OPTBIT (opt)))
             return ctl_usage_error ("%s: unknown option %s", cmd->name,
                                     argv [i]), false;
+        if (OPT_FLAGS & OPTBIT (opt)) {
+            ctl->opt [opt] = "";
+            continue;
+        }
         if (i + 1 >= argc)
             return ctl_usage_error ("%s needs a value", argv [i]), false;
         ctl->opt [opt] = argv [++i];
@@ -279,7 +299,7 @@ main (int argc, char **argv)
             s_usage (stdout);
         return help ? CTL_OK : CTL_USAGE;
     }
-    //  watch only subscribes; every other command talks to the broker.
+    //  watch makes its own connections (kvp_feed); the others share one.
     if (cmd->run != ctl_watch) {
         ctl.client = kvp_client_new (ctl.broker);
         if (!ctl.client)

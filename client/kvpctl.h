@@ -1,6 +1,7 @@
 /*  kvpctl.h - the pieces of bin/kvpctl shared by its source files:
     kvpctl.c parses the command line and dispatches; kvpctl_cmds.c runs the
-    commands; kvpctl_print.c turns replies and events into output lines.
+    one-request commands, kvpctl_watch.c watch and events; kvpctl_print.c
+    turns replies and events into output lines.
     Private to the program.
 */
 #ifndef KVPCTL_H_INCLUDED
@@ -19,8 +20,12 @@
 /*  Command options (each command accepts a subset). */
 typedef enum {
     OPT_NAME, OPT_ID, OPT_EXCHANGE, OPT_SOURCE, OPT_KEY, OPT_CIM,
-    OPT_COUNT, OPT_SECONDS, OPT_MAX
+    OPT_COUNT, OPT_SECONDS, OPT_FROM_START, OPT_POSITION, OPT_PARTITION,
+    OPT_FROM, OPT_LIMIT, OPT_MAX
 } ctl_opt_t;
+
+/*  Command options that take no value (given: opt [o] is ""). */
+#define OPT_FLAGS       OPTBIT (OPT_FROM_START)
 
 #define OPTBIT(o)       (1u << (o))
 
@@ -44,7 +49,7 @@ typedef int (ctl_fn_t) (ctl_t *ctl);
 /*  Command handlers (kvpctl_cmds.c); each returns an exit status. */
 ctl_fn_t ctl_ping, ctl_status, ctl_define, ctl_destroy, ctl_settings,
          ctl_add, ctl_modify, ctl_remove, ctl_get, ctl_system, ctl_job,
-         ctl_watch;
+         ctl_watch, ctl_events;
 
 /*  Report a usage error on stderr; returns CTL_USAGE. */
 int
@@ -73,9 +78,16 @@ int
 void
     ctl_print_job (const msgpack_object *job, long items);
 
-/*  Print one event as a line (watch). */
+/*  Print one event as a line (watch, events). */
 void
     ctl_print_event (const msgpack_object *event);
+
+/*  Print the notice of `count` events of `partition` from seq `from` on
+    that can no longer be read (watch): a text line, or with `json` one
+    JSON object {"lost": count, "partition": .., "from": ..}. */
+void
+    ctl_print_lost (uint32_t partition, uint64_t from, uint64_t count,
+                    bool json);
 
 /*  Printers for ctl_finish. */
 ctl_print_fn_t ctl_print_ok, ctl_print_pong, ctl_print_status,

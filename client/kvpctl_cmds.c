@@ -1,15 +1,12 @@
-/*  kvpctl_cmds.c - the kvpctl commands: each packs one request, calls the
-    broker and hands the reply to ctl_finish (or, for watch, prints
-    events). */
+/*  kvpctl_cmds.c - the kvpctl commands that make one request: each packs
+    it, calls the broker and hands the reply to ctl_finish (watch and
+    events are in kvpctl_watch.c). */
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kvpctl.h"
-#include "kvp_guid.h"
-#include "kvp_json.h"
 #include "kvp_reply.h"
 
 #define RETRY_BACKOFF_MS 200
@@ -247,96 +244,4 @@ ctl_job (ctl_t *ctl)
 {
     return s_call_one (ctl, "GetJob", "job", ctl->args [0],
                        ctl_print_jobinfo);
-}
-
-/* --- watch ---------------------------------------------------------------- */
-
-/*  The topic prefix for an optional TARGET; false if TARGET is no GUID. */
-static bool
-s_watch_topic (ctl_t *ctl, char *topic, size_t size)
-{
-    if (ctl->nargs == 0) {
-        snprintf (topic, size, "job/");
-        return true;
-    }
-    kvp_guid_t guid;
-    if (!kvp_guid_parse_target (&guid, ctl->args [0], strlen (ctl->args [0])))
-        return false;
-    kvp_event_topic (topic, guid.text);
-    return true;
-}
-
-static bool
-s_watch_seconds (ctl_t *ctl, double *seconds)
-{
-    const char *text = ctl->opt [OPT_SECONDS];
-    if (!text)
-        return true;
-    char *end;
-    *seconds = strtod (text, &end);
-    if (end == text || *end || !(*seconds >= 0) || *seconds > 1e6) {
-        ctl_usage_error ("--seconds: not a number of seconds: %s", text);
-        return false;
-    }
-    return true;
-}
-
-/*  Print events until `count` were seen (0: no limit) or `deadline`
-    (KVP_POLL_FOREVER-like -1: none). Returns how many were printed. */
-static uint64_t
-s_watch_loop (ctl_t *ctl, kvp_sub_t *sub, uint64_t count, int64_t deadline)
-{
-    uint64_t seen = 0;
-    while (!zsys_interrupted && (count == 0 || seen < count)) {
-        int timeout = -1;
-        if (deadline >= 0) {
-            int64_t left = deadline - zclock_mono ();
-            if (left <= 0)
-                break;
-            timeout = (int) left;
-        }
-        const char *topic;
-        const msgpack_object *event;
-        int rc = kvp_sub_recv (sub, timeout, &topic, &event);
-        if (rc < 0)
-            break;
-        if (rc == 0)
-            continue;
-        if (ctl->json) {
-            kvp_json_write (stdout, event);
-            putchar ('\n');
-        }
-        else
-            ctl_print_event (event);
-        seen++;
-    }
-    return seen;
-}
-
-int
-ctl_watch (ctl_t *ctl)
-{
-    char topic [KVP_TOPIC_MAX + 1];
-    uint64_t count = 0;
-    double seconds = -1;
-    if (!s_watch_topic (ctl, topic, sizeof topic))
-        return ctl_usage_error ("watch: not a GUID: %s", ctl->args [0]);
-    if (!ctl_opt_uint (ctl, OPT_COUNT, UINT64_MAX, &count)
-    ||  !s_watch_seconds (ctl, &seconds))
-        return CTL_USAGE;
-    kvp_sub_t *sub = kvp_sub_new (ctl->events, topic);
-    if (!sub)
-        return ctl_usage_error ("cannot use events endpoint %s", ctl->events);
-    //  Lines go to pipes as they come, not when a buffer fills.
-    setvbuf (stdout, NULL, _IOLBF, 0);
-    int64_t deadline = seconds >= 0
-                     ? zclock_mono () + (int64_t) llround (seconds * 1000) : -1;
-    uint64_t seen = s_watch_loop (ctl, sub, count, deadline);
-    kvp_sub_destroy (&sub);
-    if (count && seen < count && !zsys_interrupted) {
-        fprintf (stderr, "error: %" PRIu64 " of %" PRIu64 " events within "
-                 "%s s\n", seen, count, ctl->opt [OPT_SECONDS]);
-        return CTL_NO_REPLY;
-    }
-    return CTL_OK;
 }

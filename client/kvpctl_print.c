@@ -94,6 +94,18 @@ ctl_print_event (const msgpack_object *event)
 }
 
 void
+ctl_print_lost (uint32_t partition, uint64_t from, uint64_t count, bool json)
+{
+    if (json)
+        printf ("{\"lost\":%" PRIu64 ",\"partition\":%u,\"from\":%" PRIu64
+                "}\n", count, partition, from);
+    else
+        printf ("lost %" PRIu64 " events of partition %u (seq %" PRIu64
+                " to %" PRIu64 ": past retention)\n", count, partition, from,
+                from + count - 1);
+}
+
+void
 ctl_print_ok (const kvp_reply_t *reply)
 {
     puts ("ok");

@@ -22,6 +22,12 @@
 #                           and print ratios (needs redis-server, libhiredis-dev)
 #   BENCH_OUT=build/bench   where the JSON results, the summaries and the plot go
 #   BENCH_WORKER_ARGS=""    extra kvp-worker flags (e.g. "--gather 0")
+#   BENCH_SLOW_MS=0.2       the subscriber run: kvpbench's subscriber sleeps this
+#                           long per event (32x2 durable, BENCH_SLOW_SECONDS=5 s)
+#                           behind a broker queueing BENCH_SLOW_HWM=1000 events
+#                           for it, so it falls behind, loses live events and
+#                           reads them back; then every event stored is read
+#                           back with GetEvents (kvpbench --replay) for its rate
 #
 # Besides throughput and latency the table shows: the disk's rate of synced
 # 4 KiB writes (measured first, in the temporary folder, which holds the
@@ -50,7 +56,10 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # Summaries of an earlier invocation must not be mistaken for this one's.
 rm -f "$OUT"/disk.txt "$OUT"/peers.txt "$OUT"/checkpoints.txt "$OUT"/soak.txt \
-    "$OUT"/soak-checkpoints.txt "$OUT"/peers-raw.txt
+    "$OUT"/soak-checkpoints.txt "$OUT"/peers-raw.txt "$OUT"/slow.json "$OUT"/replay.json
+SLOW_MS=${BENCH_SLOW_MS:-0.2}
+SLOW_SECONDS=${BENCH_SLOW_SECONDS:-5}
+SLOW_HWM=${BENCH_SLOW_HWM:-1000}
 TMP=$(mktemp -d /tmp/kvpbench.XXXXXX)
 PIDS=()
 
@@ -118,11 +127,14 @@ worker_help=$("$BIN/kvp-worker" --help 2>&1 || true)
 case $worker_help in *--checkpoint-log*) CKPT=1 ;; esac
 mkdir -p "$TMP/ckpt"
 
-"$BIN/kvp-broker" --data "$TMP/broker" --clients "$CLIENTS" --workers "$WORKERS" \
-    --events-in "$EVENTS_IN" --events "$EVENTS" >"$TMP/broker.log" 2>&1 &
-BROKER=$!
-PIDS=("$BROKER")
+start_broker() { # start_broker [extra kvp-broker flags...]
+    "$BIN/kvp-broker" --data "$TMP/broker" --clients "$CLIENTS" --workers "$WORKERS" \
+        --events-in "$EVENTS_IN" --events "$EVENTS" "$@" >>"$TMP/broker.log" 2>&1 &
+    BROKER=$!
+    PIDS=("$BROKER" "${WPIDS[@]}")
+}
 WPIDS=()
+start_broker
 start_workers() { # start_workers SYNC [CHECKPOINT_LOG_PREFIX]
     WPIDS=()
     local extra ckpt=()
@@ -255,6 +267,15 @@ if [ "$SOAK" -gt 0 ]; then
     checkpoint_split "$OUT/soak-checkpoints.txt" soak
 fi
 
+# The subscriber run and the replay rate (see BENCH_SLOW_MS above).
+echo "subscriber: ${SLOW_SECONDS}s at 32x2 durable, ${SLOW_MS} ms per event, broker queue $SLOW_HWM ..."
+stop_pids "$BROKER"
+start_broker --events-hwm "$SLOW_HWM"
+fresh_workers full
+SECONDS_PER=$SLOW_SECONDS bench slow 32 2 --slow-subscriber "$SLOW_MS" --sub-hwm 1000
+"$BIN/kvpbench" --broker "$CLIENTS" --replay --json >"$OUT/replay.json" 2>"$TMP/replay.err" ||
+    { echo "kvpbench --replay failed:" >&2; tail -5 "$TMP/replay.err" >&2; exit 1; }
+
 peers=""
 if [ "$PEERS" = 1 ] && [ -x ../shared/anchors/run.sh ]; then
     echo "running the reference peers (../shared/anchors, run from a temporary copy) ..."
@@ -371,6 +392,21 @@ print()
 print("p99 during checkpoints vs between them (32x2 full, all runs pooled):")
 for line in open(f"{out}/checkpoints.txt"):
     print("  " + line.rstrip())
+
+def subscriber_report():
+    """The slow subscriber's counts and the replay rate."""
+    slow, replay = json.load(open(f"{out}/slow.json")), json.load(open(f"{out}/replay.json"))
+    print()
+    print(f"subscriber (32x2 durable, {slow['duration_s']:.1f} s, sleeping per event): "
+          f"{slow['events_received']} events received / {slow['jobs']} jobs, "
+          f"{slow['events_repeats']} repeats dropped, {slow['events_replayed']} filled by replay, "
+          f"{slow['events_lost']} lost (must be 0)")
+    print(f"replay (GetEvents, pages of {replay['replay_limit']}, one request in flight per partition): "
+          f"{replay['replay_events']} events in {replay['replay_s']:.2f} s: "
+          f"{replay['replay_events_per_s']:.0f} events/s, {replay['replay_mb_per_s']:.1f} MB/s, "
+          f"{replay['replay_errors']} errors")
+
+subscriber_report()
 
 def soak_report():
     """Rate of the first and last 10 s of the soak, from its per-second CSV."""

@@ -138,6 +138,61 @@ kvp_event_topic (char *topic, const char *target)
 }
 
 //  --------------------------------------------------------------------------
+//  GetEvents
+
+/*  Everything but the events' bytes. */
+static void
+s_events_head (msgpack_packer *pk, const kvp_rid_t *rid,
+               const kvp_events_page_t *page, size_t count)
+{
+    kvp_reply_begin (pk, rid, KVP_RC_OK, NULL, 5);
+    kvp_pack_cstr (pk, "partition");
+    msgpack_pack_uint32 (pk, page->partition);
+    kvp_pack_cstr (pk, "first");
+    msgpack_pack_uint64 (pk, page->first);
+    kvp_pack_cstr (pk, "last");
+    msgpack_pack_uint64 (pk, page->last);
+    kvp_pack_cstr (pk, "next");
+    msgpack_pack_uint64 (pk, page->next);
+    kvp_pack_cstr (pk, "events");
+    msgpack_pack_array (pk, count);
+}
+
+void
+kvp_reply_events (msgpack_sbuffer *buf, const kvp_rid_t *rid,
+                  const kvp_events_page_t *page, size_t count,
+                  const void *events, size_t len)
+{
+    assert (buf && page);
+    assert (events || len == 0);
+    msgpack_packer pk;
+    kvp_pack_start (&pk, buf);
+    s_events_head (&pk, rid, page, count);
+    if (len)
+        msgpack_sbuffer_write (buf, (const char *) events, len);
+}
+
+/*  A msgpack writer that only counts. */
+static int
+s_count (void *data, const char *bytes, size_t len)
+{
+    *(size_t *) data += len;
+    return 0;
+}
+
+size_t
+kvp_reply_events_size (const kvp_rid_t *rid, const kvp_events_page_t *page,
+                       size_t count, size_t len)
+{
+    assert (page);
+    size_t size = 0;
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &size, s_count);
+    s_events_head (&pk, rid, page, count);
+    return size + len;
+}
+
+//  --------------------------------------------------------------------------
 //  Reading a job back
 
 /*  A NUL-terminated copy of a str object in `zone`, or NULL. */

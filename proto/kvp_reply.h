@@ -84,6 +84,32 @@ void
 size_t
     kvp_event_topic (char *topic, const char *target);
 
+/*  --- GetEvents (spec section 10) ---------------------------------------- */
+
+#define KVP_EVENTS_BODY_MAX (4 * 1024 * 1024)   /* a page's reply, bytes */
+
+/*  The fields of a GetEvents reply besides `events`. */
+typedef struct {
+    uint32_t partition;         /* as asked */
+    uint64_t first;             /* lowest seq kept (last + 1 when none) */
+    uint64_t last;              /* highest durable seq (0 when none) */
+    uint64_t next;              /* the seq to ask for next */
+} kvp_events_page_t;
+
+/*  A whole GetEvents reply: rc 0, the page's fields and `events`, an array
+    of `count` event maps whose encodings are the `len` bytes at `events`
+    (stored event bodies, copied as they are; may be NULL when len is 0). */
+void
+    kvp_reply_events (msgpack_sbuffer *buf, const kvp_rid_t *rid,
+                      const kvp_events_page_t *page, size_t count,
+                      const void *events, size_t len);
+
+/*  The exact size in bytes of the body kvp_reply_events would make. */
+size_t
+    kvp_reply_events_size (const kvp_rid_t *rid,
+                           const kvp_events_page_t *page, size_t count,
+                           size_t len);
+
 /*  Read the job fields back from an event body made by kvp_event_encode.
     The strings in `job` are NUL-terminated copies allocated from `zone`;
     they live as long as the zone's contents. Returns false if the body is

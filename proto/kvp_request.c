@@ -6,10 +6,11 @@
       2. msgpack_unpack into the request's own zone, cleared and reused
          for every decode (strings are not copied: they point into the
          body);
-      3. one walk over the fields the op takes (the op table below),
-         recording the first wrong-type fault and the first bad-value
-         fault separately: a wrong type anywhere beats a bad value
-         anywhere (spec section 4), whatever order the map came in.
+      3. one walk over the fields the op takes (the op table, kvp_op.h),
+         each checked by its field's checker below, recording the first
+         wrong-type fault and the first bad-value fault separately: a
+         wrong type anywhere beats a bad value anywhere (spec section 4),
+         whatever order the map came in.
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,30 +28,12 @@
 
 #define S_ZONE_CHUNK    (64 * 1024)     /* fits the objects of a typical body */
 
-/*  The top-level keys any op reads. */
-typedef enum {
-    F_OP, F_RID, F_NAME, F_ID, F_TARGET, F_DXE, F_ITEMS, F_KEY, F_SOURCE,
-    F_JOB, F_COUNT
-} s_field_t;
-
-static const char *s_field_names [F_COUNT] = {
-    "op", "rid", "name", "id", "target", "DataExchangeEnabled", "items",
-    "key", "Source", "job"
-};
-
 typedef void (s_check_fn) (kvp_request_t *self, const msgpack_object *value);
-
-/*  A field an op reads: which, whether it must be there, its checker. */
-typedef struct {
-    s_field_t field;
-    bool required;
-    s_check_fn *check;          /* NULL ends an op's list */
-} s_rule_t;
 
 struct _kvp_request_t {
     msgpack_zone zone;          /* unpacked objects; cleared per decode */
     kvp_cim_t *cim;             /* parser for items given as CIM-XML */
-    const msgpack_object *fields [F_COUNT];     /* first of each key */
+    const msgpack_object *fields [KVP_FIELD_COUNT];  /* first of each key */
     unsigned dups;              /* bit per field given more than once */
     kvp_fault_t fault;          /* first wrong-type and bad-value faults */
     const char *error;          /* what kvp_request_error returns */
@@ -71,44 +54,24 @@ struct _kvp_request_t {
     uint32_t job_partition;
     uint32_t job_epoch;
     uint64_t job_seq;
+    uint64_t partition;         /* GetEvents */
+    uint64_t from;
+    uint32_t limit;
 };
 
 static s_check_fn s_check_name, s_check_id, s_check_target, s_check_dxe,
-                  s_check_items, s_check_key, s_check_source, s_check_job;
+                  s_check_items, s_check_key, s_check_source, s_check_job,
+                  s_check_partition, s_check_from, s_check_limit;
 
-#define S_RULES_MAX 3
-#define S_ITEM_OP   KVP_OPF_TARGET | KVP_OPF_WRITES | KVP_OPF_ITEMS
-#define S_ITEM_RULES { { F_TARGET, true, s_check_target }, \
-                       { F_ITEMS, true, s_check_items }, \
-                       { F_KEY, false, s_check_key } }
-
-/*  The op table: wire name, flags, and the fields each op reads. Indexed
-    by kvp_op_t. */
-static const struct {
-    const char *name;
-    unsigned flags;
-    s_rule_t rules [S_RULES_MAX];
-} s_ops [KVP_OP_COUNT] = {
-    [KVP_OP_PING] = { "Ping", KVP_OPF_LOCAL, { { 0 } } },
-    [KVP_OP_CLUSTER_STATUS] = { "ClusterStatus", KVP_OPF_LOCAL, { { 0 } } },
-    [KVP_OP_DEFINE_SYSTEM] = { "DefineSystem", KVP_OPF_ID | KVP_OPF_WRITES,
-        { { F_NAME, true, s_check_name }, { F_ID, false, s_check_id } } },
-    [KVP_OP_DESTROY_SYSTEM] = { "DestroySystem",
-        KVP_OPF_TARGET | KVP_OPF_WRITES,
-        { { F_TARGET, true, s_check_target } } },
-    [KVP_OP_MODIFY_SYSTEM_SETTINGS] = { "ModifySystemSettings",
-        KVP_OPF_TARGET | KVP_OPF_WRITES,
-        { { F_TARGET, true, s_check_target }, { F_DXE, true, s_check_dxe } } },
-    [KVP_OP_ADD_KVP_ITEMS] = { "AddKvpItems", S_ITEM_OP, S_ITEM_RULES },
-    [KVP_OP_MODIFY_KVP_ITEMS] = { "ModifyKvpItems", S_ITEM_OP, S_ITEM_RULES },
-    [KVP_OP_REMOVE_KVP_ITEMS] = { "RemoveKvpItems", S_ITEM_OP, S_ITEM_RULES },
-    [KVP_OP_GET_KVP_ITEMS] = { "GetKvpItems", KVP_OPF_TARGET,
-        { { F_TARGET, true, s_check_target },
-          { F_SOURCE, false, s_check_source } } },
-    [KVP_OP_GET_JOB] = { "GetJob", KVP_OPF_JOB,
-        { { F_JOB, true, s_check_job } } },
-    [KVP_OP_GET_SYSTEM] = { "GetSystem", KVP_OPF_TARGET,
-        { { F_TARGET, true, s_check_target } } }
+/*  How each field an op may take is checked (which op takes which is the
+    op table's). */
+static s_check_fn *const s_checks [KVP_FIELD_COUNT] = {
+    [KVP_FIELD_NAME] = s_check_name, [KVP_FIELD_ID] = s_check_id,
+    [KVP_FIELD_TARGET] = s_check_target, [KVP_FIELD_DXE] = s_check_dxe,
+    [KVP_FIELD_ITEMS] = s_check_items, [KVP_FIELD_KEY] = s_check_key,
+    [KVP_FIELD_SOURCE] = s_check_source, [KVP_FIELD_JOB] = s_check_job,
+    [KVP_FIELD_PARTITION] = s_check_partition,
+    [KVP_FIELD_FROM] = s_check_from, [KVP_FIELD_LIMIT] = s_check_limit,
 };
 
 //  --------------------------------------------------------------------------
@@ -220,6 +183,47 @@ s_check_job (kvp_request_t *self, const msgpack_object *value)
     }
 }
 
+/*  A uint field of GetEvents into *out; false (a type fault) otherwise:
+    a negative number is of the wrong type, as for Source. */
+static bool
+s_take_uint (kvp_request_t *self, const msgpack_object *value,
+             const char *field, uint64_t *out)
+{
+    if (value->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        kvp_fault_type (&self->fault, "%s: expected uint", field);
+        return false;
+    }
+    *out = value->via.u64;
+    return true;
+}
+
+static void
+s_check_partition (kvp_request_t *self, const msgpack_object *value)
+{
+    s_take_uint (self, value, "partition", &self->partition);
+}
+
+static void
+s_check_from (kvp_request_t *self, const msgpack_object *value)
+{
+    if (s_take_uint (self, value, "from", &self->from) && self->from == 0)
+        kvp_fault_value (&self->fault, "from: must be at least 1 (the "
+                         "first seq wanted)");
+}
+
+static void
+s_check_limit (kvp_request_t *self, const msgpack_object *value)
+{
+    uint64_t limit;
+    if (!s_take_uint (self, value, "limit", &limit))
+        return;
+    if (limit < 1 || limit > KVP_EVENTS_LIMIT_MAX)
+        kvp_fault_value (&self->fault, "limit: must be 1 to %d",
+                         KVP_EVENTS_LIMIT_MAX);
+    else
+        self->limit = (uint32_t) limit;
+}
+
 static void
 s_check_items (kvp_request_t *self, const msgpack_object *value)
 {
@@ -287,17 +291,9 @@ s_reset (kvp_request_t *self)
     self->job_len = 0;
     self->job_partition = self->job_epoch = 0;
     self->job_seq = 0;
+    self->partition = self->from = 0;
+    self->limit = KVP_EVENTS_LIMIT;
     kvp_cim_reset (self->cim);
-}
-
-static int
-s_field_lookup (const char *key, size_t len)
-{
-    for (int f = 0; f < F_COUNT; f++)
-        if (strlen (s_field_names [f]) == len
-        &&  memcmp (s_field_names [f], key, len) == 0)
-            return f;
-    return -1;
 }
 
 /*  Note where each known key is; unknown and non-str keys are skipped. */
@@ -308,8 +304,8 @@ s_collect (kvp_request_t *self, const msgpack_object_map *map)
         const msgpack_object *key = &map->ptr [i].key;
         if (key->type != MSGPACK_OBJECT_STR || key->via.str.size > 20)
             continue;
-        int f = s_field_lookup (key->via.str.ptr, key->via.str.size);
-        if (f < 0)
+        kvp_field_t f = kvp_field_lookup (key->via.str.ptr, key->via.str.size);
+        if (f == KVP_FIELD_NONE)
             continue;
         if (self->fields [f])
             self->dups |= 1u << f;
@@ -321,7 +317,7 @@ s_collect (kvp_request_t *self, const msgpack_object_map *map)
 static void
 s_take_rid (kvp_request_t *self)
 {
-    const msgpack_object *rid = self->fields [F_RID];
+    const msgpack_object *rid = self->fields [KVP_FIELD_RID];
     if (!rid)
         return;
     if (rid->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
@@ -342,10 +338,10 @@ s_take_rid (kvp_request_t *self)
 static int
 s_take_op (kvp_request_t *self)
 {
-    const msgpack_object *op = self->fields [F_OP];
+    const msgpack_object *op = self->fields [KVP_FIELD_OP];
     if (!op)
         return s_refuse (self, KVP_RC_INVALID_PARAM, "missing field op");
-    if (self->dups & (1u << F_OP))
+    if (self->dups & (1u << KVP_FIELD_OP))
         return s_refuse (self, KVP_RC_INVALID_PARAM, "op: given twice");
     if (op->type != MSGPACK_OBJECT_STR)
         return s_refuse (self, KVP_RC_INCORRECT_TYPE, "op: expected str");
@@ -361,24 +357,32 @@ s_take_op (kvp_request_t *self)
     return 0;
 }
 
-/*  Run the op's field rules and pick the verdict. */
+/*  Check one field the op takes. */
+static void
+s_check_field (kvp_request_t *self, const kvp_op_field_t *rule)
+{
+    const char *name = kvp_field_name (rule->field);
+    const msgpack_object *value = self->fields [rule->field];
+    if (!value) {
+        if (rule->required)
+            kvp_fault_value (&self->fault, "missing field %s", name);
+        return;
+    }
+    if (self->dups & (1u << rule->field))
+        kvp_fault_value (&self->fault, "%s: given twice", name);
+    assert (s_checks [rule->field]);
+    s_checks [rule->field] (self, value);
+}
+
+/*  Check the fields the op takes and pick the verdict. */
 static int
 s_check_fields (kvp_request_t *self)
 {
-    const s_rule_t *rules = s_ops [self->op].rules;
-    for (size_t r = 0; r < S_RULES_MAX && rules [r].check; r++) {
-        const s_rule_t *rule = &rules [r];
-        const msgpack_object *value = self->fields [rule->field];
-        if (!value) {
-            if (rule->required)
-                kvp_fault_value (&self->fault, "missing field %s",
-                               s_field_names [rule->field]);
-            continue;
-        }
-        if (self->dups & (1u << rule->field))
-            kvp_fault_value (&self->fault, "%s: given twice",
-                           s_field_names [rule->field]);
-        rule->check (self, value);
+    const kvp_op_info_t *info = kvp_op_info (self->op);
+    for (size_t r = 0; r < KVP_OP_FIELDS_MAX; r++) {
+        if (info->fields [r].field == KVP_FIELD_NONE)
+            break;
+        s_check_field (self, &info->fields [r]);
     }
     if (self->fault.type) {
         self->error = self->fault.type_error;
@@ -449,8 +453,7 @@ const kvp_guid_t *
 kvp_request_target (kvp_request_t *self)
 {
     assert (self);
-    unsigned flags = kvp_op_flags (self->op);
-    return flags & (KVP_OPF_TARGET | KVP_OPF_ID)? &self->target: NULL;
+    return kvp_op_names_system (self->op)? &self->target: NULL;
 }
 
 bool
@@ -481,7 +484,7 @@ const kvp_item_t *
 kvp_request_items (kvp_request_t *self, size_t *count)
 {
     assert (self);
-    bool items = kvp_op_flags (self->op) & KVP_OPF_ITEMS;
+    bool items = kvp_op_items (self->op);
     if (count)
         *count = items? self->items.count: 0;
     return items? self->items.items: NULL;
@@ -524,6 +527,16 @@ kvp_request_job_parts (kvp_request_t *self, uint32_t *partition,
     if (seq) *seq = self->job_seq;
 }
 
+void
+kvp_request_events (kvp_request_t *self, uint64_t *partition, uint64_t *from,
+                    uint32_t *limit)
+{
+    assert (self);
+    if (partition) *partition = self->partition;
+    if (from) *from = self->from;
+    if (limit) *limit = self->limit;
+}
+
 //  --------------------------------------------------------------------------
 //  Digest: op, count, then each item in (Source, Name) order, so neither
 //  item order nor item form counts (kvp_hash.h says how strong it is).
@@ -535,7 +548,7 @@ kvp_request_digest (kvp_request_t *self, uint8_t digest [16])
     kvp_hash_t hash;
     kvp_hash_init (&hash);
     bool remove = self->op == KVP_OP_REMOVE_KVP_ITEMS;
-    bool items = kvp_op_flags (self->op) & KVP_OPF_ITEMS;
+    bool items = kvp_op_items (self->op);
     size_t count = items? self->items.count: 0;
     kvp_hash_word (&hash, (uint64_t) self->op);
     kvp_hash_word (&hash, count);
@@ -547,31 +560,4 @@ kvp_request_digest (kvp_request_t *self, uint8_t digest [16])
             kvp_hash_bytes (&hash, item->data, item->data_len);
     }
     kvp_hash_final (&hash, digest);
-}
-
-//  --------------------------------------------------------------------------
-//  The op table's public face
-
-const char *
-kvp_op_name (kvp_op_t op)
-{
-    return (unsigned) op < KVP_OP_COUNT? s_ops [op].name: "Unknown";
-}
-
-unsigned
-kvp_op_flags (kvp_op_t op)
-{
-    return (unsigned) op < KVP_OP_COUNT? s_ops [op].flags: 0;
-}
-
-int
-kvp_op_lookup (const char *name, size_t len)
-{
-    if (!name)
-        return -1;
-    for (int op = 0; op < KVP_OP_COUNT; op++)
-        if (strlen (s_ops [op].name) == len
-        &&  memcmp (s_ops [op].name, name, len) == 0)
-            return op;
-    return -1;
 }

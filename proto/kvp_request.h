@@ -11,10 +11,14 @@
     Validation follows spec section 4 exactly, including which fault wins
     when several apply: body not a map (32773), op not a str (32776),
     unknown op (32770), a field of the wrong type (32776), a field with a bad
-    value or a missing field (32773). Checks that need the store (unknown
-    system, DataExchangeEnabled, existing keys) are the worker's.
+    value or a missing field (32773). Which fields an op takes is the op
+    table's word (kvp_op.h); this decoder knows how to check each field.
+    Checks that need the store (unknown system, DataExchangeEnabled,
+    existing keys) or the cluster (a partition below N) are the worker's
+    and the broker's.
 
-    Uses msgpack-c and the CIM-XML parser (kvp_cim.h); no sockets.
+    Uses msgpack-c, the op table and the CIM-XML parser (kvp_cim.h); no
+    sockets.
 */
 #ifndef KVP_REQUEST_H_INCLUDED
 #define KVP_REQUEST_H_INCLUDED
@@ -23,6 +27,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include "kvp_guid.h"
+#include "kvp_op.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,29 +43,8 @@ extern "C" {
 #define KVP_SOURCE_HOST     0               /* HostExchangeItems */
 #define KVP_SOURCE_HOSTONLY 4               /* HostOnlyItems */
 
-/*  The operations, in the order of the dispatch tables. */
-typedef enum {
-    KVP_OP_PING,
-    KVP_OP_CLUSTER_STATUS,
-    KVP_OP_DEFINE_SYSTEM,
-    KVP_OP_DESTROY_SYSTEM,
-    KVP_OP_MODIFY_SYSTEM_SETTINGS,
-    KVP_OP_ADD_KVP_ITEMS,
-    KVP_OP_MODIFY_KVP_ITEMS,
-    KVP_OP_REMOVE_KVP_ITEMS,
-    KVP_OP_GET_KVP_ITEMS,
-    KVP_OP_GET_JOB,
-    KVP_OP_GET_SYSTEM,
-    KVP_OP_COUNT
-} kvp_op_t;
-
-/*  Flags of an op (kvp_op_flags). */
-#define KVP_OPF_LOCAL    0x01   /* the broker answers it itself */
-#define KVP_OPF_TARGET   0x02   /* routed by `target` */
-#define KVP_OPF_JOB      0x04   /* routed by the partition in `job` */
-#define KVP_OPF_WRITES   0x08   /* changes the store */
-#define KVP_OPF_ITEMS    0x10   /* an item op: items, key, makes a job */
-#define KVP_OPF_ID       0x20   /* routed by `id` (made when absent) */
+#define KVP_EVENTS_LIMIT     1000        /* GetEvents page when no `limit` */
+#define KVP_EVENTS_LIMIT_MAX 10000       /* largest GetEvents `limit` */
 
 /*  The `rid` of a request, returned as sent. */
 typedef enum {
@@ -156,19 +140,17 @@ void
     kvp_request_job_parts (kvp_request_t *self, uint32_t *partition,
                            uint32_t *epoch, uint64_t *seq);
 
+/*  GetEvents: `partition` and `from` as given (the broker and the worker
+    check `partition` against N), and `limit` (KVP_EVENTS_LIMIT when
+    absent). Any pointer may be NULL. */
+void
+    kvp_request_events (kvp_request_t *self, uint64_t *partition,
+                        uint64_t *from, uint32_t *limit);
+
 /*  Item ops: a 128-bit digest of the op and the set of (Source, Name, Data)
     (independent of item order and form), for the idempotency rule. */
 void
     kvp_request_digest (kvp_request_t *self, uint8_t digest [16]);
-
-/*  The op's name as spelled on the wire, its flags, and the op for a name
-    (-1 if unknown). */
-const char *
-    kvp_op_name (kvp_op_t op);
-unsigned
-    kvp_op_flags (kvp_op_t op);
-int
-    kvp_op_lookup (const char *name, size_t len);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,9 @@
-/*  kvp_route.c - a light scan of a request body for what routing needs.
+/*  kvp_route.c - what routing needs, from a raw body or a decoded one.
 
-    One pass: read the top-level map's keys; for each value, note where it
-    starts if it is one of the five keys routing reads (op, rid, target,
-    id, job), then step over it header by header, never unpacking it. The
+    The light scan is one pass: read the top-level map's keys; for each
+    value, note where it starts if it is one of the keys routing reads
+    (op, rid, target, id, job, partition), then step over it header by
+    header, never unpacking it. The
     structural rules are kvp_mpcheck's, applied to the same bytes, so a
     body this scan accepts is one the full decoder unpacks. Only once the
     whole body has been walked are the noted values read.
@@ -69,9 +70,11 @@ static const struct {
 };
 
 /*  The top-level keys routing reads. */
-enum { S_F_OP, S_F_RID, S_F_TARGET, S_F_ID, S_F_JOB, S_F_COUNT };
-static const char *s_field_names [S_F_COUNT] = {
-    "op", "rid", "target", "id", "job"
+enum { S_F_OP, S_F_RID, S_F_TARGET, S_F_ID, S_F_JOB, S_F_PARTITION,
+       S_F_COUNT };
+static const kvp_field_t s_fields [S_F_COUNT] = {
+    KVP_FIELD_OP, KVP_FIELD_RID, KVP_FIELD_TARGET, KVP_FIELD_ID,
+    KVP_FIELD_JOB, KVP_FIELD_PARTITION
 };
 
 /*  The body being walked. */
@@ -186,9 +189,9 @@ s_skip_object (s_cursor_t *c, unsigned level)
 static int
 s_field_lookup (const uint8_t *key, size_t len)
 {
-    for (int f = 0; f < S_F_COUNT; f++)
-        if (strlen (s_field_names [f]) == len
-        &&  memcmp (s_field_names [f], key, len) == 0)
+    kvp_field_t field = kvp_field_lookup ((const char *) key, len);
+    for (int f = 0; field != KVP_FIELD_NONE && f < S_F_COUNT; f++)
+        if (s_fields [f] == field)
             return f;
     return -1;
 }
@@ -243,8 +246,7 @@ s_take_op (kvp_route_t *route, const uint8_t *at, const uint8_t *end)
     int op = kvp_op_lookup (name, len);
     if (op < 0)
         return "op is unknown";
-    unsigned flags = kvp_op_flags ((kvp_op_t) op);
-    if (!(flags & (KVP_OPF_TARGET | KVP_OPF_ID | KVP_OPF_JOB)))
+    if (kvp_op_route ((kvp_op_t) op) == KVP_BY_BROKER)
         return "op is not routed";
     route->op = (kvp_op_t) op;
     return NULL;
@@ -270,33 +272,67 @@ s_take_rid (kvp_route_t *route, const uint8_t *at, const uint8_t *end)
     return NULL;
 }
 
-/*  The routing key of route->op: `target`, `id` or `job`. */
+/*  The uint at `at` (a value already walked), or false. */
+static bool
+s_uint (const uint8_t *at, const uint8_t *end, uint64_t *value)
+{
+    s_head_t h;
+    if (!at || !s_header (at, (size_t) (end - at), &h) || h.kind != S_UINT)
+        return false;
+    *value = h.value;
+    return true;
+}
+
+static const char *
+s_take_job (kvp_route_t *route, const uint8_t *at, const uint8_t *end)
+{
+    const char *text;
+    size_t len;
+    uint32_t partition;
+    if (!s_str (at, end, &text, &len)
+    ||  !kvp_jobid_parse (text, len, &partition, &route->job_epoch,
+                          &route->job_seq))
+        return "job is missing or not a job id";
+    route->partition = partition;
+    return NULL;
+}
+
+/*  The GUID at `at`: an `id` (as_target false) or a `target`. */
+static const char *
+s_take_guid (kvp_route_t *route, const uint8_t *at, const uint8_t *end,
+             bool as_target)
+{
+    const char *text;
+    size_t len;
+    route->has_guid = true;
+    bool ok = s_str (at, end, &text, &len)
+           && (as_target? kvp_guid_parse_target (&route->guid, text, len)
+                        : kvp_guid_parse (&route->guid, text, len));
+    if (ok)
+        return NULL;
+    return as_target? "target is missing or not a GUID or WMI path"
+                    : "id is missing or not a GUID";
+}
+
+/*  The routing key of route->op, as the op table's route column says. */
 static const char *
 s_take_key (kvp_route_t *route, const uint8_t *at [S_F_COUNT],
             const uint8_t *end)
 {
-    unsigned flags = kvp_op_flags (route->op);
-    const char *text;
-    size_t len;
-    route->has_guid = !(flags & KVP_OPF_JOB);
-    if (flags & KVP_OPF_JOB) {
-        if (!s_str (at [S_F_JOB], end, &text, &len)
-        ||  !kvp_jobid_parse (text, len, &route->job_partition,
-                              &route->job_epoch, &route->job_seq))
-            return "job is missing or not a job id";
+    switch (kvp_op_route (route->op)) {
+        case KVP_BY_TARGET:
+            return s_take_guid (route, at [S_F_TARGET], end, true);
+        case KVP_BY_ID:
+            //  Without an id the broker makes one: the full decode's job.
+            return s_take_guid (route, at [S_F_ID], end, false);
+        case KVP_BY_JOB:
+            return s_take_job (route, at [S_F_JOB], end);
+        case KVP_BY_PARTITION:
+            return s_uint (at [S_F_PARTITION], end, &route->partition)
+                 ? NULL: "partition is missing or not a uint";
+        default:
+            return "op is not routed";
     }
-    else
-    if (flags & KVP_OPF_ID) {
-        //  Without an id the broker makes one: the full decode's job.
-        if (!s_str (at [S_F_ID], end, &text, &len)
-        ||  !kvp_guid_parse (&route->guid, text, len))
-            return "id is missing or not a GUID";
-    }
-    else
-    if (!s_str (at [S_F_TARGET], end, &text, &len)
-    ||  !kvp_guid_parse_target (&route->guid, text, len))
-        return "target is missing or not a GUID or WMI path";
-    return NULL;
 }
 
 const char *
@@ -306,6 +342,7 @@ kvp_route_scan (kvp_route_t *route, const void *body, size_t len)
     if (!body || len == 0 || len > KVP_BODY_MAX)
         return "body is empty or over the limit";
     s_cursor_t c = { (const uint8_t *) body, len, 0 };
+    memset (route, 0, sizeof *route);
     const uint8_t *at [S_F_COUNT] = { NULL };
     const char *why = s_walk (&c, at);
     const uint8_t *end = c.data + len;
@@ -316,4 +353,44 @@ kvp_route_scan (kvp_route_t *route, const void *body, size_t len)
     if (!why)
         why = s_take_key (route, at, end);
     return why;
+}
+
+//  --------------------------------------------------------------------------
+//  From a decoded request
+
+void
+kvp_route_from_request (kvp_route_t *route, kvp_request_t *request)
+{
+    assert (route && request);
+    memset (route, 0, sizeof *route);
+    route->op = kvp_request_op (request);
+    route->rid = *kvp_request_rid (request);
+    kvp_op_route_t by = kvp_op_route (route->op);
+    uint32_t partition = 0;
+    if (by == KVP_BY_JOB) {
+        kvp_request_job_parts (request, &partition, &route->job_epoch,
+                               &route->job_seq);
+        route->partition = partition;
+    }
+    else
+    if (by == KVP_BY_PARTITION)
+        kvp_request_events (request, &route->partition, NULL, NULL);
+    else
+    if (by == KVP_BY_TARGET || by == KVP_BY_ID) {
+        route->has_guid = true;
+        route->make_id = by == KVP_BY_ID && !kvp_request_has_id (request);
+        route->guid = *kvp_request_target (request);
+    }
+}
+
+uint32_t
+kvp_route_partition (const kvp_route_t *route, uint32_t nparts)
+{
+    assert (route);
+    if (nparts == 0 || kvp_op_route (route->op) == KVP_BY_BROKER)
+        return KVP_ROUTE_NONE;
+    if (route->has_guid)
+        return kvp_guid_partition (&route->guid, nparts);
+    return route->partition < nparts? (uint32_t) route->partition
+                                    : KVP_ROUTE_NONE;
 }

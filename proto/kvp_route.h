@@ -1,11 +1,19 @@
-/*  kvp_route.h - a light scan of a request body for what routing needs.
+/*  kvp_route.h - what routing needs: a request's op, rid and routing key,
+    and the partition that key names.
 
-    The broker only has to learn a request's op, rid and routing key (the
-    `target` GUID, DefineSystem's `id`, GetJob's `job`) to send it to the
-    worker that owns its partition, and that worker decodes and validates
-    the whole body anyway. kvp_route_scan reads those three fields in one
-    pass over the raw msgpack, skipping every other value without unpacking
-    it: no allocation, every read bounded by the length given.
+    Which key routes an op is the op table's route column (kvp_op.h): the
+    `target` GUID, DefineSystem's `id`, the partition inside GetJob's
+    `job`, GetEvents' `partition`. A route is filled either by the light
+    scan of a raw body (kvp_route_scan, the broker's fast way in) or from
+    a decoded request (kvp_route_from_request, the broker's full decode
+    and the worker); kvp_route_partition then turns either into the
+    partition, the one place that does.
+
+    The broker only has to learn a request's op, rid and routing key to
+    send it to the worker that owns its partition, and that worker decodes
+    and validates the whole body anyway. kvp_route_scan reads those fields
+    in one pass over the raw msgpack, skipping every other value without
+    unpacking it: no allocation, every read bounded by the length given.
 
     The scan is as strict about structure as the full decoder's pre-scan
     (kvp_mpcheck): exactly one object, declared lengths within the bytes,
@@ -17,7 +25,7 @@
     twice, a rid of another type, an unknown or local op, a missing or
     invalid routing key, DefineSystem without `id` - is refused with a
     reason, and the caller runs the full decode to get the exact KVP/1
-    reply. Uses kvp_request.h (op table) and kvp_guid.h; no sockets.
+    reply. Uses kvp_op.h, kvp_request.h and kvp_guid.h; no sockets.
 */
 #ifndef KVP_ROUTE_H_INCLUDED
 #define KVP_ROUTE_H_INCLUDED
@@ -32,16 +40,25 @@
 extern "C" {
 #endif
 
-/*  What a successful scan found. Filled only when kvp_route_scan returns
-    NULL; its pointers borrow the body. */
+/*  No partition (kvp_route_partition). */
+#define KVP_ROUTE_NONE  UINT32_MAX
+
+/*  What a scan or a decoded request says about routing. Its pointers
+    borrow the body. */
 typedef struct {
-    kvp_op_t op;                /* a routed op (flags TARGET, ID or JOB) */
+    kvp_op_t op;                /* the op; routed unless the table says
+                                   KVP_BY_BROKER */
     kvp_rid_t rid;              /* as kvp_request_rid gives it; str borrows
                                    the body */
-    bool has_guid;              /* true for TARGET and ID ops */
+    bool has_guid;              /* routed by KVP_BY_TARGET or KVP_BY_ID */
+    bool make_id;               /* DefineSystem without `id` (decoded
+                                   requests only): guid is zeroed and the
+                                   caller sets it (the broker makes one,
+                                   the worker reads the one it was sent) */
     kvp_guid_t guid;            /* `target` or `id`, lower-case */
-    uint32_t job_partition;     /* GetJob: the parts of `job` */
-    uint32_t job_epoch;
+    uint64_t partition;         /* KVP_BY_JOB: the partition of `job`;
+                                   KVP_BY_PARTITION: `partition` as sent */
+    uint32_t job_epoch;         /* KVP_BY_JOB: the other parts of `job` */
     uint64_t job_seq;
 } kvp_route_t;
 
@@ -51,6 +68,17 @@ typedef struct {
     unspecified) and the caller must run kvp_request_decode. */
 const char *
     kvp_route_scan (kvp_route_t *route, const void *body, size_t len);
+
+/*  Fill `route` from `request`, which decoded without fault (the op is
+    then known and its routing key valid). */
+void
+    kvp_route_from_request (kvp_route_t *route, kvp_request_t *request);
+
+/*  The partition `route` names among `nparts` partitions: from its GUID,
+    or the one it carries. KVP_ROUTE_NONE when nparts is 0, the op is the
+    broker's, or the partition carried is not below nparts. */
+uint32_t
+    kvp_route_partition (const kvp_route_t *route, uint32_t nparts);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,8 @@
 Starts a real broker and two workers from $KVP_BIN (default bin/) on
 127.0.0.1 ports the kernel picks, data in a temporary folder, and talks to
 them with pyzmq and msgpack (Debian's python3-zmq, python3-msgpack): REQ and
-DEALER clients, the documented partition function, events, return codes.
+DEALER clients, the documented partition function, events, return codes, and
+event replay (GetEvents), also past retention on a second cluster.
 Every wait is a bounded poll; every process is stopped by its PID.
 Exit status 0 when every check passed.
 """
@@ -47,7 +48,7 @@ def partition(guid, n):
 
 
 class Cluster:
-    def __init__(self, workers=2):
+    def __init__(self, workers=2, worker_args=()):
         self.dir = tempfile.mkdtemp(prefix="kvpconf.")
         ports = [free_port() for _ in range(4)]
         self.clients, self.workers_ep, self.events_in, self.events = (
@@ -58,7 +59,8 @@ class Cluster:
                    "--events", self.events)
         for i in range(workers):
             self.spawn("kvp-worker", "--data", "%s/w%d" % (self.dir, i), "--id", "w%d" % i,
-                       "--broker", self.workers_ep, "--events-in", self.events_in)
+                       "--broker", self.workers_ep, "--events-in", self.events_in,
+                       *worker_args)
 
     def spawn(self, prog, *args):
         log = open(os.path.join(LOGS, "conformance-%s.log" % prog), "ab")
@@ -113,6 +115,11 @@ def main():
     cluster = Cluster()
     try:
         run(cluster)
+    finally:
+        cluster.stop()
+    cluster = Cluster(1, ("--retention", "1"))
+    try:
+        run_retention(cluster)
     finally:
         cluster.stop()
     print("conformance: %d failed" % len(FAILED))
@@ -230,8 +237,90 @@ def run(cluster):
     check(r["rc"] == 0, "ModifySystemSettings")
     r = call(c, {"op": "RemoveKvpItems", "target": gid, "items": [{"Name": "ip0", "Source": 0}]})
     check(r["rc"] == 32775, "DataExchangeEnabled false -> 32775")
+    run_replay(c, n, gid, event)
     c.close()
     sub.close()
+
+
+def events_of(c, part, start, limit=None):
+    body = {"op": "GetEvents", "partition": part, "from": start, "rid": "ge"}
+    if limit is not None:
+        body["limit"] = limit
+    return call(c, body)
+
+
+def run_replay(c, n, gid, event):
+    """Section 10: GetEvents pages, limits and errors."""
+    part = partition(gid, n)
+    status = call(c, {"op": "ClusterStatus"})
+    r = events_of(c, part, 1)
+    evs = r["events"] if r and r.get("rc") == 0 else []
+    seqs = [e["seq"] for e in evs]
+    check(r["rc"] == 0 and r["rid"] == "ge" and r["partition"] == part
+          and set(r) >= {"events", "next", "first", "last"}, "GetEvents -> rc 0 and its fields")
+    check(seqs and seqs == list(range(seqs[0], seqs[0] + len(seqs))) and seqs[0] == r["first"]
+          and seqs[-1] == r["last"] and r["next"] == r["last"] + 1,
+          "events ascending without gaps from first to last, next = last + 1")
+    check(all(e["partition"] == part for e in evs), "every event is of the partition asked")
+    stored = [e for e in evs if e["seq"] == event["seq"]]
+    check(stored == [event], "a replayed event is field for field the one published")
+    check(all(e["JobState"] == 10 or "items" in e for e in evs), "completed jobs' events carry items")
+    r = events_of(c, part, seqs[0], 1)
+    check(r["rc"] == 0 and len(r["events"]) == 1 and r["next"] == seqs[0] + 1, "limit 1 -> one event")
+    r2 = events_of(c, part, r["next"], 10000)
+    check(r2["rc"] == 0 and [e["seq"] for e in r2["events"]] == seqs[1:], "the next page from next")
+    r = events_of(c, part, r2["last"] + 5)
+    check(r["rc"] == 0 and r["events"] == [] and r["next"] == r2["last"] + 5,
+          "from past last -> rc 0, no events, next = from")
+    unowned = status["unowned"][0] if status["unowned"] else None
+    if unowned is not None:
+        r = events_of(c, unowned, 3)
+        check(r["rc"] == 0 and r["events"] == [] and r["first"] == 1 and r["last"] == 0
+              and r["next"] == 3, "a never-assigned partition: no events, first 1, last 0")
+        after = call(c, {"op": "ClusterStatus"})
+        check(unowned in after["unowned"], "... and it stays unassigned")
+    cases = [
+        ("partition missing", {"from": 1}, 32773),
+        ("from missing", {"partition": part}, 32773),
+        ("partition = N", {"partition": n, "from": 1}, 32773),
+        ("from 0", {"partition": part, "from": 0}, 32773),
+        ("limit 0", {"partition": part, "from": 1, "limit": 0}, 32773),
+        ("limit 10001", {"partition": part, "from": 1, "limit": 10001}, 32773),
+        ("partition negative", {"partition": -1, "from": 1}, 32776),
+        ("from a str", {"partition": part, "from": "1"}, 32776),
+        ("limit negative", {"partition": part, "from": 1, "limit": -1}, 32776),
+        ("limit a float", {"partition": part, "from": 1, "limit": 1.5}, 32776),
+        ("a wrong type beats a bad value", {"partition": "x", "from": 0}, 32776),
+    ]
+    for what, fields, rc in cases:
+        r = call(c, dict({"op": "GetEvents"}, **fields))
+        check(r is not None and r["rc"] == rc and "error" in r, "GetEvents %s -> %d" % (what, rc))
+    r = events_of(c, part, 1, 10000)
+    check(r["rc"] == 0 and len(r["events"]) == len(seqs), "limit 10000 is allowed")
+
+
+def run_retention(cluster):
+    """Section 10 with --retention 1: asking before `first` is 32773 naming it."""
+    c = dealer(cluster.clients)
+    status = wait_alive(c, 1)
+    check(status is not None, "retention cluster registered")
+    n = status["partitions"]
+    gid = call(c, {"op": "DefineSystem", "name": "ret"})["id"]
+    part = partition(gid, n)
+    for i in range(3):
+        call(c, {"op": "AddKvpItems", "target": gid, "items": [item("r%d" % i, "v")]})
+    r, end = None, time.time() + 20
+    while time.time() < end:
+        r = events_of(c, part, 1)
+        if r and r["rc"] == 32773:
+            break
+        time.sleep(0.1)
+    check(r is not None and r["rc"] == 32773 and "first" in r["error"]
+          and r["first"] > 1 and r["last"] == 3, "from before first -> 32773 naming first, with first and last")
+    r2 = events_of(c, part, r["first"])
+    check(r2["rc"] == 0 and r2["first"] == r["first"] and r2["next"] >= r["first"],
+          "from first -> rc 0")
+    c.close()
 
 
 if __name__ == "__main__":

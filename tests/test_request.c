@@ -331,6 +331,46 @@ static const s_case_t s_cases [] = {
       "unknown job" },
     { "get job too long", "{op: 'GetJob', job: '1'*65}", 32773,
       "unknown job" },
+    //  GetEvents (spec section 10)
+    { "get events", "{op: 'GetEvents', partition: 3, from: 1}", 0, NULL },
+    { "get events limit 1", "{op: 'GetEvents', partition: 0, from: 5, "
+      "limit: 1}", 0, NULL },
+    { "get events limit 10000", "{op: 'GetEvents', partition: 0, from: 5, "
+      "limit: 10000}", 0, NULL },
+    { "get events partition past any N is the broker's",
+      "{op: 'GetEvents', partition: 4294967296, from: 1}", 0, NULL },
+    { "get events from 2^64 - 1", "{op: 'GetEvents', partition: 1, "
+      "from: 18446744073709551615}", 0, NULL },
+    { "get events partition missing", "{op: 'GetEvents', from: 1}", 32773,
+      "missing field partition" },
+    { "get events from missing", "{op: 'GetEvents', partition: 1}", 32773,
+      "missing field from" },
+    { "get events from 0", "{op: 'GetEvents', partition: 1, from: 0}", 32773,
+      "from: must be at least 1" },
+    { "get events limit 0", "{op: 'GetEvents', partition: 1, from: 1, "
+      "limit: 0}", 32773, "limit: must be 1 to 10000" },
+    { "get events limit 10001", "{op: 'GetEvents', partition: 1, from: 1, "
+      "limit: 10001}", 32773, "limit" },
+    { "get events partition negative", "{op: 'GetEvents', partition: -1, "
+      "from: 1}", 32776, "partition: expected uint" },
+    { "get events from negative", "{op: 'GetEvents', partition: 1, "
+      "from: -1}", 32776, "from: expected uint" },
+    { "get events limit negative", "{op: 'GetEvents', partition: 1, "
+      "from: 1, limit: -5}", 32776, "limit: expected uint" },
+    { "get events partition a str", "{op: 'GetEvents', partition: '1', "
+      "from: 1}", 32776, "partition" },
+    { "get events from a float", "{op: 'GetEvents', partition: 1, "
+      "from: 1.0}", 32776, "from" },
+    { "get events limit nil", "{op: 'GetEvents', partition: 1, from: 1, "
+      "limit: nil}", 32776, "limit" },
+    { "get events wrong type beats bad value", "{op: 'GetEvents', "
+      "from: 0, limit: 0, partition: true}", 32776, "partition" },
+    { "get events wrong type beats missing field", "{op: 'GetEvents', "
+      "limit: 'x'}", 32776, "limit" },
+    { "get events limit given twice", "{op: 'GetEvents', partition: 1, "
+      "from: 1, limit: 2, limit: 2}", 32773, "limit: given twice" },
+    { "get events ignores other keys", "{op: 'GetEvents', partition: 1, "
+      "from: 1, target: 5, items: 'x'}", 0, NULL },
     //  items: shape
     { "add map item", ADD ("[" ITEM0 "]"), 0, NULL },
     { "add CIM item", ADD ("[" CIM_ITEM ("ip", "10.0.0.5", "0") "]"), 0,
@@ -783,44 +823,28 @@ START_TEST (test_getters_other)
 }
 END_TEST
 
-START_TEST (test_op_table)
+START_TEST (test_getters_events)
 {
-    static const struct {
-        kvp_op_t op;
-        const char *name;
-        unsigned flags;
-    } table [] = {
-        { KVP_OP_PING, "Ping", KVP_OPF_LOCAL },
-        { KVP_OP_CLUSTER_STATUS, "ClusterStatus", KVP_OPF_LOCAL },
-        { KVP_OP_DEFINE_SYSTEM, "DefineSystem", KVP_OPF_ID | KVP_OPF_WRITES },
-        { KVP_OP_DESTROY_SYSTEM, "DestroySystem",
-          KVP_OPF_TARGET | KVP_OPF_WRITES },
-        { KVP_OP_MODIFY_SYSTEM_SETTINGS, "ModifySystemSettings",
-          KVP_OPF_TARGET | KVP_OPF_WRITES },
-        { KVP_OP_ADD_KVP_ITEMS, "AddKvpItems",
-          KVP_OPF_TARGET | KVP_OPF_WRITES | KVP_OPF_ITEMS },
-        { KVP_OP_MODIFY_KVP_ITEMS, "ModifyKvpItems",
-          KVP_OPF_TARGET | KVP_OPF_WRITES | KVP_OPF_ITEMS },
-        { KVP_OP_REMOVE_KVP_ITEMS, "RemoveKvpItems",
-          KVP_OPF_TARGET | KVP_OPF_WRITES | KVP_OPF_ITEMS },
-        { KVP_OP_GET_KVP_ITEMS, "GetKvpItems", KVP_OPF_TARGET },
-        { KVP_OP_GET_JOB, "GetJob", KVP_OPF_JOB },
-        { KVP_OP_GET_SYSTEM, "GetSystem", KVP_OPF_TARGET },
-    };
-    ck_assert_int_eq (sizeof (table) / sizeof (table [0]), KVP_OP_COUNT);
-    for (size_t i = 0; i < KVP_OP_COUNT; i++) {
-        ck_assert_str_eq (kvp_op_name (table [i].op), table [i].name);
-        ck_assert_uint_eq (kvp_op_flags (table [i].op), table [i].flags);
-        ck_assert_int_eq (kvp_op_lookup (table [i].name,
-                                         strlen (table [i].name)),
-                          (int) table [i].op);
-    }
-    ck_assert_int_eq (kvp_op_lookup ("Pin", 3), -1);
-    ck_assert_int_eq (kvp_op_lookup ("Pings", 5), -1);
-    ck_assert_int_eq (kvp_op_lookup ("PING", 4), -1);
-    ck_assert_int_eq (kvp_op_lookup ("Ping", 4), KVP_OP_PING);
-    ck_assert_str_eq (kvp_op_name (KVP_OP_COUNT), "Unknown");
-    ck_assert_uint_eq (kvp_op_flags (KVP_OP_COUNT), 0);
+    uint64_t partition = 9, from = 9;
+    uint32_t limit = 9;
+    ck_assert_int_eq (s_decode ("{op: 'GetEvents', partition: 63, "
+                                "from: 12345678901}"), 0);
+    kvp_request_events (request, &partition, &from, &limit);
+    ck_assert_uint_eq (partition, 63);
+    ck_assert_uint_eq (from, 12345678901ULL);
+    ck_assert_uint_eq (limit, KVP_EVENTS_LIMIT);
+    ck_assert_ptr_null (kvp_request_target (request));
+    ck_assert_int_eq (s_decode ("{op: 'GetEvents', partition: 0, from: 1, "
+                                "limit: 7}"), 0);
+    kvp_request_events (request, NULL, NULL, &limit);
+    ck_assert_uint_eq (limit, 7);
+    kvp_request_events (request, NULL, NULL, NULL);     //  all optional
+    //  A later op does not see the earlier one's fields
+    ck_assert_int_eq (s_decode ("{op: 'Ping'}"), 0);
+    kvp_request_events (request, &partition, &from, &limit);
+    ck_assert_uint_eq (partition, 0);
+    ck_assert_uint_eq (from, 0);
+    ck_assert_uint_eq (limit, KVP_EVENTS_LIMIT);
 }
 END_TEST
 
@@ -907,7 +931,7 @@ s_suite (void)
     tcase_add_test (tc, test_error_quoting);
     tcase_add_test (tc, test_getters_items);
     tcase_add_test (tc, test_getters_other);
-    tcase_add_test (tc, test_op_table);
+    tcase_add_test (tc, test_getters_events);
     tcase_add_test (tc, test_digest);
     tcase_add_test (tc, test_reuse);
     suite_add_tcase (suite, tc);

@@ -121,13 +121,30 @@ s_scan (kvp_route_t *route, const void *body, size_t len)
     ck_assert_ptr_eq (rid->str, route->rid.str);
     const char *error = kvp_request_error (s_request);
     ck_assert_msg (strncmp (error, "rid", 3) != 0, "%s", error);
-    unsigned flags = kvp_op_flags (route->op);
-    if (flags & KVP_OPF_JOB) {
+    kvp_op_route_t by = kvp_op_route (route->op);
+    ck_assert (by != KVP_BY_BROKER);
+    //  The decoded request routes the same way, to the same partition.
+    kvp_route_t decoded;
+    kvp_route_from_request (&decoded, s_request);
+    ck_assert_int_eq (decoded.op, route->op);
+    ck_assert_int_eq (decoded.has_guid, route->has_guid);
+    for (uint32_t nparts = 1; nparts <= 65536; nparts *= 4)
+        ck_assert_uint_eq (kvp_route_partition (&decoded, nparts),
+                           kvp_route_partition (route, nparts));
+    if (by == KVP_BY_PARTITION) {
+        uint64_t partition;
+        kvp_request_events (s_request, &partition, NULL, NULL);
+        ck_assert (!route->has_guid);
+        ck_assert_uint_eq (partition, route->partition);
+        ck_assert_msg (!strstr (error, "partition"), "%s", error);
+    }
+    else
+    if (by == KVP_BY_JOB) {
         uint32_t part, epoch;
         uint64_t seq;
         kvp_request_job_parts (s_request, &part, &epoch, &seq);
         ck_assert (!route->has_guid);
-        ck_assert_uint_eq (part, route->job_partition);
+        ck_assert_uint_eq (part, route->partition);
         ck_assert_uint_eq (epoch, route->job_epoch);
         ck_assert_uint_eq (seq, route->job_seq);
         ck_assert_msg (!strstr (error, "job"), "%s", error);
@@ -138,7 +155,7 @@ s_scan (kvp_route_t *route, const void *body, size_t len)
                           route->guid.text);
         ck_assert_msg (!strstr (error, "target") && strncmp (error, "id", 2),
                        "%s", error);
-        if (flags & KVP_OPF_ID)
+        if (by == KVP_BY_ID)
             ck_assert (kvp_request_has_id (s_request));
     }
     return NULL;
@@ -263,10 +280,29 @@ START_TEST (test_other_routed_ops)
     ck_assert_ptr_null (s_scan_body (&route, &body));
     ck_assert_int_eq (route.op, KVP_OP_GET_JOB);
     ck_assert (!route.has_guid);
-    ck_assert_uint_eq (route.job_partition, 17);
+    ck_assert_uint_eq (route.partition, 17);
+    ck_assert_uint_eq (kvp_route_partition (&route, 64), 17);
+    ck_assert_uint_eq (kvp_route_partition (&route, 17), KVP_ROUTE_NONE);
     ck_assert_uint_eq (route.job_epoch, 0xabcdef01);
     ck_assert_uint_eq (route.job_seq, 99);
     ck_assert_int_eq (route.rid.type, KVP_RID_UINT);
+    s_end (&body);
+    //  GetEvents routes by `partition` as given; its other fields are
+    //  the worker's to check
+    s_begin (&body, 4);
+    s_kv_str (&body, "op", "GetEvents");
+    s_kv_uint (&body, "from", 0);
+    s_kv_uint (&body, "partition", 70000);
+    s_kv_str (&body, "rid", "r");
+    ck_assert_ptr_null (s_scan_body (&route, &body));
+    ck_assert_int_eq (route.op, KVP_OP_GET_EVENTS);
+    ck_assert (!route.has_guid);
+    ck_assert_uint_eq (route.partition, 70000);
+    ck_assert_uint_eq (kvp_route_partition (&route, 65535), KVP_ROUTE_NONE);
+    ck_assert_uint_eq (kvp_route_partition (&route, 0), KVP_ROUTE_NONE);
+    ck_assert_int_eq (kvp_request_decode (s_request, body.sbuf.data,
+                                          body.sbuf.size),
+                      KVP_RC_INVALID_PARAM);           //  from 0
     s_end (&body);
     //  the rest of the TARGET ops
     const char *ops [] = { "DestroySystem", "ModifySystemSettings",
@@ -365,6 +401,22 @@ static void s_name (s_body_t *b) { s_kv_str (b, "name", "vm"); }
 static void s_job_bad (s_body_t *b) { s_kv_str (b, "job", "7.zz.1"); }
 static void s_job_uint (s_body_t *b) { s_kv_uint (b, "job", 7); }
 static void s_op_twice (s_body_t *b) { s_target (b); s_kv_str (b, "op", "GetSystem"); }
+static void s_from (s_body_t *b) { s_kv_uint (b, "from", 1); }
+static void s_part_str (s_body_t *b) { s_from (b); s_kv_str (b, "partition", "3"); }
+static void s_part_twice (s_body_t *b)
+{
+    s_from (b);
+    s_kv_uint (b, "partition", 3);
+    s_kv_uint (b, "partition", 3);
+}
+
+static void
+s_part_negative (s_body_t *b)
+{
+    s_from (b);
+    s_str (b, "partition");
+    msgpack_pack_int8 (&b->pk, -1);
+}
 
 static void
 s_rid_array (s_body_t *b)
@@ -440,6 +492,14 @@ START_TEST (test_fallbacks)
     ck_assert_int_eq (s_refused ("GetJob", 2, s_job_uint),
                       KVP_RC_INCORRECT_TYPE);
     ck_assert_int_eq (s_refused ("GetJob", 2, s_target), KVP_RC_INVALID_PARAM);
+    //  GetEvents: partition missing, of another type, negative, twice
+    ck_assert_int_eq (s_refused ("GetEvents", 2, s_from), KVP_RC_INVALID_PARAM);
+    ck_assert_int_eq (s_refused ("GetEvents", 3, s_part_str),
+                      KVP_RC_INCORRECT_TYPE);
+    ck_assert_int_eq (s_refused ("GetEvents", 3, s_part_negative),
+                      KVP_RC_INCORRECT_TYPE);
+    ck_assert_int_eq (s_refused ("GetEvents", 4, s_part_twice),
+                      KVP_RC_INVALID_PARAM);
     //  DefineSystem: without id the broker makes one; an id is a GUID only
     ck_assert_int_eq (s_refused ("DefineSystem", 2, s_name), KVP_RC_OK);
     ck_assert_int_eq (s_refused ("DefineSystem", 2, s_id_wmi),

@@ -1,4 +1,6 @@
-/*  kvp_exec.c - the op handlers and their dispatch table.
+/*  kvp_exec.c - the op handlers and their dispatch table (one handler per
+    routed op of the op table, kvp_op.h, which says everything else about
+    each op: its fields, its routing, whether it writes).
 
     A handler returns S_KEEP (its writes stay in the batch), S_UNDO (it
     answered with a KVP/1 error or wrote nothing: its nested transaction is
@@ -15,6 +17,7 @@
 #define S_KEEP  0
 #define S_UNDO  1
 #define S_NEW   2       /* s_replay: the key is unknown, make a new job */
+#define S_STOP  3       /* a log walk's callback: the page is full */
 
 #define S_SOURCE_MAX 255    /* the store keeps Source in one byte */
 
@@ -31,6 +34,7 @@ struct _kvp_exec_t {
                                                GetKvpItems: packed items */
     size_t offsets [KVP_ITEMS_MAX];         /* where each copy starts */
     kvp_item_t removed [KVP_ITEMS_MAX];     /* Remove: the event's items */
+    size_t page_count;                      /* GetEvents: events in data */
     uint8_t guid [16];                      /* the running slot's target as
                                                store key bytes (ops that
                                                name a system) */
@@ -195,6 +199,17 @@ s_get_system (kvp_exec_t *self, kvp_slot_t *slot)
 
 //  --- Reads: items and jobs ---------------------------------------------
 
+//  After a rare big read (a system with many items, a page of events), do
+//  not pin its memory.
+static void
+s_scratch_trim (kvp_exec_t *self)
+{
+    if (self->data.alloc > S_SCRATCH_KEEP) {
+        msgpack_sbuffer_destroy (&self->data);
+        msgpack_sbuffer_init (&self->data);
+    }
+}
+
 typedef struct {
     msgpack_packer pk;          /* packs into the executor's scratch */
     size_t count;               /* items packed */
@@ -241,10 +256,7 @@ s_get_items (kvp_exec_t *self, kvp_slot_t *slot)
     kvp_pack_cstr (&pk, "items");
     msgpack_pack_array (&pk, walk.count);
     s_append (&slot->reply, self->data.data, self->data.size);
-    if (self->data.alloc > S_SCRATCH_KEEP) {
-        msgpack_sbuffer_destroy (&self->data);  //  a rare big system: do
-        msgpack_sbuffer_init (&self->data);     //  not pin its memory
-    }
+    s_scratch_trim (self);
     if (slot->reply.size > S_REPLY_MAX)
         return s_fail (slot, KVP_RC_OUT_OF_MEMORY, "items: %zu items make a "
                        "reply over %d bytes; ask for one Source at a time",
@@ -277,6 +289,138 @@ s_get_job (kvp_exec_t *self, kvp_slot_t *slot)
     kvp_pack_cstr (&pk, "job");
     kvp_pack_job (&pk, &job);
     return S_UNDO;
+}
+
+//  --- GetEvents (spec section 10) --------------------------------------
+
+//  A walk of the log for one page: where it is, what it may hold.
+typedef struct {
+    kvp_exec_t *self;
+    const kvp_rid_t *rid;       /* the request's, for the reply's size */
+    kvp_events_page_t page;     /* next: one past the last event taken */
+    uint32_t limit;             /* events the page may hold */
+    bool full;                  /* stopped by limit or size */
+    int rc;                     /* a hole in the log: CORRUPT */
+} s_page_t;
+
+//  log_each callback: the first seq still kept.
+static int
+s_first_kept (void *arg, uint32_t part, uint64_t seq, const void *event,
+              size_t len)
+{
+    *(uint64_t *) arg = seq;
+    return S_STOP;
+}
+
+//  Would one more event of `len` bytes take the reply past the limit?
+static bool
+s_page_full (s_page_t *walk, size_t len)
+{
+    kvp_exec_t *self = walk->self;
+    size_t rid = walk->rid && walk->rid->type == KVP_RID_STR? walk->rid->len: 0;
+    //  The head is a few dozen bytes: count it exactly only near the end.
+    if (self->data.size + len + rid + 256 <= KVP_EVENTS_BODY_MAX)
+        return false;
+    kvp_events_page_t page = walk->page;
+    page.next++;
+    return kvp_reply_events_size (walk->rid, &page, self->page_count + 1,
+                                  self->data.size + len)
+         > KVP_EVENTS_BODY_MAX;
+}
+
+//  log_each callback: take one event into the page, as it is stored (the
+//  very bytes that were published).
+static int
+s_page_add (void *arg, uint32_t part, uint64_t seq, const void *event,
+            size_t len)
+{
+    s_page_t *walk = (s_page_t *) arg;
+    kvp_exec_t *self = walk->self;
+    if (seq > walk->page.last)
+        return S_STOP;
+    if (seq != walk->page.next) {
+        walk->rc = KVP_STORE_CORRUPT;       //  a hole in the kept range
+        return S_STOP;
+    }
+    //  A page holds at least one event, whatever its size.
+    walk->full = self->page_count > 0 && s_page_full (walk, len);
+    if (walk->full)
+        return S_STOP;
+    s_append (&self->data, (const char *) event, len);
+    self->page_count++;
+    walk->page.next++;
+    walk->full = self->page_count == walk->limit;
+    return walk->full? S_STOP: 0;
+}
+
+//  The partition's kept range: page->last (0 when it has no events) and
+//  page->first (last + 1 when none is kept).
+static int
+s_kept_range (kvp_exec_t *self, uint32_t part, kvp_events_page_t *page)
+{
+    kvp_partition_t info;
+    int rc = kvp_store_partition_get (self->store, part, &info);
+    page->last = rc == KVP_STORE_OK? info.seq: 0;
+    page->first = page->last + 1;
+    if (rc == KVP_STORE_NOTFOUND)
+        return KVP_STORE_OK;        //  never written here: no events
+    if (rc == KVP_STORE_OK)
+        rc = kvp_store_log_each (self->store, part, 1, s_first_kept,
+                                 &page->first);
+    if (rc == S_STOP)
+        rc = KVP_STORE_OK;
+    if (page->first > page->last + 1)
+        page->first = page->last + 1;
+    return rc;
+}
+
+//  `from` is past retention: 32773 naming `first`, with first and last.
+static int
+s_events_gone (kvp_slot_t *slot, uint64_t from, const kvp_events_page_t *page)
+{
+    char error [160];
+    snprintf (error, sizeof error, "from: %" PRIu64 " is before first %"
+              PRIu64 ", the lowest seq still kept (the events before it are "
+              "past retention)", from, page->first);
+    msgpack_packer pk;
+    kvp_pack_start (&pk, &slot->reply);
+    kvp_reply_begin (&pk, kvp_request_rid (slot->request),
+                     KVP_RC_INVALID_PARAM, error, 2);
+    kvp_pack_cstr (&pk, "first");
+    msgpack_pack_uint64 (&pk, page->first);
+    kvp_pack_cstr (&pk, "last");
+    msgpack_pack_uint64 (&pk, page->last);
+    return S_UNDO;
+}
+
+static int
+s_get_events (kvp_exec_t *self, kvp_slot_t *slot)
+{
+    uint64_t from;
+    s_page_t walk = { self, kvp_request_rid (slot->request),
+                      { .partition = slot->part }, 0, false, KVP_STORE_OK };
+    kvp_request_events (slot->request, NULL, &from, &walk.limit);
+    int rc = s_kept_range (self, slot->part, &walk.page);
+    if (rc)
+        return rc;
+    if (from < walk.page.first)
+        return s_events_gone (slot, from, &walk.page);
+    walk.page.next = from;
+    msgpack_sbuffer_clear (&self->data);
+    self->page_count = 0;
+    if (from <= walk.page.last)
+        rc = kvp_store_log_each (self->store, slot->part, from, s_page_add,
+                                 &walk);
+    if (rc == S_STOP || rc == KVP_STORE_OK)
+        rc = walk.rc;
+    if (rc == KVP_STORE_OK && !walk.full && walk.page.next <= walk.page.last)
+        rc = KVP_STORE_CORRUPT;     //  the log ends before its last seq
+    if (rc)
+        return rc;
+    kvp_reply_events (&slot->reply, walk.rid, &walk.page, self->page_count,
+                      self->data.data, self->data.size);
+    s_scratch_trim (self);
+    return S_UNDO;      //  read only
 }
 
 //  --- Item ops -------------------------------------------------------------
@@ -466,31 +610,31 @@ s_items (kvp_exec_t *self, kvp_slot_t *slot)
     return s_make_job (self, slot, guid, key, key_len, digest, faults == 0);
 }
 
-//  Ping and ClusterStatus are the broker's; they never belong here.
+//  Ping and ClusterStatus are the broker's; they never belong here (nor
+//  would a routed op of the table without a handler in s_ops).
 static int
 s_not_here (kvp_exec_t *self, kvp_slot_t *slot)
 {
-    return s_fail (slot, KVP_RC_NOT_SUPPORTED, "%s is answered by the "
-                   "broker", kvp_op_name (kvp_request_op (slot->request)));
+    kvp_op_t op = kvp_request_op (slot->request);
+    return s_fail (slot, KVP_RC_NOT_SUPPORTED, "%s is %s", kvp_op_name (op),
+                   kvp_op_route (op) == KVP_BY_BROKER
+                   ? "answered by the broker": "not served by workers");
 }
 
 //  --- Dispatch -------------------------------------------------------------
 
-static const struct {
-    s_handler_fn *handler;
-    bool writes;                /* changes the store when it succeeds */
-} s_ops [KVP_OP_COUNT] = {
-    [KVP_OP_PING]                  = { s_not_here, false },
-    [KVP_OP_CLUSTER_STATUS]        = { s_not_here, false },
-    [KVP_OP_DEFINE_SYSTEM]         = { s_define, true },
-    [KVP_OP_DESTROY_SYSTEM]        = { s_destroy, true },
-    [KVP_OP_MODIFY_SYSTEM_SETTINGS] = { s_modify_settings, true },
-    [KVP_OP_ADD_KVP_ITEMS]         = { s_items, true },
-    [KVP_OP_MODIFY_KVP_ITEMS]      = { s_items, true },
-    [KVP_OP_REMOVE_KVP_ITEMS]      = { s_items, true },
-    [KVP_OP_GET_KVP_ITEMS]         = { s_get_items, false },
-    [KVP_OP_GET_JOB]               = { s_get_job, false },
-    [KVP_OP_GET_SYSTEM]            = { s_get_system, false },
+//  The handler of each op the broker routes to a worker.
+static s_handler_fn *const s_ops [KVP_OP_COUNT] = {
+    [KVP_OP_DEFINE_SYSTEM]          = s_define,
+    [KVP_OP_DESTROY_SYSTEM]         = s_destroy,
+    [KVP_OP_MODIFY_SYSTEM_SETTINGS] = s_modify_settings,
+    [KVP_OP_ADD_KVP_ITEMS]          = s_items,
+    [KVP_OP_MODIFY_KVP_ITEMS]       = s_items,
+    [KVP_OP_REMOVE_KVP_ITEMS]       = s_items,
+    [KVP_OP_GET_KVP_ITEMS]          = s_get_items,
+    [KVP_OP_GET_JOB]                = s_get_job,
+    [KVP_OP_GET_SYSTEM]             = s_get_system,
+    [KVP_OP_GET_EVENTS]             = s_get_events,
 };
 
 kvp_exec_t *
@@ -527,7 +671,13 @@ kvp_exec_destroy (kvp_exec_t **self_p)
 bool
 kvp_exec_writes (kvp_op_t op)
 {
-    return op < KVP_OP_COUNT && s_ops [op].writes;
+    return kvp_op_writes (op);
+}
+
+bool
+kvp_exec_handles (kvp_op_t op)
+{
+    return (unsigned) op < KVP_OP_COUNT && s_ops [op] != NULL;
 }
 
 int
@@ -537,11 +687,12 @@ kvp_exec_run (kvp_exec_t *self, kvp_slot_t *slot)
     assert (op < KVP_OP_COUNT);
     kvp_slot_clear_results (slot);
     //  Only ops that name a system have a target (GetJob's is zeroed).
-    if (kvp_op_flags (op) & (KVP_OPF_TARGET | KVP_OPF_ID))
+    if (kvp_op_names_system (op))
         kvp_guid_to_bytes (&slot->target, self->guid);
+    s_handler_fn *handler = s_ops [op]? s_ops [op]: s_not_here;
     int rc = kvp_store_op_begin (self->store);
     if (rc == KVP_STORE_OK) {
-        rc = s_ops [op].handler (self, slot);
+        rc = handler (self, slot);
         int end = kvp_store_op_end (self->store, rc == S_KEEP);
         //  FULL or EIO from op_end: the whole batch failed, whatever the
         //  handler thought.

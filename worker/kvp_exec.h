@@ -1,5 +1,5 @@
-/*  kvp_exec.h - execute one request against the store (spec sections 4
-    and 6): the op handlers, dispatched by one constant table indexed by
+/*  kvp_exec.h - execute one request against the store (spec sections 4,
+    6 and 10): the op handlers, dispatched by one constant table indexed by
     kvp_op_t.
 
     A request runs inside the batch the caller opened (kvp_store_begin), in
@@ -44,9 +44,15 @@ void
 int
     kvp_exec_run (kvp_exec_t *self, kvp_slot_t *slot);
 
-/*  True if `op` changes the store when it succeeds. */
+/*  True if `op` changes the store when it succeeds (the op table's
+    `writes` column, kvp_op_writes). */
 bool
     kvp_exec_writes (kvp_op_t op);
+
+/*  True if the executor has a handler for `op` (every op the op table
+    routes to a worker must have one; tests/test_op.c checks). */
+bool
+    kvp_exec_handles (kvp_op_t op);
 
 #ifdef __cplusplus
 }

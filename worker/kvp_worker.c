@@ -6,6 +6,7 @@
 #include "kvp_identity.h"
 #include "kvp_rc.h"
 #include "kvp_request.h"
+#include "kvp_route.h"
 #include "kvp_store.h"
 #include "kvp_wire.h"
 
@@ -263,30 +264,21 @@ static bool
 s_route (kvp_worker_t *self, kvp_slot_t *slot, zframe_t *guid, char *why,
          size_t size)
 {
-    kvp_request_t *req = slot->request;
-    kvp_op_t op = kvp_request_op (req);
-    unsigned flags = kvp_op_flags (op);
-    memset (&slot->target, 0, sizeof slot->target);
-    if (flags & KVP_OPF_LOCAL)
-        return true;            //  the executor answers 32770
-    uint32_t part = slot->part, epoch;
-    uint64_t seq;
-    if (op == KVP_OP_DEFINE_SYSTEM && !kvp_request_has_id (req)) {
+    kvp_route_t route;
+    kvp_route_from_request (&route, slot->request);
+    if (route.make_id
+    &&  !kvp_guid_parse (&route.guid, (const char *) zframe_data (guid),
+                         zframe_size (guid))) {
         //  The broker made the id: it is in the guid frame.
-        if (!kvp_guid_parse (&slot->target, (const char *) zframe_data (guid),
-                             zframe_size (guid))) {
-            snprintf (why, size, "id: the broker sent no GUID");
-            return false;
-        }
+        snprintf (why, size, "id: the broker sent no GUID");
+        return false;
     }
-    else
-    if (flags & KVP_OPF_JOB)
-        kvp_request_job_parts (req, &part, &epoch, &seq);
-    else
-        slot->target = *kvp_request_target (req);
-    if (!(flags & KVP_OPF_JOB))
-        part = self->nparts ? kvp_guid_partition (&slot->target,
-                                                  self->nparts) : UINT32_MAX;
+    memset (&slot->target, 0, sizeof slot->target);
+    if (route.has_guid)
+        slot->target = route.guid;
+    if (kvp_op_route (route.op) == KVP_BY_BROKER)
+        return true;            //  the executor answers 32770
+    uint32_t part = kvp_route_partition (&route, self->nparts);
     if (part == slot->part && part < KVP_PARTITIONS_MAX && self->owned [part])
         return true;
     snprintf (why, size, "partition %u not owned here", slot->part);
@@ -523,8 +515,13 @@ s_open (kvp_worker_t *self, int *status)
     int rc = 0;
     self->store = kvp_store_new (config->data, &store_config, &rc);
     if (!self->store) {
-        zsys_error ("cannot open the store in %s: %s", config->data,
-                    kvp_store_strerror (rc));
+        //  A damaged log or another layout: never served, kept as it is
+        bool refused = rc == KVP_STORE_CORRUPT || rc == KVP_STORE_MISMATCH;
+        zsys_error ("cannot open the store in %s: %s%s", config->data,
+                    kvp_store_strerror (rc), refused
+                    ? " (refusing to start; the files are left as they are"
+                      " for inspection)": "");
+        *status = refused ? 2 : 1;
         return false;
     }
     char error [256];

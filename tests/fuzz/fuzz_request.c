@@ -52,8 +52,14 @@ s_check_success (kvp_request_t *request)
         CHECK (kvp_guid_parse (&again, target->text, KVP_GUID_LEN));
         CHECK (strcmp (again.text, target->text) == 0);
     }
-    if (kvp_op_flags (op) & KVP_OPF_ITEMS)
+    if (kvp_op_items (op))
         s_check_items (request);
+    if (op == KVP_OP_GET_EVENTS) {
+        uint64_t from;
+        uint32_t limit;
+        kvp_request_events (request, NULL, &from, &limit);
+        CHECK (from >= 1 && limit >= 1 && limit <= KVP_EVENTS_LIMIT_MAX);
+    }
     size_t len;
     if (op == KVP_OP_DEFINE_SYSTEM) {
         const char *name = kvp_request_name (request, &len);

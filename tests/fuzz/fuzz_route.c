@@ -1,7 +1,8 @@
 /*  fuzz_route.c - libFuzzer target for the broker's light routing scan.
     The scan must never read out of bounds, and whenever it accepts a body
     that the full decoder also accepts, both must agree on op, rid and the
-    routing key: the broker routes on the scan alone. */
+    routing key and so on the partition: the broker routes on the scan
+    alone. */
 #include <stdint.h>
 #include <string.h>
 #include "kvp_route.h"
@@ -33,5 +34,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         const kvp_guid_t *target = kvp_request_target (s_request);
         CHECK (target && strcmp (target->text, route.guid.text) == 0);
     }
+    //  The decoded request names the same partition, whatever N is.
+    kvp_route_t decoded;
+    kvp_route_from_request (&decoded, s_request);
+    for (uint32_t nparts = 1; nparts <= 65536; nparts *= 16)
+        CHECK (kvp_route_partition (&decoded, nparts)
+            == kvp_route_partition (&route, nparts));
     return 0;
 }
