@@ -7,8 +7,6 @@
 #include <time.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <czmq.h>
 #include "kvp_ckpt.h"
 #include "kvp_lmdb.h"
@@ -137,27 +135,6 @@ s_free_list (MDB_txn *txn)
     return pages;
 }
 
-//  Bytes the data file may still grow by: the file size limit and the disk
-static uint64_t
-s_file_room (MDB_env *env)
-{
-    uint64_t room = UINT64_MAX;
-    mdb_filehandle_t fd;
-    struct stat st;
-    struct rlimit limit;
-    if (mdb_env_get_fd (env, &fd) == MDB_SUCCESS && fstat (fd, &st) == 0
-    &&  getrlimit (RLIMIT_FSIZE, &limit) == 0
-    &&  limit.rlim_cur != RLIM_INFINITY)
-        room = limit.rlim_cur > (rlim_t) st.st_size
-             ? (uint64_t) (limit.rlim_cur - st.st_size): 0;
-    const char *path;
-    struct statvfs fs;
-    if (mdb_env_get_path (env, &path) == MDB_SUCCESS && statvfs (path, &fs) == 0
-    &&  (uint64_t) fs.f_bavail * fs.f_frsize < room)
-        room = (uint64_t) fs.f_bavail * fs.f_frsize;
-    return room;
-}
-
 //  Pages free for new records after a commit: the free list, plus the
 //  map's unused end as far as the file can grow, minus a reserve
 static size_t
@@ -173,7 +150,7 @@ s_room (kvp_ckpt_t *self)
     size_t map_pages = info.me_mapsize / self->psize;
     size_t tail = map_pages > info.me_last_pgno + 1
                 ? map_pages - info.me_last_pgno - 1: 0;
-    uint64_t file_pages = s_file_room (self->env) / self->psize;
+    uint64_t file_pages = kvp_lmdb_room (self->env) / self->psize;
     if (tail > file_pages)
         tail = (size_t) file_pages;
     size_t room = free_list + tail;

@@ -191,30 +191,34 @@ kvp_lmdb_dbis_open (MDB_env *env, const char *const *names,
     return rc;
 }
 
-//  Has the data file reached RLIMIT_FSIZE, or its disk run out of room?
-static bool
-s_out_of_space (MDB_env *env)
+uint64_t
+kvp_lmdb_room (MDB_env *env)
 {
+    uint64_t room = UINT64_MAX;
     mdb_filehandle_t fd;
     struct stat st;
     struct rlimit limit;
     if (mdb_env_get_fd (env, &fd) == MDB_SUCCESS && fstat (fd, &st) == 0
     &&  getrlimit (RLIMIT_FSIZE, &limit) == 0
-    &&  limit.rlim_cur != RLIM_INFINITY
-    &&  (uint64_t) st.st_size + S_SPACE_SLACK >= (uint64_t) limit.rlim_cur)
-        return true;
+    &&  limit.rlim_cur != RLIM_INFINITY)
+        room = limit.rlim_cur > (rlim_t) st.st_size
+             ? (uint64_t) (limit.rlim_cur - st.st_size): 0;
     const char *path;
     struct statvfs fs;
-    return mdb_env_get_path (env, &path) == MDB_SUCCESS
-        && statvfs (path, &fs) == 0
-        && (uint64_t) fs.f_bavail * fs.f_frsize < S_SPACE_SLACK;
+    if (mdb_env_get_path (env, &path) == MDB_SUCCESS
+    &&  statvfs (path, &fs) == 0
+    &&  (uint64_t) fs.f_bavail * fs.f_frsize < room)
+        room = (uint64_t) fs.f_bavail * fs.f_frsize;
+    return room;
 }
 
 int
 kvp_lmdb_commit (MDB_env *env, MDB_txn *txn, const char *what)
 {
     int rc = mdb_txn_commit (txn);
-    if (rc == EIO && s_out_of_space (env)) {
+    //  A short write that ran into the limit leaves the file at it, or the
+    //  disk with next to nothing free
+    if (rc == EIO && kvp_lmdb_room (env) < S_SPACE_SLACK) {
         zsys_warning ("store: %s: short write, the disk or the file size "
                       "limit is full", what);
         return KVP_STORE_FULL;

@@ -49,6 +49,12 @@ int
     kvp_lmdb_env_open (const char *dir, size_t map_size, unsigned maxdbs,
                        unsigned flags, MDB_env **env);
 
+/*  Bytes the data file of `env` may still grow by: what the file size
+    limit (RLIMIT_FSIZE) and the disk leave; UINT64_MAX when neither
+    says. */
+uint64_t
+    kvp_lmdb_room (MDB_env *env);
+
 /*  fsync the folder `dir`, so the names made in it are durable. Returns a
     store code. */
 int

@@ -72,8 +72,8 @@ s_full_key (uint8_t *buf, uint8_t table, const void *key, size_t key_len)
     return key_len + 1;
 }
 
-static int
-s_compare (const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len)
+int
+kvp_overlay_keycmp (const void *a, size_t a_len, const void *b, size_t b_len)
 {
     int cmp = memcmp (a, b, a_len < b_len? a_len: b_len);
     if (cmp == 0 && a_len != b_len)
@@ -136,7 +136,8 @@ s_find (kvp_overlay_t *self, const uint8_t *key, size_t key_len,
     kvp_overlay_node_t *node = self->head;
     for (int level = self->levels - 1; level >= 0; level--) {
         kvp_overlay_node_t *next = node->next [level];
-        while (next && s_compare (next->key, next->key_len, key, key_len) < 0) {
+        while (next && kvp_overlay_keycmp (next->key, next->key_len, key,
+                                           key_len) < 0) {
             node = next;
             next = node->next [level];
         }

@@ -106,6 +106,12 @@ const uint8_t *
 const uint8_t *
     kvp_overlay_value (const kvp_overlay_node_t *node, size_t *val_len);
 
+/*  Order two keys as LMDB's default comparison does: bytewise, a key that
+    is a prefix of the other first. <0, 0 or >0. */
+int
+    kvp_overlay_keycmp (const void *a, size_t a_len, const void *b,
+                        size_t b_len);
+
 /*  Entries held, and the bytes of their keys and values. */
 size_t
     kvp_overlay_count (kvp_overlay_t *self);

@@ -57,17 +57,6 @@ kvp_view_bind (kvp_view_t *self, MDB_txn *txn, uint64_t stamp)
     self->stamp = stamp;
 }
 
-//  Bytewise, a shorter key first when it is a prefix of the other (LMDB's
-//  default order)
-static int
-s_keycmp (const void *a, size_t a_len, const void *b, size_t b_len)
-{
-    int cmp = memcmp (a, b, a_len < b_len? a_len: b_len);
-    if (cmp == 0 && a_len != b_len)
-        cmp = a_len < b_len? -1: 1;
-    return cmp;
-}
-
 //  --- Reads --------------------------------------------------------------
 
 //  From LMDB, unless a range tombstone hides the key
@@ -227,7 +216,8 @@ s_pick (const s_walk_t *walk)
         return 1;
     size_t size;
     const uint8_t *key = kvp_overlay_key (walk->node, &size);
-    return s_keycmp (walk->lkey.mv_data, walk->lkey.mv_size, key, size);
+    return kvp_overlay_keycmp (walk->lkey.mv_data, walk->lkey.mv_size, key,
+                               size);
 }
 
 //  Hand the overlay's entry on (unless a tombstone) and step past it
@@ -303,7 +293,7 @@ kvp_view_last (kvp_view_t *self, kvp_change_table_t table, MDB_val *key)
     size_t size = 0;
     const uint8_t *okey = node? kvp_overlay_key (node, &size): NULL;
     bool lmdb = rc == MDB_SUCCESS;
-    if (okey && (!lmdb || s_keycmp (okey, size, lkey.mv_data,
+    if (okey && (!lmdb || kvp_overlay_keycmp (okey, size, lkey.mv_data,
                                     lkey.mv_size) > 0)) {
         key->mv_data = (void *) okey;
         key->mv_size = size;
