@@ -17,9 +17,10 @@ MODE        ?= release
 PACKAGES    := build-essential pkg-config libzmq3-dev libczmq-dev \
                libmsgpack-dev liblmdb-dev check libexpat1-dev valgrind \
                clang libclang-rt-14-dev gnuplot-nox procps python3 \
-               python3-zmq python3-msgpack libfuse3-dev fuse3
+               python3-zmq python3-msgpack libfuse3-dev fuse3 \
+               libmicrohttpd-dev
 PEER_PACKAGES := redis-server libhiredis-dev
-PKGS        := libczmq libzmq msgpack lmdb expat
+PKGS        := libczmq libzmq msgpack lmdb expat libmicrohttpd
 PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
@@ -53,6 +54,7 @@ BROKER_SRC  := $(filter-out broker/main.c,$(wildcard broker/*.c))
 WORKER_SRC  := $(filter-out worker/main.c,$(wildcard worker/*.c))
 KVPCTL_SRC  := $(wildcard client/kvpctl*.c)
 BENCH_SRC   := $(wildcard client/kvpbench*.c)
+GUEST_SRC   := $(wildcard guest/*.c)
 TEST_SRC    := $(wildcard tests/test_*.c)
 TESTLIB_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
 
@@ -64,7 +66,8 @@ LIB_BROKER  := $(OBJ)/libkvpbroker.a
 LIB_WORKER  := $(OBJ)/libkvpworker.a
 LIBS        := $(LIB_BROKER) $(LIB_WORKER) $(LIB_CLIENT) $(LIB_STORE) $(LIB_PROTO)
 
-PROGRAMS    := $(BIN)/kvp-broker $(BIN)/kvp-worker $(BIN)/kvpctl $(BIN)/kvpbench
+PROGRAMS    := $(BIN)/kvp-broker $(BIN)/kvp-worker $(BIN)/kvpctl $(BIN)/kvpbench \
+               $(BIN)/kvp-guest
 TESTS       := $(patsubst tests/%.c,$(BIN)/tests/%,$(TEST_SRC))
 # The power-loss test's file system (a helper program, not a test itself)
 LOSSYFS_SRC := $(wildcard tests/lossyfs/*.c)
@@ -135,6 +138,7 @@ $(BIN)/kvp-broker: $(OBJ)/broker/main.o $(LIB_BROKER) $(LIB_STORE) $(LIB_PROTO)
 $(BIN)/kvp-worker: $(OBJ)/worker/main.o $(LIB_WORKER) $(LIB_STORE) $(LIB_PROTO)
 $(BIN)/kvpctl:     $(call objs,$(KVPCTL_SRC)) $(LIB_CLIENT) $(LIB_PROTO)
 $(BIN)/kvpbench:   $(call objs,$(BENCH_SRC)) $(LIB_CLIENT) $(LIB_PROTO)
+$(BIN)/kvp-guest:  $(call objs,$(GUEST_SRC)) $(LIB_CLIENT) $(LIB_PROTO)
 $(PROGRAMS):
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_MODE) $(LDFLAGS) -o $@ $^ $(LDLIBS_ALL)

@@ -14,6 +14,10 @@ _Static_assert (KVP_BCONFIG_OK == KVP_OPTS_OK
 #define S_MIB       (1024ull * 1024)
 
 static const kvp_opts_option_t s_options [] = {
+    { .name = "config", .type = KVP_OPTS_CONFIG, .metavar = "FILE",
+      S_AT (config),
+      .help = "read these options from a ZPL file (name = value lines); "
+              "flags override it" },
     { .name = "data", .type = KVP_OPTS_STRING, .metavar = "DIR",
       .def = "./var/broker", S_AT (data),
       .help = "registry folder (created if missing)" },
@@ -53,6 +57,10 @@ static const kvp_opts_option_t s_options [] = {
       .def = "1000000", .min = 1, .max = 100000000, S_AT (events_hwm),
       .help = "events queued per subscriber before it loses some (it can "
               "read them back with GetEvents)" },
+    { .name = "metrics", .type = KVP_OPTS_STRING, .metavar = "HOST:PORT",
+      .check = kvp_opts_check_hostport, S_AT (metrics),
+      .help = "serve Prometheus metrics at http://HOST:PORT/metrics (off "
+              "when not given)" },
     { .name = "verbose", .type = KVP_OPTS_FLAG, S_AT (verbose),
       .help = "debug logs" },
 };
@@ -70,8 +78,14 @@ kvp_bconfig_parse (kvp_bconfig_t *self, int argc, char *argv [],
                    char *error, size_t size)
 {
     memset (self, 0, sizeof *self);
-    return kvp_opts_parse (s_options, S_OPTIONS, self, argc, argv,
-                           error, size);
+    return kvp_opts_parse_file (s_options, S_OPTIONS, self, argc, argv,
+                                &self->file, error, size);
+}
+
+void
+kvp_bconfig_release (kvp_bconfig_t *self)
+{
+    kvp_opts_file_destroy (&self->file);
 }
 
 void

@@ -2,8 +2,10 @@
 
     One option table (name, type, default, bounds, help) drives both the
     parser and --help through kvp_opts, so the two cannot drift apart.
-    Both `--flag value` and `--flag=value` are accepted. String values point into argv or into
-    the table's defaults: nothing is allocated.
+    Both `--flag value` and `--flag=value` are accepted; `--config FILE`
+    reads the same options from a ZPL file first (flags override it).
+    String values point into argv, into the table's defaults or into the
+    file's text, which the struct owns until kvp_bconfig_release.
 */
 #ifndef KVP_BCONFIG_H_INCLUDED
 #define KVP_BCONFIG_H_INCLUDED
@@ -12,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "kvp_opts.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,6 +26,8 @@ extern "C" {
 #define KVP_BCONFIG_ERROR   2   /* bad flag or value: print reason, exit 2 */
 
 typedef struct {
+    const char *config;         /* --config FILE, or NULL */
+    kvp_opts_file_t *file;      /* its text, owned (kvp_bconfig_release) */
     const char *data;           /* --data DIR: the registry */
     const char *clients;        /* --clients EP: ROUTER for clients */
     const char *workers;        /* --workers EP: ROUTER for workers */
@@ -35,6 +40,7 @@ typedef struct {
     uint64_t queue_limit;       /* --queue-limit: in flight per worker */
     uint64_t max_msg;           /* --max-msg: ZMQ_MAXMSGSIZE, bytes */
     uint64_t events_hwm;        /* --events-hwm: queued per subscriber */
+    const char *metrics;        /* --metrics HOST:PORT, or NULL: off */
     bool verbose;               /* --verbose: debug logs */
 } kvp_bconfig_t;
 
@@ -45,10 +51,16 @@ void
 /*  Parse argv[1..argc-1] into `self` (defaults first). Returns
     KVP_BCONFIG_OK, KVP_BCONFIG_HELP, or KVP_BCONFIG_ERROR with the reason
     written into `error` (`size` bytes, NUL-terminated). `self` borrows
-    strings from argv: keep argv alive. */
+    strings from argv (keep argv alive) and from the --config file, whose
+    errors read "FILE:LINE: reason"; release `self` with kvp_bconfig_release. */
 int
     kvp_bconfig_parse (kvp_bconfig_t *self, int argc, char *argv [],
                        char *error, size_t size);
+
+/*  Free what kvp_bconfig_parse read from a --config file (the strings
+    from it die with it); safe twice. */
+void
+    kvp_bconfig_release (kvp_bconfig_t *self);
 
 /*  Print the usage text (every option, its default and bounds) to `out`.
     `prog` is the program name shown. */

@@ -57,6 +57,8 @@ void
 kvp_bio_send_buf (kvp_broker_t *self, zframe_t **client_p)
 {
     s_client_head (self, client_p);
+    if (self->metrics)
+        kvp_bmetrics_reply (self->metrics, self->buf.data, self->buf.size);
     zmq_send (self->clients_h, self->buf.data, self->buf.size, 0);
 }
 

@@ -11,6 +11,7 @@
 
 #define S_SNDHWM        100000      //  messages queued per peer
 #define S_LINGER_MS     2000        //  flush the last replies at exit
+#define S_METRICS_MS    500         //  metrics snapshot period
 
 //  --- construction --------------------------------------------------------
 
@@ -137,6 +138,24 @@ s_make_tables (kvp_broker_t *self)
     return true;
 }
 
+//  --metrics: the endpoint, if asked for.
+static bool
+s_open_metrics (kvp_broker_t *self)
+{
+    char error [256];
+    if (!self->config.metrics)
+        return true;
+    self->metrics = kvp_bmetrics_new (self->config.metrics, error,
+                                      sizeof error);
+    if (!self->metrics) {
+        zsys_error ("%s: %s", self->logid, error);
+        return false;
+    }
+    zsys_notice ("%s: metrics at http://%s/metrics", self->logid,
+                 self->config.metrics);
+    return true;
+}
+
 kvp_broker_t *
 kvp_broker_new (const kvp_bconfig_t *config, int *exit_code)
 {
@@ -151,7 +170,8 @@ kvp_broker_new (const kvp_bconfig_t *config, int *exit_code)
     self->silence_ms = (int64_t) (config->liveness * config->heartbeat_ms);
     if (!s_open_registry (self, exit_code)
     ||  !s_make_tables (self)
-    ||  !s_open_sockets (self)) {
+    ||  !s_open_sockets (self)
+    ||  !s_open_metrics (self)) {
         kvp_broker_destroy (&self);
         return NULL;
     }
@@ -170,6 +190,7 @@ kvp_broker_destroy (kvp_broker_t **self_p)
         return;
     kvp_broker_t *self = *self_p;
     *self_p = NULL;
+    kvp_bmetrics_destroy (&self->metrics);
     kvp_proxy_destroy (&self->events);
     //  Entries still in flight hold client frames; the table frees them.
     kvp_inflight_destroy (&self->inflight);
@@ -214,12 +235,37 @@ s_timeout (kvp_broker_t *self)
     int64_t deadline = kvp_inflight_next_deadline (self->inflight);
     if (deadline >= 0 && deadline < next)
         next = deadline;
+    if (self->metrics && self->metrics_at < next)
+        next = self->metrics_at;
     return next > self->now ? (long) (next - self->now) : 0;
+}
+
+//  The metrics snapshot: the counters, and each worker as it is now.
+static void
+s_publish_metrics (kvp_broker_t *self)
+{
+    kvp_bmetrics_begin (self->metrics);
+    size_t count = kvp_owners_workers (self->owners);
+    for (size_t i = 0; i < count; i++) {
+        bool alive;
+        const char *name = kvp_owners_worker (self->owners, i, &alive);
+        kvp_session_t *session = kvp_owners_session (self->owners, name);
+        kvp_bmetrics_worker (self->metrics, name, alive,
+                             session ? kvp_session_inflight (session) : 0,
+                             kvp_owners_count (self->owners, name));
+    }
+    kvp_bmetrics_totals_t totals = { .timeouts = self->timeouts,
+        .lost = self->lost, .partitions = self->nparts };
+    totals.events = kvp_proxy_forwarded (self->events);
+    kvp_bmetrics_publish (self->metrics, &totals);
+    self->metrics_at = self->now + S_METRICS_MS;
 }
 
 static void
 s_timers (kvp_broker_t *self)
 {
+    if (self->metrics && self->now >= self->metrics_at)
+        s_publish_metrics (self);
     if (self->now >= self->heartbeat_at) {
         kvp_broker_workers_tick (self);
         self->heartbeat_at = self->now + (int64_t) self->config.heartbeat_ms;

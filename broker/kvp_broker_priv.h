@@ -18,6 +18,7 @@
 #include <czmq.h>
 #include <msgpack.h>
 #include "kvp_broker.h"
+#include "kvp_bmetrics.h"
 #include "kvp_proxy.h"
 #include "kvp_inflight.h"
 #include "kvp_owners.h"
@@ -60,6 +61,8 @@ struct _kvp_broker_t {
     int64_t warned_at;              /* last rate-limited warning */
     size_t warnings_held;           /* warnings not printed since then */
     bool draining;                  /* interrupted: no more clients */
+    kvp_bmetrics_t *metrics;        /* --metrics, or NULL */
+    int64_t metrics_at;             /* next metrics snapshot, mono ms */
 
     uint64_t routed;                /* counters, logged at exit */
     uint64_t light;                 /* routed without the full decode */

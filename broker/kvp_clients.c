@@ -295,6 +295,8 @@ s_dispatch (kvp_broker_t *self, s_msg_t *msg, kvp_session_t *session)
                                       route->has_guid ? &route->guid : NULL,
                                       msg->body_p);
     if (rc == 0) {
+        if (self->metrics)
+            entry->sent_us = zclock_usecs ();
         kvp_session_inflight_add (session, 1);
         self->routed++;
         self->light += !msg->decoded;
@@ -320,6 +322,8 @@ s_dispatch (kvp_broker_t *self, s_msg_t *msg, kvp_session_t *session)
 static void
 s_route (kvp_broker_t *self, s_msg_t *msg)
 {
+    if (self->metrics)
+        kvp_bmetrics_request (self->metrics, msg->route.op);
     if (!s_locate (self, msg))
         return;
     kvp_session_t *session = s_owner (self, msg);
@@ -349,10 +353,15 @@ s_envelope_fault (zframe_t **frames, size_t total)
 static void
 s_serve_decoded (kvp_broker_t *self, s_msg_t *msg)
 {
-    if (!s_decode (self, msg))
+    if (!s_decode (self, msg)) {
+        if (self->metrics)
+            kvp_bmetrics_request (self->metrics, KVP_OP_COUNT);
         return;
+    }
     kvp_op_t op = kvp_request_op (self->request);
     const kvp_rid_t *rid = kvp_request_rid (self->request);
+    if (self->metrics && kvp_op_route (op) == KVP_BY_BROKER)
+        kvp_bmetrics_request (self->metrics, op);
     if (kvp_op_route (op) != KVP_BY_BROKER) {
         s_route_from_request (self, msg);
         s_route (self, msg);
@@ -370,6 +379,8 @@ s_serve (kvp_broker_t *self, zframe_t **frames, size_t total)
 {
     const char *fault = s_envelope_fault (frames, total);
     if (fault) {
+        if (self->metrics)
+            kvp_bmetrics_request (self->metrics, KVP_OP_COUNT);
         kvp_bio_reply (self, &frames [F_ID], NULL, KVP_RC_INVALID_PARAM,
                        "%s", fault);
         return;

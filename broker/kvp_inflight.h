@@ -38,6 +38,8 @@ typedef struct {
                                    into the entry */
     void *worker;               /* the worker session, borrowed */
     int64_t deadline;           /* monotonic ms when the client gets 32772 */
+    int64_t sent_us;            /* monotonic us when sent; set by the
+                                   caller, for metrics only */
 } kvp_flight_t;
 
 typedef struct _kvp_inflight_t kvp_inflight_t;

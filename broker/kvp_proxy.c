@@ -3,11 +3,18 @@
 #include "kvp_proxy.h"
 #include <czmq.h>
 #include <errno.h>
+#include <stdatomic.h>
 
 #define S_BATCH 1024                //  messages per wake-up per direction
 
+//  Counters the proxy thread writes (it alone) and others read.
+typedef struct {
+    _Atomic uint64_t forwarded;     //  events XPUB took
+} s_counts_t;
+
 struct _kvp_proxy_t {
     zactor_t *actor;
+    s_counts_t counts;              //  the XSUB -> XPUB direction
 };
 
 //  What the actor needs; lives on the creator's stack until the actor has
@@ -18,17 +25,32 @@ typedef struct {
     int64_t max_msg;
     int hwm;                        //  XPUB send high-water mark
     char logid [64];
+    s_counts_t *counts;             //  in the kvp_proxy_t, which outlives
+                                    //  the actor
 } s_args_t;
 
-//  Move up to S_BATCH whole messages from `from` to `to` without copying.
-//  A message the peer cannot take is dropped whole.
+//  Add to a counter that only this thread writes: a plain load and store
+//  (no locked instruction), whole to any reader.
 static void
-s_forward (void *from, void *to)
+s_add (_Atomic uint64_t *counter, uint64_t n)
+{
+    if (n)
+        atomic_store_explicit (counter, atomic_load_explicit (
+            counter, memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+//  Move up to S_BATCH whole messages from `from` to `to` without copying.
+//  A message the peer cannot take is dropped whole. `counts`, when not
+//  NULL, counts the messages sent.
+static void
+s_forward (void *from, void *to, s_counts_t *counts)
 {
     zmq_msg_t msg;
     zmq_msg_init (&msg);
     bool dropping = false;
-    for (int count = 0; count < S_BATCH; ) {
+    uint64_t dropped = 0;
+    int count = 0;
+    while (count < S_BATCH) {
         if (zmq_msg_recv (&msg, from, ZMQ_DONTWAIT) == -1)
             break;
         bool more = zmq_msg_more (&msg);
@@ -36,11 +58,14 @@ s_forward (void *from, void *to)
         &&  zmq_msg_send (&msg, to, (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) == -1)
             dropping = true;        //  the rest of this message goes too
         if (!more) {
+            dropped += dropping;
             dropping = false;
             count++;
         }
     }
     zmq_msg_close (&msg);
+    if (counts)
+        s_add (&counts->forwarded, (uint64_t) count - dropped);
 }
 
 static zsock_t *
@@ -78,17 +103,17 @@ s_term (zsock_t *pipe)
 }
 
 static void
-s_loop (zsock_t *pipe, zsock_t *xsub, zsock_t *xpub)
+s_loop (zsock_t *pipe, zsock_t *xsub, zsock_t *xpub, s_counts_t *counts)
 {
     zpoller_t *poller = zpoller_new (pipe, xsub, xpub, NULL);
     zpoller_set_nonstop (poller, true);
     while (true) {
         void *which = zpoller_wait (poller, -1);
         if (which == xsub)
-            s_forward (zsock_resolve (xsub), zsock_resolve (xpub));
+            s_forward (zsock_resolve (xsub), zsock_resolve (xpub), counts);
         else
         if (which == xpub)
-            s_forward (zsock_resolve (xpub), zsock_resolve (xsub));
+            s_forward (zsock_resolve (xpub), zsock_resolve (xsub), NULL);
         else
         if (which == pipe && s_term (pipe))
             break;
@@ -115,9 +140,10 @@ s_actor (zsock_t *pipe, void *argp)
         zsys_info ("%s: events proxy %s -> %s", args->logid,
                    args->events_in, args->events);
     //  After this the creator returns and `args` is gone.
+    s_counts_t *counts = args->counts;
     zstr_send (pipe, xpub ? "" : error);
     if (xpub)
-        s_loop (pipe, xsub, xpub);
+        s_loop (pipe, xsub, xpub, counts);
     else
         while (!s_term (pipe))
             ;                       //  the creator sends $TERM next
@@ -133,7 +159,7 @@ kvp_proxy_new (const char *events_in, const char *events, int64_t max_msg,
     if (!self)
         return NULL;
     s_args_t args = { events_in, events, max_msg,
-                      hwm > 0 ? hwm : KVP_PROXY_HWM, "" };
+                      hwm > 0 ? hwm : KVP_PROXY_HWM, "", &self->counts };
     snprintf (args.logid, sizeof args.logid, "%s", logid);
     self->actor = zactor_new (s_actor, &args);
     char *reply = self->actor ? zstr_recv (self->actor) : NULL;
@@ -143,6 +169,13 @@ kvp_proxy_new (const char *events_in, const char *events, int64_t max_msg,
     }
     zstr_free (&reply);
     return self;
+}
+
+uint64_t
+kvp_proxy_forwarded (kvp_proxy_t *self)
+{
+    return atomic_load_explicit (&self->counts.forwarded,
+                                 memory_order_relaxed);
 }
 
 void

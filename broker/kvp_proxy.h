@@ -39,6 +39,12 @@ kvp_proxy_t *
                    int64_t max_msg, int hwm, const char *logid, char *error,
                    size_t size);
 
+/*  The events the proxy has handed to XPUB since it started (XPUB gives
+    them to the subscribers whose topics match). Safe from any thread
+    while the proxy runs: the proxy thread alone writes the counter. */
+uint64_t
+    kvp_proxy_forwarded (kvp_proxy_t *self);
+
 /*  Stop the proxy thread, close its sockets, null the pointer. Safe on
     NULL. */
 void

@@ -290,6 +290,11 @@ s_on_reply (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
     entry = kvp_inflight_take (self->inflight, tag);
     kvp_session_inflight_add (session, -1);
     self->answered++;
+    if (self->metrics)
+        kvp_bmetrics_forward (self->metrics, zframe_data (frames [W_ARG2]),
+                              zframe_size (frames [W_ARG2]),
+                              (double) (zclock_usecs () - entry->sent_us)
+                              / 1e6);
     kvp_bio_forward (self, &entry->client, &frames [W_ARG2]);
     kvp_inflight_release (self->inflight, &entry);
 }

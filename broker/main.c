@@ -27,9 +27,11 @@ main (int argc, char *argv [])
     zsys_set_logstream (stderr);    //  stdout is for --help only
     int exit_code;
     kvp_broker_t *broker = kvp_broker_new (&config, &exit_code);
-    if (!broker)
-        return exit_code;
-    kvp_broker_run (broker);
-    kvp_broker_destroy (&broker);
-    return 0;
+    if (broker) {
+        kvp_broker_run (broker);
+        kvp_broker_destroy (&broker);
+        exit_code = 0;
+    }
+    kvp_bconfig_release (&config);
+    return exit_code;
 }

@@ -3,7 +3,8 @@
 # data under ./var/. Ctrl-C (or SIGTERM) stops all three cleanly.
 #
 # Environment knobs: KVP_BIN (bin), KVP_VAR (./var), KVP_WORKERS (2),
-# KVP_PORT (5555: clients; +1 workers, +2 events-in, +3 events).
+# KVP_PORT (5555: clients; +1 workers, +2 events-in, +3 events),
+# KVP_METRICS_PORT (9155: the broker's metrics, on loopback; worker i at +i).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ CLIENTS=tcp://127.0.0.1:$PORT
 BACKEND=tcp://127.0.0.1:$((PORT + 1))
 EVENTS_IN=tcp://127.0.0.1:$((PORT + 2))
 EVENTS=tcp://127.0.0.1:$((PORT + 3))
+METRICS_PORT=${KVP_METRICS_PORT:-9155}
 
 for p in kvp-broker kvp-worker kvpctl; do
     [ -x "$BIN/$p" ] || { echo "missing $BIN/$p: run 'make' first" >&2; exit 1; }
@@ -40,12 +42,14 @@ stop_all() {
 trap 'signalled=1' INT TERM
 
 "$BIN/kvp-broker" --data "$VAR/broker" --clients "$CLIENTS" --workers "$BACKEND" \
-    --events-in "$EVENTS_IN" --events "$EVENTS" &
+    --events-in "$EVENTS_IN" --events "$EVENTS" --metrics "127.0.0.1:$METRICS_PORT" &
 pids+=($!)
+metrics="  metrics    http://127.0.0.1:$METRICS_PORT/metrics   (broker)"
 for i in $(seq 1 "$WORKERS"); do
     "$BIN/kvp-worker" --data "$VAR/worker$i" --id "worker$i" --broker "$BACKEND" \
-        --events-in "$EVENTS_IN" &
+        --events-in "$EVENTS_IN" --metrics "127.0.0.1:$((METRICS_PORT + i))" &
     pids+=($!)
+    metrics+=$'\n'"             http://127.0.0.1:$((METRICS_PORT + i))/metrics   (worker$i)"
 done
 
 # Wait (at most 10 s) until every worker is registered.
@@ -67,9 +71,11 @@ kvpbus is running (broker pid ${pids[0]}, workers ${pids[*]:1}); data in $VAR/
   workers    $BACKEND
   events-in  $EVENTS_IN
   events     $EVENTS   (SUB, topics job/<guid>)
+$metrics
 
 Try, in another shell:
   id=\$($BIN/kvpctl define --name web01) && $BIN/kvpctl add \$id ip=10.0.0.5 role=web && $BIN/kvpctl get \$id
+  curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep '^kvpbus_broker_requests_total'
 
 Ctrl-C stops the cluster.
 INFO

@@ -3,7 +3,7 @@
 
     This is not part of the KVP/1 wire codec. It lives in proto/ because
     proto is the leaf library that every program links; it depends on the
-    C library only.
+    C library, and on CZMQ's zconfig for the option file (no sockets).
 
     A program describes its options in a constant table of
     kvp_opts_option_t (name, type, metavar, default, bounds, field, help)
@@ -11,6 +11,12 @@
     pointer to that struct. Both `--name value` and `--name=value` are
     accepted; `--help` and `-h` are built in. String values point into
     argv or into the table's defaults: nothing is allocated.
+
+    A table may hold one KVP_OPTS_CONFIG option (`--config FILE`). Then
+    kvp_opts_parse_file reads that file, in ZPL (one `name = value` line
+    per option, `#` comments), between the defaults and the flags: flags
+    override the file. The file's strings live in a kvp_opts_file_t that
+    the caller keeps as long as the configuration.
 */
 #ifndef KVP_OPTS_H_INCLUDED
 #define KVP_OPTS_H_INCLUDED
@@ -36,8 +42,13 @@ typedef enum {
     KVP_OPTS_BYTES,             /* decimal with an optional K/M/G/T suffix
                                    (x1024, any case), within [min, max] */
     KVP_OPTS_FLAG,              /* takes no value: sets a bool to true */
-    KVP_OPTS_CHOICE             /* one of `choices`: stores its value */
+    KVP_OPTS_CHOICE,            /* one of `choices`: stores its value */
+    KVP_OPTS_CONFIG             /* a ZPL file of options (as STRING; read
+                                   by kvp_opts_parse_file) */
 } kvp_opts_type_t;
+
+/*  The text of an option file, which string fields borrow (opaque). */
+typedef struct _kvp_opts_file_t kvp_opts_file_t;
 
 /*  The C type of the field an option fills (KVP_OPTS_FIELD finds it). */
 typedef enum {
@@ -117,12 +128,35 @@ int
                     void *config, int argc, char *argv [],
                     char *error, size_t size);
 
+/*  As kvp_opts_parse; then, when the table's KVP_OPTS_CONFIG option was
+    given, fill `config` again from the defaults, that file, and argv (so
+    flags override the file). In the file an option is `name = value` on
+    a line of its own (ZPL, top level; a flag takes true or false); an
+    unknown name, a repeated one, a bad value or bad ZPL is refused with
+    KVP_OPTS_ERROR and "FILE:LINE: reason" in `error`. On success *file is
+    the file's text (NULL when no file was given), which `config` borrows:
+    the caller destroys it after `config`. On error *file is NULL. What
+    zconfig prints about a refusal is caught while the file is read. */
+int
+    kvp_opts_parse_file (const kvp_opts_option_t *table, size_t count,
+                         void *config, int argc, char *argv [],
+                         kvp_opts_file_t **file, char *error, size_t size);
+
+/*  Destroy an option file; safe on NULL and twice. Nulls *self_p. */
+void
+    kvp_opts_file_destroy (kvp_opts_file_t **self_p);
+
 /*  Print one line per option of `table` (name, metavar, help, default,
     bounds), then the built-in --help, to `out`. The caller prints the
     synopsis above it. */
 void
     kvp_opts_usage (const kvp_opts_option_t *table, size_t count,
                     FILE *out);
+
+/*  A kvp_opts_check_fn for "HOST:PORT": a non-empty host, a colon, and a
+    decimal port 0..65535. */
+bool
+    kvp_opts_check_hostport (const char *value, char *reason, size_t size);
 
 /*  Parse `text` as an unsigned decimal (digits only: no sign, no spaces),
     with a binary K/M/G/T suffix when `bytes`. Returns false on anything

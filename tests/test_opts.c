@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kvp_opts.h"
+#include <unistd.h>
 
 typedef struct {
     const char *name;           //  STRING with a default
@@ -22,6 +23,7 @@ typedef struct {
     int level;                  //  CHOICE into an int
     bool fast;                  //  CHOICE into a bool
     int untouched;              //  not in the table
+    const char *config;         //  CONFIG (in s_ftable only)
 } s_config_t;
 
 //  --tag: lower-case letters only.
@@ -302,6 +304,156 @@ START_TEST (test_error_buffer)
 }
 END_TEST
 
+//  A table with a --config option, for the option-file tests.
+static const kvp_opts_option_t s_ftable [] = {
+    { .name = "config", .type = KVP_OPTS_CONFIG, .metavar = "FILE",
+      S_AT (config), .help = "an option file" },
+    { .name = "name", .type = KVP_OPTS_STRING, .metavar = "TEXT",
+      .def = "anon", S_AT (name), .help = "a name" },
+    { .name = "count", .type = KVP_OPTS_UINT, .metavar = "N", .def = "7",
+      .min = 1, .max = 100, S_AT (count), .help = "how many" },
+    { .name = "size", .type = KVP_OPTS_BYTES, .metavar = "BYTES",
+      .def = "2K", .min = 1024, .max = 1024ULL * 1024 * 1024 * 1024,
+      S_AT (size), .help = "a size" },
+    { .name = "quiet", .type = KVP_OPTS_FLAG, S_AT (quiet),
+      .help = "say less" },
+    { .name = "level", .type = KVP_OPTS_CHOICE, .choices = s_levels,
+      .def = "mid", S_AT (level), .help = "a level" },
+};
+
+//  Write `text` to "<root>/<name>" and return that path (static buffer).
+static const char *
+s_write (const char *name, const char *text)
+{
+    static char path [512];
+    snprintf (path, sizeof path, "%s/%s", tk_root (), name);
+    FILE *out = fopen (path, "w");
+    ck_assert_ptr_nonnull (out);
+    fputs (text, out);
+    fclose (out);
+    return path;
+}
+
+//  kvp_opts_parse_file over s_ftable with a NULL-terminated argument list.
+static int
+s_parse_file (s_config_t *config, kvp_opts_file_t **file, char *error,
+              size_t size, ...)
+{
+    char *argv [32];
+    va_list args;
+    va_start (args, size);
+    int argc = tk_argv (argv, 32, "prog", args);
+    va_end (args);
+    return kvp_opts_parse_file (s_ftable, KVP_OPTS_COUNT (s_ftable), config,
+                                argc, argv, file, error, size);
+}
+
+START_TEST (test_file_values)
+{
+    const char *path = s_write ("ok.cfg",
+        "#   a comment, then a blank line\n"
+        "\n"
+        "name = \"two words # not a comment\"\n"
+        "count = 9     # a comment after a value\n"
+        "    # an indented comment\n"
+        "size = 4K\n"
+        "quiet = true\n"
+        "level = high\n");
+    s_config_t c;
+    kvp_opts_file_t *file = NULL;
+    char error [256];
+    ck_assert_int_eq (s_parse_file (&c, &file, error, sizeof error,
+                                    "--config", path, NULL), KVP_OPTS_OK);
+    ck_assert_ptr_nonnull (file);
+    ck_assert_str_eq (c.config, path);
+    ck_assert_str_eq (c.name, "two words # not a comment");
+    ck_assert_uint_eq (c.count, 9);
+    ck_assert_uint_eq (c.size, 4096);
+    ck_assert (c.quiet);
+    ck_assert_int_eq (c.level, 9);
+    kvp_opts_file_destroy (&file);
+    kvp_opts_file_destroy (&file);      //  safe twice
+    ck_assert_ptr_null (file);
+
+    //  Flags override the file, wherever they stand around --config
+    ck_assert_int_eq (s_parse_file (&c, &file, error, sizeof error,
+                                    "--count=3", "--config", path,
+                                    "--level", "low", NULL), KVP_OPTS_OK);
+    ck_assert_uint_eq (c.count, 3);
+    ck_assert_int_eq (c.level, 1);
+    ck_assert_uint_eq (c.size, 4096);       //  the file, not the default
+    kvp_opts_file_destroy (&file);
+
+    //  A flag set false in the file; other options keep their defaults
+    path = s_write ("off.cfg", "quiet = false\n");
+    ck_assert_int_eq (s_parse_file (&c, &file, error, sizeof error,
+                                    "--config", path, NULL), KVP_OPTS_OK);
+    ck_assert (!c.quiet);
+    ck_assert_str_eq (c.name, "anon");
+    ck_assert_uint_eq (c.count, 7);
+    kvp_opts_file_destroy (&file);
+
+    //  No --config: no file, as kvp_opts_parse
+    ck_assert_int_eq (s_parse_file (&c, &file, error, sizeof error,
+                                    "--count", "5", NULL), KVP_OPTS_OK);
+    ck_assert_ptr_null (file);
+    ck_assert_ptr_null (c.config);
+    ck_assert_uint_eq (c.count, 5);
+}
+END_TEST
+
+START_TEST (test_file_errors)
+{
+    struct {
+        const char *text;           //  the file
+        const char *reason;         //  expected after "<path>:"
+    } bad [] = {
+        { "# c\n\nbogus = 1\n", "3: unknown option \"bogus\"" },
+        { "count = 0\n", "1: --count: \"0\" is not a number in 1..100" },
+        { "count = 5 apples\n", "1: --count: \"5 apples\" is not" },
+        { "name = \"\"\n", "1: --name: empty value" },
+        { "level = extreme\n", "1: --level: expected low|mid|high" },
+        { "quiet = maybe\n", "1: quiet: expected true or false" },
+        { "count = 2\n# c\ncount = 3\n", "3: count: set again (first on "
+                                         "line 1)" },
+        { "count = 2\nname\n    nested = 1\n", "2: name: options take no "
+                                                "indented lines" },
+        { "config = \"other.cfg\"\n", "1: config: a file cannot name" },
+        { "name = \"open\n", "1: missing \"" },
+        { "count = 2\n        name = x\n", "2: indent" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        const char *path = s_write ("bad.cfg", bad [i].text);
+        s_config_t c;
+        kvp_opts_file_t *file = (kvp_opts_file_t *) &c;     //  overwritten
+        char error [256], want [512];
+        ck_assert_int_eq (s_parse_file (&c, &file, error, sizeof error,
+                                        "--config", path, NULL),
+                          KVP_OPTS_ERROR);
+        ck_assert_ptr_null (file);
+        snprintf (want, sizeof want, "%s:%s", path, bad [i].reason);
+        ck_assert_msg (strncmp (error, want, strlen (want)) == 0,
+                       "case %zu: \"%s\", wanted \"%s\"", i, error, want);
+    }
+    //  A file that is not there
+    s_config_t c;
+    kvp_opts_file_t *file = NULL;
+    char error [256];
+    ck_assert_int_eq (s_parse_file (&c, &file, error, sizeof error,
+                                    "--config=/nonexistent/x.cfg", NULL),
+                      KVP_OPTS_ERROR);
+    ck_assert_str_eq (error, "--config /nonexistent/x.cfg: No such file or "
+                             "directory");
+    //  A bad flag is refused before the file is read
+    const char *path = s_write ("bogus.cfg", "bogus = 1\n");
+    ck_assert_int_eq (s_parse_file (&c, &file, error, sizeof error,
+                                    "--config", path, "--count=0", NULL),
+                      KVP_OPTS_ERROR);
+    ck_assert (strncmp (error, "--count", 7) == 0);
+    ck_assert_ptr_null (file);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -314,6 +466,11 @@ s_suite (void)
     tcase_add_test (tc, test_help);
     tcase_add_test (tc, test_errors);
     tcase_add_test (tc, test_error_buffer);
+    suite_add_tcase (suite, tc);
+    tc = tcase_create ("file");
+    tcase_add_checked_fixture (tc, tk_root_setup, tk_root_teardown);
+    tcase_add_test (tc, test_file_values);
+    tcase_add_test (tc, test_file_errors);
     suite_add_tcase (suite, tc);
     return suite;
 }

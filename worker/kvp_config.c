@@ -33,6 +33,10 @@ static const kvp_opts_choice_t s_sync [] = {
 #define S_GIB       (1024ULL * 1024 * 1024)
 
 static const kvp_opts_option_t s_options [] = {
+    { .name = "config", .type = KVP_OPTS_CONFIG, .metavar = "FILE",
+      S_AT (config),
+      .help = "read these options from a ZPL file (name = value lines); "
+              "flags override it" },
     { .name = "data", .type = KVP_OPTS_STRING, .metavar = "DIR",
       S_AT (data),
       .help = "data directory (created if missing); keeps the worker's "
@@ -89,6 +93,10 @@ static const kvp_opts_option_t s_options [] = {
     { .name = "batch", .type = KVP_OPTS_UINT, .metavar = "N",
       .def = "256", .min = 1, .max = 4096, S_AT (batch),
       .help = "most requests in one group commit" },
+    { .name = "metrics", .type = KVP_OPTS_STRING, .metavar = "HOST:PORT",
+      .check = kvp_opts_check_hostport, S_AT (metrics),
+      .help = "serve Prometheus metrics at http://HOST:PORT/metrics (off "
+              "when not given)" },
     { .name = "verbose", .type = KVP_OPTS_FLAG, S_AT (verbose),
       .help = "log every message (debug level)" },
 };
@@ -99,16 +107,22 @@ kvp_config_parse (kvp_config_t *self, int argc, char *argv [],
                   char *error, size_t size)
 {
     memset (self, 0, sizeof *self);
-    int rc = kvp_opts_parse (s_options, S_OPTIONS, self, argc, argv,
-                             error, size);
+    int rc = kvp_opts_parse_file (s_options, S_OPTIONS, self, argc, argv,
+                                  &self->file, error, size);
     if (rc != KVP_OPTS_OK)
         return rc;
     //  Checks across options, after all of them are known
-    if (!self->data)
-        snprintf (error, size, "--data DIR is required");
-    else
+    if (self->data)
         return KVP_CONFIG_OK;
+    snprintf (error, size, "--data DIR is required");
+    kvp_config_release (self);
     return KVP_CONFIG_ERROR;
+}
+
+void
+kvp_config_release (kvp_config_t *self)
+{
+    kvp_opts_file_destroy (&self->file);
 }
 
 void

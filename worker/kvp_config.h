@@ -2,8 +2,10 @@
 
     One option table (name, type, default, bounds, help) drives both the
     parser and --help through kvp_opts, so the two cannot drift apart.
-    Both `--flag value` and `--flag=value` are accepted. String values point into argv (or
-    into the table's defaults): nothing is allocated.
+    Both `--flag value` and `--flag=value` are accepted; `--config FILE`
+    reads the same options from a ZPL file first (flags override it).
+    String values point into argv, into the table's defaults or into the
+    file's text, which the struct owns until kvp_config_release.
 */
 #ifndef KVP_CONFIG_H_INCLUDED
 #define KVP_CONFIG_H_INCLUDED
@@ -12,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "kvp_opts.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,6 +26,8 @@ extern "C" {
 #define KVP_CONFIG_ERROR  2     /* bad flag or value: print reason, exit 2 */
 
 typedef struct {
+    const char *config;         /* --config FILE, or NULL */
+    kvp_opts_file_t *file;      /* its text, owned (kvp_config_release) */
     const char *data;           /* --data DIR (required) */
     const char *broker;         /* --broker EP: the broker's workers ROUTER */
     const char *events_in;      /* --events-in EP: the broker's XSUB */
@@ -39,16 +44,23 @@ typedef struct {
     uint64_t heartbeat_ms;      /* --heartbeat: interval, milliseconds */
     uint64_t liveness;          /* --liveness: silent intervals -> dead */
     uint64_t batch;             /* --batch: requests per group commit */
+    const char *metrics;        /* --metrics HOST:PORT, or NULL: off */
     bool verbose;               /* --verbose: debug logs */
 } kvp_config_t;
 
 /*  Parse argv[1..argc-1] into `self` (defaults first). Returns
     KVP_CONFIG_OK, KVP_CONFIG_HELP, or KVP_CONFIG_ERROR with the reason
     written into `error` (`size` bytes, NUL-terminated). `self` borrows
-    strings from argv: keep argv alive. */
+    strings from argv (keep argv alive) and from the --config file, whose
+    errors read "FILE:LINE: reason"; release `self` with kvp_config_release. */
 int
     kvp_config_parse (kvp_config_t *self, int argc, char *argv [],
                       char *error, size_t size);
+
+/*  Free what kvp_config_parse read from a --config file (the strings
+    from it die with it); safe twice. */
+void
+    kvp_config_release (kvp_config_t *self);
 
 /*  Print the usage text (every option, its default and bounds) to `out`.
     `prog` is the program name shown. */

@@ -9,6 +9,7 @@
 #include "kvp_route.h"
 #include "kvp_store.h"
 #include "kvp_wire.h"
+#include "kvp_wmetrics.h"
 
 #include <czmq.h>
 
@@ -21,6 +22,7 @@
 #define S_BACKLOG_WAIT_MS 1000              /* for a subscriber at start */
 #define S_SUBSCRIBE_WAIT_MS 300             /* before taking work */
 #define S_STATS_MS 10000                    /* batch statistics line */
+#define S_METRICS_MS 500                    /* metrics snapshot period */
 
 typedef enum {
     S_UNREGISTERED,             /* REGISTER sent, no WELCOME yet */
@@ -50,6 +52,8 @@ struct _kvp_worker_t {
     int status;                 /* exit status once stopping; -1 before */
     int64_t stats_at;           /* mono ms: next batch statistics line */
     kvp_store_stats_t last;     /* store counters at the last line */
+    kvp_wmetrics_t *metrics;    /* --metrics, or NULL */
+    int64_t metrics_at;         /* mono ms: next metrics snapshot */
     msgpack_sbuffer buf;        /* REGISTER body */
 };
 
@@ -360,16 +364,30 @@ s_on_message (kvp_worker_t *self, zmsg_t **msg_p)
 
 //  --- The pass --------------------------------------------------------------------
 
+//  Count one reply (and its event) into the metrics.
+static void
+s_count_reply (kvp_worker_t *self, kvp_slot_t *slot, int64_t now_us)
+{
+    kvp_wmetrics_reply (self->metrics, kvp_request_op (slot->request),
+                        slot->reply.data, slot->reply.size,
+                        (double) (now_us - slot->received_us) / 1e6);
+    if (slot->event.size)
+        kvp_wmetrics_event (self->metrics);
+}
+
 //  Reply to every slot and publish every event, in order.
 static void
 s_answer (kvp_worker_t *self)
 {
     size_t size = kvp_batch_size (self->batch);
+    int64_t now_us = self->metrics ? zclock_usecs () : 0;
     for (size_t i = 0; i < size; i++) {
         kvp_slot_t *slot = kvp_batch_slot (self->batch, i);
         const void *data [] = { KVP_W_REPLY, slot->tag, slot->reply.data };
         size_t sizes [] = { strlen (KVP_W_REPLY), 8, slot->reply.size };
         s_send (self, data, sizes, 3);
+        if (self->metrics)
+            s_count_reply (self, slot, now_us);
         if (slot->event.size) {
             kvp_events_publish (self->events, slot->topic, slot->topic_len,
                                 slot->event.data, slot->event.size);
@@ -394,7 +412,11 @@ s_serve (kvp_worker_t *self)
         return;
     if (self->verbose)
         zsys_debug ("batch of %zu requests", size);
+    int64_t start_us = self->metrics ? zclock_usecs () : 0;
     kvp_batch_run (self->batch);
+    if (self->metrics)
+        kvp_wmetrics_batch (self->metrics, size,
+                            (double) (zclock_usecs () - start_us) / 1e6);
     s_answer (self);
     kvp_batch_clear (self->batch);
 }
@@ -472,6 +494,10 @@ s_timers (kvp_worker_t *self, int64_t now)
 {
     if (now >= self->tick_at)
         s_housekeeping (self, now);
+    if (self->metrics && now >= self->metrics_at) {
+        kvp_wmetrics_publish (self->metrics, self->store, self->owned_count);
+        self->metrics_at = now + S_METRICS_MS;
+    }
     //  After a long pass the broker's heartbeats may be waiting unread:
     //  read them before calling the broker gone.
     if (now >= self->expiry && !(zsock_events (self->dealer) & ZMQ_POLLIN))
@@ -491,6 +517,8 @@ static int64_t
 s_timeout (kvp_worker_t *self, int64_t now)
 {
     int64_t next = self->tick_at < self->expiry ? self->tick_at : self->expiry;
+    if (self->metrics && self->metrics_at < next)
+        next = self->metrics_at;
     if (self->state == S_READY && self->send_at < next)
         next = self->send_at;
     if (self->state == S_UNREGISTERED && self->register_at
@@ -539,6 +567,14 @@ s_open (kvp_worker_t *self, int *status)
     if (!self->batch || !self->events || !self->poller || !self->owned)
         return false;
     zpoller_add (self->poller, kvp_events_sock (self->events));
+    if (config->metrics
+    &&  !(self->metrics = kvp_wmetrics_new (config->metrics, error,
+                                            sizeof error))) {
+        zsys_error ("%s", error);
+        return false;
+    }
+    if (self->metrics)
+        zsys_notice ("metrics at http://%s/metrics", config->metrics);
     return s_connect (self);
 }
 
@@ -573,6 +609,7 @@ kvp_worker_destroy (kvp_worker_t **self_p)
     zpoller_destroy (&self->poller);
     zsock_destroy (&self->dealer);
     kvp_events_destroy (&self->events);
+    kvp_wmetrics_destroy (&self->metrics);
     kvp_batch_destroy (&self->batch);
     kvp_store_destroy (&self->store);
     msgpack_sbuffer_destroy (&self->buf);

@@ -30,8 +30,10 @@ main (int argc, char *argv [])
     zsys_set_logident ("kvp-worker");
     int status;
     kvp_worker_t *worker = kvp_worker_new (&config, &status);
-    if (!worker)
+    if (!worker) {
+        kvp_config_release (&config);
         return status;
+    }
     char ident [128];
     snprintf (ident, sizeof ident, "kvp-worker %s", kvp_worker_id (worker));
     zsys_set_logident (ident);
@@ -39,6 +41,7 @@ main (int argc, char *argv [])
                  config.nosync ? "none" : "full");
     status = kvp_worker_run (worker);
     kvp_worker_destroy (&worker);
+    kvp_config_release (&config);
     zsys_shutdown ();
     return status;
 }
