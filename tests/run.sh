@@ -18,7 +18,7 @@ if [ -n "${TESTS:-}" ]; then
     for t in $TESTS; do progs+=("$BIN/tests/$t"); done
 else
     # Unit suites first (fast), then the ones that run whole clusters.
-    late="test_broker_sock test_broker_events test_cluster test_faults test_feed test_chaos test_crash"
+    late="test_broker_sock test_broker_events test_cluster test_faults test_feed test_guest test_chaos test_crash"
     for t in "$BIN"/tests/test_*; do
         case " $late " in *" $(basename "$t") "*) ;; *) progs+=("$t") ;; esac
     done
@@ -44,6 +44,12 @@ if [ -z "${TESTS:-}" ]; then
     /usr/bin/python3 tests/conformance.py >"$KVP_TEST_LOGS/conformance.out" 2>&1 ||
         { cat "$KVP_TEST_LOGS/conformance.out"; failed+=("conformance"); }
     tail -1 "$KVP_TEST_LOGS/conformance.out"
+    # The Python package (bindings/python) as a product, on real clusters.
+    printf '== kvpbus package (python)\n'
+    PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -m unittest discover -s bindings/python/tests \
+        -t bindings/python/tests >"$KVP_TEST_LOGS/python.out" 2>&1 ||
+        { cat "$KVP_TEST_LOGS/python.out"; failed+=("python"); }
+    tail -1 "$KVP_TEST_LOGS/python.out"
 fi
 
 if [ -z "${SKIP_SHORT_RUNS:-}" ] && [ -z "${TESTS:-}" ]; then

@@ -1,0 +1,157 @@
+"""The blocking KVP/1 client: one DEALER connection to a broker."""
+import itertools
+import time
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import msgpack
+import zmq
+
+from ._ops import Ops, Request, decode_reply, may_retry
+from .errors import NoReply
+from .types import (ClusterStatus, EventsPage, Item, ItemLike, ItemsPage, Job,
+                    System)
+
+Items = Union[ItemLike, Sequence[ItemLike]]
+
+SIGNATURE = b"KVP1"
+MAX_MSG = 8 * 1024 * 1024
+
+#: CURVE settings: (client secret certificate file, broker public
+#: certificate file), the files ``kvpctl keygen`` writes.
+Curve = Tuple[str, str]
+
+
+def read_cert(path: str) -> Dict[str, str]:
+    """The Z85 keys of a CZMQ certificate file (``public-key``, ``secret-key``)."""
+    keys: Dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            name, sep, value = line.strip().partition("=")
+            if sep and name.strip() in ("public-key", "secret-key"):
+                keys[name.strip()] = value.strip().strip('"')
+    return keys
+
+
+def apply_curve(sock: zmq.Socket, curve: Optional[Curve]) -> None:
+    """Make ``sock`` a CURVE client with the given key files (no-op on None)."""
+    if curve is None:
+        return
+    mine, broker = read_cert(curve[0]), read_cert(curve[1])
+    sock.curve_secretkey = mine["secret-key"].encode()
+    sock.curve_publickey = mine["public-key"].encode()
+    sock.curve_serverkey = broker["public-key"].encode()
+
+
+def new_dealer(ctx: zmq.Context, endpoint: str, curve: Optional[Curve]) -> zmq.Socket:
+    """A DEALER to a broker's clients endpoint, with the client library's options."""
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG)
+    sock.setsockopt(zmq.RECONNECT_IVL, 100)
+    apply_curve(sock, curve)
+    sock.connect(endpoint)
+    return sock
+
+
+def unpack_reply(frames: list) -> Optional[Dict[str, Any]]:
+    """The reply map of [empty][KVP1][body], or None for anything else."""
+    if len(frames) != 3 or frames[0] != b"" or frames[1] != SIGNATURE:
+        return None
+    try:
+        body = msgpack.unpackb(frames[2], raw=False)
+    except Exception:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+class Client(Ops):
+    """A blocking KVP/1 client.
+
+    ``endpoint`` is the broker's clients endpoint; ``curve`` a pair of key
+    files when the cluster is secured; ``timeout`` (seconds) bounds each
+    try; ``retries`` is how many more tries a request gets when no reply
+    comes, or the reply is 32771, 32772, 32774 or 32777 (item requests are
+    resent with the same ``key``, so a job is never made twice), with
+    ``backoff`` seconds before the first, doubling up to 5 s.
+
+    Every op method returns its typed result and raises KvpError when the
+    cluster refuses (NoReply when nothing came back). One client is used
+    by one thread; ``with Client(...) as c:`` closes it.
+    """
+
+    if TYPE_CHECKING:  # the results of the methods of Ops, for type checkers
+        def define_system(self, name: str, id: Optional[str] = None) -> str: ...
+        def destroy_system(self, target: str) -> None: ...
+        def modify_system_settings(self, target: str, data_exchange_enabled: bool) -> None: ...
+        def get_system(self, target: str) -> System: ...
+        def add_items(self, target: str, items: Items, key: Optional[str] = None) -> Job: ...
+        def modify_items(self, target: str, items: Items, key: Optional[str] = None) -> Job: ...
+        def remove_items(self, target: str, items: Items, key: Optional[str] = None) -> Job: ...
+        def get_items_page(
+                self, target: str, source: Optional[int] = None, limit: Optional[int] = None, after: Optional[Item] = None) -> ItemsPage: ...
+        def get_items(self, target: str, source: Optional[int] = None) -> List[Item]: ...
+        def get_job(self, job: str) -> Job: ...
+        def get_events(
+                self, partition: int, from_seq: int, limit: Optional[int] = None) -> EventsPage: ...
+        def ping(self) -> None: ...
+        def cluster_status(self) -> ClusterStatus: ...
+        def call(self, body: Mapping[str, Any]) -> Dict[str, Any]: ...
+
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", curve: Optional[Curve] = None,
+                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.1,
+                 context: Optional[zmq.Context] = None):
+        self.endpoint = endpoint
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self._ctx = context or zmq.Context.instance()
+        self._sock = new_dealer(self._ctx, endpoint, curve)
+        self._rids = itertools.count(1)
+
+    def close(self) -> None:
+        """Close the connection (requests not yet sent are dropped)."""
+        self._sock.close(0)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _wait(self, rid: int, timeout: float) -> Optional[Dict[str, Any]]:
+        """The reply to ``rid`` within ``timeout``; others (late ones) are dropped."""
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            if left <= 0 or not self._sock.poll(int(left * 1000) + 1):
+                return None
+            reply = unpack_reply(self._sock.recv_multipart())
+            if reply is not None and reply.get("rid") == rid:
+                return reply
+
+    def _do(self, req: Request) -> Any:
+        body = dict(req.body, rid=next(self._rids))
+        frames = [b"", SIGNATURE, msgpack.packb(body, use_bin_type=True)]
+        delay = self.backoff
+        for attempt in range(self.retries + 1):
+            self._sock.send_multipart(frames)
+            reply = self._wait(body["rid"], self.timeout)
+            last = attempt == self.retries
+            if reply is not None and (last or not may_retry(reply, req)):
+                return decode_reply(req, reply)
+            if last or (reply is None and not req.resend):
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        raise NoReply(str(req.body.get("op")), self.timeout)
+
+    def iter_items(self, target: str, source: Optional[int] = None,
+                   page: int = 1000) -> Iterator[Item]:
+        """Every item of a system, read page by page (any size of system)."""
+        after: Optional[Item] = None
+        while True:
+            result = self.get_items_page(target, source, page, after)
+            yield from result.items
+            if not result.more or not result.items:
+                return
+            after = result.items[-1]
