@@ -184,19 +184,6 @@ s_write_traffic (kvp_bmetrics_t *self, FILE *out)
                             &self->latency);
 }
 
-//  One family of one sample.
-static void
-s_write_one (FILE *out, const char *name, const char *type, const char *help,
-             double value)
-{
-    kvp_metrics_family (out, name, type, help);
-    //  Counts exactly, times to a nanosecond
-    if (value == (double) (uint64_t) value)
-        fprintf (out, "%s %.0f\n", name, value);
-    else
-        fprintf (out, "%s %.9g\n", name, value);
-}
-
 //  A family whose samples were written into `text`.
 static void
 s_write_text (FILE *out, const char *name, const char *help, FILE **stream,
@@ -218,18 +205,18 @@ kvp_bmetrics_publish (kvp_bmetrics_t *self,
     if (!out)
         return;
     s_write_traffic (self, out);
-    s_write_one (out, "kvpbus_broker_timeouts_total", "counter",
+    kvp_metrics_sample (out, "kvpbus_broker_timeouts_total", "counter",
                  "Requests answered 32772: no reply within the deadline.",
                  (double) totals->timeouts);
-    s_write_one (out, "kvpbus_broker_lost_total", "counter",
+    kvp_metrics_sample (out, "kvpbus_broker_lost_total", "counter",
                  "Requests in flight to a worker that went away.",
                  (double) totals->lost);
-    s_write_one (out, "kvpbus_broker_events_published_total", "counter",
+    kvp_metrics_sample (out, "kvpbus_broker_events_published_total", "counter",
                  "Events from workers relayed to the subscribers' socket.",
                  (double) totals->events);
-    s_write_one (out, "kvpbus_broker_partitions", "gauge",
+    kvp_metrics_sample (out, "kvpbus_broker_partitions", "gauge",
                  "Partitions (N).", (double) totals->partitions);
-    s_write_one (out, "kvpbus_broker_workers_alive", "gauge",
+    kvp_metrics_sample (out, "kvpbus_broker_workers_alive", "gauge",
                  "Workers registered and alive.", (double) self->alive);
     s_write_text (out, "kvpbus_broker_worker_inflight", "Requests in flight "
                   "at each worker (its queue).", &self->inflight,

@@ -208,6 +208,17 @@ kvp_metrics_family (FILE *out, const char *name, const char *type,
 }
 
 void
+kvp_metrics_sample (FILE *out, const char *name, const char *type,
+                    const char *help, double value)
+{
+    kvp_metrics_family (out, name, type, help);
+    if (value == (double) (uint64_t) value)
+        fprintf (out, "%s %.0f\n", name, value);
+    else
+        fprintf (out, "%s %.9g\n", name, value);
+}
+
+void
 kvp_metrics_hist_init (kvp_metrics_hist_t *self, const double *bounds,
                        size_t nbounds)
 {

@@ -70,6 +70,12 @@ void
     kvp_metrics_family (FILE *out, const char *name, const char *type,
                         const char *help);
 
+/*  A family of one unlabelled sample: its HELP and TYPE lines and the
+    value (whole numbers exactly, others to nine significant digits). */
+void
+    kvp_metrics_sample (FILE *out, const char *name, const char *type,
+                        const char *help, double value);
+
 /*  Prepare a histogram over `nbounds` bounds (borrowed). */
 void
     kvp_metrics_hist_init (kvp_metrics_hist_t *self, const double *bounds,

@@ -122,36 +122,23 @@ s_write_requests (kvp_wmetrics_t *self, FILE *out)
     }
 }
 
-//  One family of one sample.
-static void
-s_write_one (FILE *out, const char *name, const char *type, const char *help,
-             double value)
-{
-    kvp_metrics_family (out, name, type, help);
-    //  Counts exactly, times to a nanosecond
-    if (value == (double) (uint64_t) value)
-        fprintf (out, "%s %.0f\n", name, value);
-    else
-        fprintf (out, "%s %.9g\n", name, value);
-}
-
 //  The write-ahead log and its checkpoints (kvp_store_stats).
 static void
 s_write_store (FILE *out, kvp_store_t *store)
 {
     kvp_store_stats_t st;
     kvp_store_stats (store, &st);
-    s_write_one (out, "kvpbus_worker_log_bytes", "gauge",
+    kvp_metrics_sample (out, "kvpbus_worker_log_bytes", "gauge",
                  "Write-ahead log files on disk, bytes.",
                  (double) st.log_bytes);
-    s_write_one (out, "kvpbus_worker_log_segments", "gauge",
+    kvp_metrics_sample (out, "kvpbus_worker_log_segments", "gauge",
                  "Write-ahead log segment files.", (double) st.log_segments);
-    s_write_one (out, "kvpbus_worker_log_backlog_bytes", "gauge",
+    kvp_metrics_sample (out, "kvpbus_worker_log_backlog_bytes", "gauge",
                  "Log bytes not yet checkpointed into LMDB.",
                  (double) st.backlog);
-    s_write_one (out, "kvpbus_worker_log_syncs_total", "counter",
+    kvp_metrics_sample (out, "kvpbus_worker_log_syncs_total", "counter",
                  "fdatasyncs of the log.", (double) st.log_syncs);
-    s_write_one (out, "kvpbus_worker_log_sync_seconds_total", "counter",
+    kvp_metrics_sample (out, "kvpbus_worker_log_sync_seconds_total", "counter",
                  "Time spent in them.", (double) st.log_sync_us / 1e6);
     kvp_metrics_family (out, "kvpbus_worker_checkpoint_duration_seconds",
                         "summary", "Checkpoints of the log into LMDB.");
@@ -159,7 +146,7 @@ s_write_store (FILE *out, kvp_store_t *store)
              "kvpbus_worker_checkpoint_duration_seconds_count %llu\n",
              (double) st.checkpoint_us / 1e6,
              (unsigned long long) st.checkpoints);
-    s_write_one (out, "kvpbus_worker_checkpoint_max_seconds", "gauge",
+    kvp_metrics_sample (out, "kvpbus_worker_checkpoint_max_seconds", "gauge",
                  "The longest checkpoint so far.",
                  (double) st.checkpoint_us_max / 1e6);
 }
@@ -186,9 +173,9 @@ kvp_wmetrics_publish (kvp_wmetrics_t *self, kvp_store_t *store,
                         "write and sync the log.");
     kvp_metrics_hist_write (out, "kvpbus_worker_commit_duration_seconds",
                             NULL, &self->commit);
-    s_write_one (out, "kvpbus_worker_events_published_total", "counter",
+    kvp_metrics_sample (out, "kvpbus_worker_events_published_total", "counter",
                  "Job events published.", (double) self->events);
-    s_write_one (out, "kvpbus_worker_partitions_owned", "gauge",
+    kvp_metrics_sample (out, "kvpbus_worker_partitions_owned", "gauge",
                  "Partitions this worker serves.", (double) owned);
     s_write_store (out, store);
     kvp_metrics_publish (self->http);
