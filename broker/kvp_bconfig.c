@@ -61,6 +61,20 @@ static const kvp_opts_option_t s_options [] = {
       .check = kvp_opts_check_hostport, S_AT (metrics),
       .help = "serve Prometheus metrics at http://HOST:PORT/metrics (off "
               "when not given)" },
+    { .name = "curve-secret", .type = KVP_OPTS_STRING, .metavar = "FILE",
+      S_AT (curve_secret),
+      .help = "the broker's secret certificate: CURVE on every endpoint "
+              "(needs --clients-allow and --workers-allow)" },
+    { .name = "clients-allow", .type = KVP_OPTS_STRING, .metavar = "DIR",
+      S_AT (clients_allow),
+      .help = "public certificates of the clients let in (metadata name "
+              "and role)" },
+    { .name = "workers-allow", .type = KVP_OPTS_STRING, .metavar = "DIR",
+      S_AT (workers_allow),
+      .help = "public certificates of the workers let in (metadata name: "
+              "the worker id)" },
+    { .name = "insecure", .type = KVP_OPTS_FLAG, S_AT (insecure),
+      .help = "allow binding beyond loopback without --curve-secret" },
     { .name = "verbose", .type = KVP_OPTS_FLAG, S_AT (verbose),
       .help = "debug logs" },
 };

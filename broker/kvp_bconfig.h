@@ -41,6 +41,10 @@ typedef struct {
     uint64_t max_msg;           /* --max-msg: ZMQ_MAXMSGSIZE, bytes */
     uint64_t events_hwm;        /* --events-hwm: queued per subscriber */
     const char *metrics;        /* --metrics HOST:PORT, or NULL: off */
+    const char *curve_secret;   /* --curve-secret FILE: CURVE on, or NULL */
+    const char *clients_allow;  /* --clients-allow DIR: client keys */
+    const char *workers_allow;  /* --workers-allow DIR: worker keys */
+    bool insecure;              /* --insecure: plain beyond loopback */
     bool verbose;               /* --verbose: debug logs */
 } kvp_bconfig_t;
 

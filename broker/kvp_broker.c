@@ -6,7 +6,9 @@
 #include "kvp_clients.h"
 #include "kvp_workers.h"
 #include "kvp_bio.h"
+#include "kvp_dir.h"
 #include <errno.h>
+#include <signal.h>
 #include <unistd.h>
 
 #define S_SNDHWM        100000      //  messages queued per peer
@@ -15,13 +17,25 @@
 
 //  --- construction --------------------------------------------------------
 
-//  A ROUTER bound to `endpoint`, or NULL (reason logged).
+//  SIGHUP: read the key folders again (kvp_broker_run passes it on).
+static volatile sig_atomic_t s_hangup;
+
+static void
+s_on_hangup (int signum)
+{
+    s_hangup = 1;
+}
+
+//  A ROUTER bound to `endpoint` (secured in the ZAP `domain` when CURVE is
+//  on), or NULL (reason logged).
 static zsock_t *
-s_router (kvp_broker_t *self, const char *role, const char *endpoint)
+s_router (kvp_broker_t *self, const char *role, const char *endpoint,
+          const char *domain)
 {
     zsock_t *sock = zsock_new (ZMQ_ROUTER);
     if (!sock)
         return NULL;
+    kvp_curve_server (self->curve, sock, domain);
     zsock_set_maxmsgsize (sock, (int) self->config.max_msg);
     zsock_set_sndhwm (sock, S_SNDHWM);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
@@ -37,9 +51,10 @@ s_open_registry (kvp_broker_t *self, int *exit_code)
 {
     int rc = 0;
     //  The registry makes its own folder; the parents are ours to make.
-    if (zsys_dir_create ("%s", self->config.data) == -1) {
+    int err = kvp_dir_make (self->config.data);
+    if (err) {
         zsys_error ("%s: cannot create %s: %s", self->logid,
-                    self->config.data, strerror (errno));
+                    self->config.data, strerror (err));
         return false;
     }
     self->registry = kvp_registry_new (self->config.data,
@@ -62,9 +77,11 @@ static bool
 s_open_sockets (kvp_broker_t *self)
 {
     const kvp_bconfig_t *config = &self->config;
-    self->clients = s_router (self, "clients", config->clients);
+    self->clients = s_router (self, "clients", config->clients,
+                              KVP_CURVE_CLIENTS);
     self->workers = self->clients
-                  ? s_router (self, "workers", config->workers) : NULL;
+                  ? s_router (self, "workers", config->workers,
+                              KVP_CURVE_WORKERS) : NULL;
     if (!self->workers)
         return false;
     zsock_set_linger (self->clients, S_LINGER_MS);
@@ -76,8 +93,8 @@ s_open_sockets (kvp_broker_t *self)
     char error [256];
     self->events = kvp_proxy_new (config->events_in, config->events,
                                   (int64_t) config->max_msg,
-                                  (int) config->events_hwm, self->logid,
-                                  error, sizeof error);
+                                  (int) config->events_hwm, self->curve,
+                                  self->logid, error, sizeof error);
     if (!self->events)
         zsys_error ("%s: %s", self->logid, error);
     return self->events != NULL;
@@ -138,6 +155,59 @@ s_make_tables (kvp_broker_t *self)
     return true;
 }
 
+//  Protected mode (spec section 11): without CURVE, only loopback binds
+//  unless --insecure.
+static bool
+s_check_protected (kvp_broker_t *self)
+{
+    const kvp_bconfig_t *config = &self->config;
+    const char *endpoints [] = { config->clients, config->workers,
+                                 config->events_in, config->events };
+    for (size_t i = 0; i < sizeof endpoints / sizeof *endpoints; i++)
+        if (!kvp_curve_is_loopback (endpoints [i]) && !config->insecure) {
+            zsys_error ("%s: refusing to bind %s without --curve-secret "
+                        "(protected mode): give the broker keys, or "
+                        "--insecure to serve anyone who can reach it",
+                        self->logid, endpoints [i]);
+            return false;
+        }
+    return true;
+}
+
+//  --curve-secret: the broker's keys and the ZAP handler, before any
+//  socket binds (a secured socket without its handler would let anyone
+//  in). Every failure here is the configuration's: exit 2.
+static bool
+s_open_security (kvp_broker_t *self)
+{
+    const kvp_bconfig_t *config = &self->config;
+    char error [512];
+    if (!config->curve_secret) {
+        if (config->clients_allow || config->workers_allow) {
+            zsys_error ("%s: --clients-allow and --workers-allow need "
+                        "--curve-secret", self->logid);
+            return false;
+        }
+        return s_check_protected (self);
+    }
+    if (!config->clients_allow || !config->workers_allow) {
+        zsys_error ("%s: --curve-secret needs --clients-allow and "
+                    "--workers-allow", self->logid);
+        return false;
+    }
+    self->curve = kvp_curve_load (config->curve_secret, NULL, error,
+                                  sizeof error);
+    if (self->curve)
+        self->zap = kvp_zap_new (config->clients_allow, config->workers_allow,
+                                 self->logid, error, sizeof error);
+    if (!self->zap) {
+        zsys_error ("%s: %s", self->logid, error);
+        return false;
+    }
+    signal (SIGHUP, s_on_hangup);
+    return true;
+}
+
 //  --metrics: the endpoint, if asked for.
 static bool
 s_open_metrics (kvp_broker_t *self)
@@ -168,6 +238,11 @@ kvp_broker_new (const kvp_bconfig_t *config, int *exit_code)
     snprintf (self->logid, sizeof self->logid, "kvp-broker[%d]",
               (int) getpid ());
     self->silence_ms = (int64_t) (config->liveness * config->heartbeat_ms);
+    if (!s_open_security (self)) {
+        *exit_code = 2;
+        kvp_broker_destroy (&self);
+        return NULL;
+    }
     if (!s_open_registry (self, exit_code)
     ||  !s_make_tables (self)
     ||  !s_open_sockets (self)
@@ -198,6 +273,8 @@ kvp_broker_destroy (kvp_broker_t **self_p)
     zhashx_destroy (&self->sessions);
     zsock_destroy (&self->clients);
     zsock_destroy (&self->workers);
+    kvp_zap_destroy (&self->zap);
+    kvp_curve_destroy (&self->curve);
     kvp_owners_destroy (&self->owners);
     kvp_registry_destroy (&self->registry);
     kvp_request_destroy (&self->request);
@@ -277,6 +354,12 @@ s_timers (kvp_broker_t *self)
 static void
 s_check_interrupt (kvp_broker_t *self)
 {
+    if (s_hangup && self->zap) {
+        s_hangup = 0;
+        zsys_notice ("%s: SIGHUP: reading the key folders again",
+                     self->logid);
+        kvp_zap_reload (self->zap);
+    }
     if (zsys_interrupted && !self->draining) {
         self->draining = true;
         zsys_notice ("%s: stopping; %zu requests in flight", self->logid,

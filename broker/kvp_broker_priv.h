@@ -19,6 +19,8 @@
 #include <msgpack.h>
 #include "kvp_broker.h"
 #include "kvp_bmetrics.h"
+#include "kvp_curve.h"
+#include "kvp_zap.h"
 #include "kvp_proxy.h"
 #include "kvp_inflight.h"
 #include "kvp_owners.h"
@@ -62,6 +64,8 @@ struct _kvp_broker_t {
     size_t warnings_held;           /* warnings not printed since then */
     bool draining;                  /* interrupted: no more clients */
     kvp_bmetrics_t *metrics;        /* --metrics, or NULL */
+    kvp_curve_t *curve;             /* --curve-secret, or NULL: plain */
+    kvp_zap_t *zap;                 /* who may connect, when secured */
     int64_t metrics_at;             /* next metrics snapshot, mono ms */
 
     uint64_t routed;                /* counters, logged at exit */

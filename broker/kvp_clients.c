@@ -136,6 +136,9 @@ s_decode (kvp_broker_t *self, s_msg_t *msg)
     int rc = kvp_request_decode (self->request, zframe_data (body),
                                  zframe_size (body));
     if (rc != KVP_RC_OK) {
+        if (rc == KVP_RC_ACCESS_DENIED)
+            kvp_bio_warn (self, "refused %s",
+                          kvp_request_error (self->request));
         kvp_bio_reply (self, msg->client_p, kvp_request_rid (self->request),
                        (unsigned) rc, "%s", kvp_request_error (self->request));
         return false;
@@ -374,6 +377,22 @@ s_serve_decoded (kvp_broker_t *self, s_msg_t *msg)
                        "%s has no handler in the broker", kvp_op_name (op));
 }
 
+//  The role of the client that sent `body`: with CURVE on, from the
+//  metadata the ZAP handler gave its connection, told to the decoder with
+//  the client's name. The handler lets no client in without a known role;
+//  should one lack it anyway, it may only read.
+static kvp_role_t
+s_access (kvp_broker_t *self, zframe_t *body)
+{
+    if (!self->curve)
+        return KVP_ROLE_ADMIN;
+    const char *name = zframe_meta (body, "User-Id");
+    int found = kvp_role_lookup (zframe_meta (body, KVP_ZAP_ROLE));
+    kvp_role_t role = found < 0 ? KVP_ROLE_READER : (kvp_role_t) found;
+    kvp_request_set_access (self->request, role, name ? name : "?");
+    return role;
+}
+
 static void
 s_serve (kvp_broker_t *self, zframe_t **frames, size_t total)
 {
@@ -387,8 +406,11 @@ s_serve (kvp_broker_t *self, zframe_t **frames, size_t total)
     }
     s_msg_t msg = { .client_p = &frames [F_ID], .body_p = &frames [F_BODY] };
     zframe_t *body = frames [F_BODY];
-    //  Anything the light scan is not sure of takes the full decode.
-    if (kvp_route_scan (&msg.route, zframe_data (body), zframe_size (body)))
+    kvp_role_t role = s_access (self, body);
+    //  Anything the light scan is not sure of, or that the client may not
+    //  do, takes the full decode, which says why.
+    if (kvp_route_scan (&msg.route, zframe_data (body), zframe_size (body))
+    ||  kvp_op_role (msg.route.op) > role)
         s_serve_decoded (self, &msg);
     else
         s_route (self, &msg);

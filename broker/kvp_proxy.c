@@ -1,6 +1,7 @@
 /*  kvp_proxy.c - the XSUB -> XPUB event proxy as a zactor.
 */
 #include "kvp_proxy.h"
+#include "kvp_curve.h"
 #include <czmq.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -24,6 +25,7 @@ typedef struct {
     const char *events;
     int64_t max_msg;
     int hwm;                        //  XPUB send high-water mark
+    const kvp_curve_t *curve;       //  the broker's keys, or NULL
     char logid [64];
     s_counts_t *counts;             //  in the kvp_proxy_t, which outlives
                                     //  the actor
@@ -68,15 +70,17 @@ s_forward (void *from, void *to, s_counts_t *counts)
         s_add (&counts->forwarded, (uint64_t) count - dropped);
 }
 
+//  A socket bound to `endpoint`, secured in `domain` when the broker is.
 static zsock_t *
 s_socket (int type, const char *endpoint, int64_t max_msg, int sndhwm,
-          char *error, size_t size)
+          const s_args_t *args, const char *domain, char *error, size_t size)
 {
     zsock_t *sock = zsock_new (type);
     if (!sock) {
         snprintf (error, size, "cannot create a socket");
         return NULL;
     }
+    kvp_curve_server (args->curve, sock, domain);
     zsock_set_sndhwm (sock, sndhwm);
     zsock_set_rcvhwm (sock, KVP_PROXY_HWM);
     zsock_set_linger (sock, 0);
@@ -133,8 +137,10 @@ s_actor (zsock_t *pipe, void *argp)
     //  XSUB capped like every network-facing socket; XPUB faces only
     //  subscribers, whose messages are subscriptions.
     zsock_t *xsub = s_socket (ZMQ_XSUB, args->events_in, args->max_msg,
-                              KVP_PROXY_HWM, error, sizeof error);
+                              KVP_PROXY_HWM, args, KVP_CURVE_WORKERS,
+                              error, sizeof error);
     zsock_t *xpub = xsub ? s_socket (ZMQ_XPUB, args->events, 0, args->hwm,
+                                     args, KVP_CURVE_CLIENTS,
                                      error, sizeof error) : NULL;
     if (xpub)
         zsys_info ("%s: events proxy %s -> %s", args->logid,
@@ -153,13 +159,15 @@ s_actor (zsock_t *pipe, void *argp)
 
 kvp_proxy_t *
 kvp_proxy_new (const char *events_in, const char *events, int64_t max_msg,
-               int hwm, const char *logid, char *error, size_t size)
+               int hwm, const kvp_curve_t *curve, const char *logid,
+               char *error, size_t size)
 {
     kvp_proxy_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     s_args_t args = { events_in, events, max_msg,
-                      hwm > 0 ? hwm : KVP_PROXY_HWM, "", &self->counts };
+                      hwm > 0 ? hwm : KVP_PROXY_HWM, curve, "",
+                      &self->counts };
     snprintf (args.logid, sizeof args.logid, "%s", logid);
     self->actor = zactor_new (s_actor, &args);
     char *reply = self->actor ? zstr_recv (self->actor) : NULL;

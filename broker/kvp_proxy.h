@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "kvp_curve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,12 +33,14 @@ typedef struct _kvp_proxy_t kvp_proxy_t;
 /*  Start the proxy: bind XSUB to `events_in` and XPUB to `events`, with
     ZMQ_MAXMSGSIZE `max_msg` on XSUB and a send high-water mark of `hwm`
     messages (0: KVP_PROXY_HWM) on XPUB. Returns NULL if a bind fails (the
-    reason is written into `error`, `size` bytes). `logid` prefixes its
+    reason is written into `error`, `size` bytes). With `curve` (the
+    broker's keys; NULL: plain) both are CURVE servers, XSUB in the
+    workers' ZAP domain and XPUB in the clients'. `logid` prefixes its
     log lines (copied). */
 kvp_proxy_t *
     kvp_proxy_new (const char *events_in, const char *events,
-                   int64_t max_msg, int hwm, const char *logid, char *error,
-                   size_t size);
+                   int64_t max_msg, int hwm, const kvp_curve_t *curve,
+                   const char *logid, char *error, size_t size);
 
 /*  The events the proxy has handed to XPUB since it started (XPUB gives
     them to the subscribers whose topics match). Safe from any thread

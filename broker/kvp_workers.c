@@ -206,9 +206,18 @@ s_reachable (kvp_broker_t *self, kvp_session_t *session)
 //  Checks a decoded REGISTER and records it. Returns false with the
 //  reason in self->refusal.
 static bool
-s_admit (kvp_broker_t *self, kvp_session_t *session)
+s_admit (kvp_broker_t *self, kvp_session_t *session, const char *key_name)
 {
     kvp_register_t *reg = &self->reg;
+    //  With CURVE on, a worker's key names the one id it may take.
+    if (self->curve && (!key_name || !streq (key_name, reg->id))) {
+        snprintf (self->refusal, sizeof self->refusal,
+                  "fatal: the key of worker %s may not register as %s",
+                  key_name ? key_name : "?", reg->id);
+        kvp_bio_warn (self, "refused a REGISTER as %s from the key of %s",
+                      reg->id, key_name ? key_name : "?");
+        return false;
+    }
     if (!kvp_owners_check (self->owners, reg, self->refusal,
                            sizeof self->refusal))
         return false;
@@ -245,7 +254,7 @@ s_on_register (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
         kvp_bio_warn (self, "dropped a malformed REGISTER");
         return;
     }
-    bool admitted = s_admit (self, session);
+    bool admitted = s_admit (self, session, zframe_meta (map, "User-Id"));
     s_event (self, session, admitted ? KVP_SESSION_REGISTER
                                      : KVP_SESSION_REFUSED);
     free (reg->partitions);

@@ -28,6 +28,12 @@ struct _kvp_client_t {
 kvp_client_t *
 kvp_client_new (const char *endpoint)
 {
+    return kvp_client_new_curve (endpoint, NULL);
+}
+
+kvp_client_t *
+kvp_client_new_curve (const char *endpoint, const kvp_curve_t *curve)
+{
     kvp_client_t *self = (kvp_client_t *) zmalloc (sizeof (kvp_client_t));
     if (!self)
         return NULL;
@@ -39,6 +45,7 @@ kvp_client_new (const char *endpoint)
         kvp_client_destroy (&self);
         return NULL;
     }
+    kvp_curve_client (curve, self->sock);
     zsock_set_maxmsgsize (self->sock, KVP_CLIENT_MSG_MAX);
     zsock_set_reconnect_ivl (self->sock, KVP_CLIENT_RECONNECT_MS);
     zsock_set_sndtimeo (self->sock, SEND_TIMEOUT_MS);

@@ -31,6 +31,7 @@
 #include <czmq.h>
 #include <msgpack.h>
 #include "kvp_client_reply.h"
+#include "kvp_curve.h"
 #include "kvp_sub.h"
 
 #ifdef __cplusplus
@@ -49,6 +50,13 @@ typedef struct _kvp_client_t kvp_client_t;
     endpoint is invalid. */
 kvp_client_t *
     kvp_client_new (const char *endpoint);
+
+/*  kvp_client_new as a CURVE client with `curve` (our secret certificate
+    and the broker's public key, from kvp_curve_load or
+    kvp_curve_for_client; NULL: plain). A broker that does not let the key
+    in never answers: calls time out. `curve` may be freed after. */
+kvp_client_t *
+    kvp_client_new_curve (const char *endpoint, const kvp_curve_t *curve);
 
 /*  Close the connection (unsent requests are discarded), free the replies
     still kept, and null the caller's pointer; safe on NULL. */

@@ -132,9 +132,11 @@ kvp_feed_new (const kvp_feed_config_t *config)
     self->saved = ok? (uint64_t *) calloc (KVP_MERGE_PARTS, sizeof (uint64_t))
                     : NULL;
     self->merge = self->saved? kvp_merge_new (config->held_max): NULL;
-    self->client = self->merge? kvp_client_new (self->broker): NULL;
-    self->sub = self->client? kvp_sub_new_hwm (self->events, topic,
-                                               config->rcvhwm): NULL;
+    self->client = self->merge? kvp_client_new_curve (self->broker,
+                                                      config->curve): NULL;
+    self->sub = self->client? kvp_sub_new_curve (self->events, topic,
+                                                 config->rcvhwm,
+                                                 config->curve): NULL;
     if (!self->sub)
         kvp_feed_destroy (&self);
     return self;

@@ -42,6 +42,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <msgpack.h>
+#include "kvp_curve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +61,8 @@ typedef struct {
                                    (0: 3000) */
     unsigned limit;             /* GetEvents page, 1..10000 (0: 1000) */
     size_t held_max;            /* bytes held ahead of gaps (0: 64 MiB) */
+    const kvp_curve_t *curve;   /* CURVE keys for both sockets (NULL:
+                                   plain); used only by kvp_feed_new */
 } kvp_feed_config_t;
 
 typedef enum {

@@ -22,6 +22,13 @@ kvp_sub_new (const char *endpoint, const char *prefix)
 kvp_sub_t *
 kvp_sub_new_hwm (const char *endpoint, const char *prefix, int rcvhwm)
 {
+    return kvp_sub_new_curve (endpoint, prefix, rcvhwm, NULL);
+}
+
+kvp_sub_t *
+kvp_sub_new_curve (const char *endpoint, const char *prefix, int rcvhwm,
+                   const kvp_curve_t *curve)
+{
     kvp_sub_t *self = (kvp_sub_t *) zmalloc (sizeof (kvp_sub_t));
     if (!self)
         return NULL;
@@ -31,6 +38,7 @@ kvp_sub_new_hwm (const char *endpoint, const char *prefix, int rcvhwm)
         kvp_sub_destroy (&self);
         return NULL;
     }
+    kvp_curve_client (curve, self->sock);
     zsock_set_maxmsgsize (self->sock, KVP_CLIENT_MSG_MAX);
     zsock_set_reconnect_ivl (self->sock, KVP_CLIENT_RECONNECT_MS);
     zsock_set_rcvhwm (self->sock, rcvhwm > 0 ? rcvhwm : KVP_SUB_RCVHWM);

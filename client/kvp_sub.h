@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <czmq.h>
 #include <msgpack.h>
+#include "kvp_curve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,6 +39,13 @@ kvp_sub_t *
     KVP_SUB_RCVHWM. */
 kvp_sub_t *
     kvp_sub_new_hwm (const char *endpoint, const char *prefix, int rcvhwm);
+
+/*  kvp_sub_new_hwm (rcvhwm 0: KVP_SUB_RCVHWM) as a CURVE client with
+    `curve` (NULL: plain); a key the broker does not let in receives
+    nothing. */
+kvp_sub_t *
+    kvp_sub_new_curve (const char *endpoint, const char *prefix, int rcvhwm,
+                       const kvp_curve_t *curve);
 
 /*  Close and null the caller's pointer; safe on NULL. */
 void

@@ -45,6 +45,11 @@ static const o_spec_t s_specs [] = {
       "broker clients endpoint (tcp://127.0.0.1:5555)" },
     { "--events", NULL, "EP", O_STR, F (events), 0, 0,
       "broker events endpoint (tcp://127.0.0.1:5558)" },
+    { "--curve-secret", NULL, "FILE", O_STR, F (curve_secret), 0, 0,
+      "our secret certificate, for a secured cluster ($"
+      KVP_CURVE_ENV_SECRET ")" },
+    { "--broker-public", NULL, "FILE", O_STR, F (broker_public), 0, 0,
+      "the broker's public certificate ($" KVP_CURVE_ENV_BROKER ")" },
     { "--conns", "-c", "CONNS", O_INT, F (conns), 1, 256,
       "DEALER connections (4)" },
     { "--pipeline", "-p", "P", O_INT, F (pipeline), 1, 4096,
@@ -244,6 +249,27 @@ s_outputs (const bench_opts_t *opts, bench_stats_t *stats)
         bench_stats_latency_log (stats, opts->latency_log);
 }
 
+//  After the command line: the replay, or the load and its report.
+static int
+s_run (const bench_opts_t *opts)
+{
+    if (opts->replay)
+        return bench_replay_run (opts, stdout);
+    bench_cpu_t *cpu = bench_cpu_new (opts->cpu_pids);
+    if (!cpu)
+        return BENCH_USAGE;
+    bench_stats_t *stats = bench_stats_new (!opts->no_events, &cpu);
+    if (stats && opts->latency_log && bench_stats_keep_latencies (stats))
+        bench_stats_destroy (&stats);
+    if (!stats)
+        return BENCH_NO_BROKER;
+    int status = s_bench (opts, stats);
+    if (status == BENCH_OK)
+        s_outputs (opts, stats);
+    bench_stats_destroy (&stats);
+    return status;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -260,19 +286,13 @@ main (int argc, char **argv)
         s_usage (stdout);
     if (parsed)
         return parsed > 0 ? BENCH_OK : BENCH_USAGE;
-    if (opts.replay)
-        return bench_replay_run (&opts, stdout);
-    bench_cpu_t *cpu = bench_cpu_new (opts.cpu_pids);
-    if (!cpu)
+    char error [512];
+    if (!kvp_curve_for_client (opts.curve_secret, opts.broker_public,
+                               &opts.curve, error, sizeof error)) {
+        fprintf (stderr, "kvpbench: %s\n", error);
         return BENCH_USAGE;
-    bench_stats_t *stats = bench_stats_new (!opts.no_events, &cpu);
-    if (stats && opts.latency_log && bench_stats_keep_latencies (stats))
-        bench_stats_destroy (&stats);
-    if (!stats)
-        return BENCH_NO_BROKER;
-    int status = s_bench (&opts, stats);
-    if (status == BENCH_OK)
-        s_outputs (&opts, stats);
-    bench_stats_destroy (&stats);
+    }
+    int status = s_run (&opts);
+    kvp_curve_destroy (&opts.curve);
     return status;
 }

@@ -50,6 +50,9 @@ typedef struct {
     int sub_hwm;                /* --sub-hwm N: the subscriber's queue */
     bool replay;                /* --replay: read the logs back, no load */
     int replay_limit;           /* --replay-limit N: GetEvents page */
+    const char *curve_secret;   /* --curve-secret FILE (or the environment) */
+    const char *broker_public;  /* --broker-public FILE (or the environment) */
+    kvp_curve_t *curve;         /* the keys those name, or NULL: plain */
 } bench_opts_t;
 
 /* --- CPU time (kvpbench_cpu.c) -------------------------------------------- */

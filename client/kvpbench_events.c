@@ -103,7 +103,8 @@ s_actor (zsock_t *pipe, void *argp)
     zsock_signal (pipe, 0);
     const bench_opts_t *opts = args.opts;
     kvp_feed_config_t config = { .broker = opts->broker,
-        .events = opts->events, .partition = -1, .rcvhwm = opts->sub_hwm };
+        .events = opts->events, .partition = -1, .rcvhwm = opts->sub_hwm,
+        .curve = opts->curve };
     kvp_feed_t *feed = kvp_feed_new (&config);
     bool ready = feed && s_ready (feed, &args);
     zstr_send (pipe, ready? "READY": "FAILED");

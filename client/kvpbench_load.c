@@ -130,7 +130,7 @@ s_connect (bench_load_t *self)
     self->mask = slots - 1;
     for (int i = 0; i < opts->conns; i++) {
         conn_t *conn = &self->conns [i];
-        conn->client = kvp_client_new (opts->broker);
+        conn->client = kvp_client_new_curve (opts->broker, opts->curve);
         conn->slots = (slot_t *) calloc (slots, sizeof (slot_t));
         conn->next_rid = 1;
         if (!conn->client || !conn->slots)

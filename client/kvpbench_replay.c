@@ -160,7 +160,7 @@ int
 bench_replay_run (const bench_opts_t *opts, FILE *out)
 {
     s_replay_t self = { .opts = opts };
-    self.client = kvp_client_new (opts->broker);
+    self.client = kvp_client_new_curve (opts->broker, opts->curve);
     self.nparts = self.client? s_partitions (self.client): 0;
     if (!self.nparts) {
         fprintf (stderr, "kvpbench: no ClusterStatus from %s\n", opts->broker);

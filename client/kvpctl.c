@@ -41,6 +41,12 @@ static const g_option_t s_globals [] = {
       "                    times while its outcome is unknown (default 0)" },
     { "--json", NULL, G_FLAG, offsetof (ctl_t, json), 0, 0,
       "print each reply or event body as one line of JSON" },
+    { "--curve-secret", "FILE", G_STR, offsetof (ctl_t, curve_secret), 0, 0,
+      "our secret certificate, for a secured cluster\n"
+      "                    (default $" KVP_CURVE_ENV_SECRET ")" },
+    { "--broker-public", "FILE", G_STR, offsetof (ctl_t, broker_public), 0,
+      0, "the broker's public certificate (default $"
+      KVP_CURVE_ENV_BROKER ")" },
 };
 #define G_COUNT (sizeof s_globals / sizeof s_globals [0])
 
@@ -80,6 +86,8 @@ static const ctl_command_t s_commands [] = {
       "        [--count N] [--seconds S]" },
     { "events", ctl_events, 1, 1, OPTBIT (OPT_FROM) | OPTBIT (OPT_LIMIT),
       "events PARTITION [--from SEQ] [--limit N]" },
+    { "keygen", ctl_keygen, 1, 1, OPTBIT (OPT_ROLE) | OPTBIT (OPT_DIR),
+      "keygen NAME [--role reader|writer|admin] [--dir DIR]" },
 };
 #define C_COUNT (sizeof s_commands / sizeof s_commands [0])
 
@@ -90,7 +98,7 @@ static const char *s_option_flags [OPT_MAX] = {
     [OPT_COUNT] = "--count", [OPT_SECONDS] = "--seconds",
     [OPT_FROM_START] = "--from-start", [OPT_POSITION] = "--position",
     [OPT_PARTITION] = "--partition", [OPT_FROM] = "--from",
-    [OPT_LIMIT] = "--limit"
+    [OPT_LIMIT] = "--limit", [OPT_ROLE] = "--role", [OPT_DIR] = "--dir"
 };
 
 static void
@@ -120,6 +128,8 @@ s_usage (FILE *out)
            "the position there (one line per partition: PARTITION LAST-SEQ).\n"
            "events reads one partition's stored events once (--from: the\n"
            "first seq wanted, default the first kept; --limit: 1 to 10000).\n"
+           "keygen writes the certificate pair DIR/NAME and DIR/NAME_secret\n"
+           "(mode 0600; DIR default .) with metadata name NAME and role.\n"
            "exit status: 0 ok, 1 error reply or failed job, 2 usage, "
            "3 no reply\n", out);
 }
@@ -299,14 +309,21 @@ main (int argc, char **argv)
             s_usage (stdout);
         return help ? CTL_OK : CTL_USAGE;
     }
-    //  watch makes its own connections (kvp_feed); the others share one.
-    if (cmd->run != ctl_watch) {
-        ctl.client = kvp_client_new (ctl.broker);
+    char error [512];
+    if (cmd->run != ctl_keygen
+    &&  !kvp_curve_for_client (ctl.curve_secret, ctl.broker_public,
+                               &ctl.curve, error, sizeof error))
+        return ctl_usage_error ("%s", error);
+    //  watch makes its own connections (kvp_feed); keygen none; the others
+    //  share one.
+    if (cmd->run != ctl_watch && cmd->run != ctl_keygen) {
+        ctl.client = kvp_client_new_curve (ctl.broker, ctl.curve);
         if (!ctl.client)
             return ctl_usage_error ("cannot use broker endpoint %s",
                                     ctl.broker);
     }
     int status = cmd->run (&ctl);
     kvp_client_destroy (&ctl.client);
+    kvp_curve_destroy (&ctl.curve);
     return status;
 }

@@ -21,7 +21,7 @@
 typedef enum {
     OPT_NAME, OPT_ID, OPT_EXCHANGE, OPT_SOURCE, OPT_KEY, OPT_CIM,
     OPT_COUNT, OPT_SECONDS, OPT_FROM_START, OPT_POSITION, OPT_PARTITION,
-    OPT_FROM, OPT_LIMIT, OPT_MAX
+    OPT_FROM, OPT_LIMIT, OPT_ROLE, OPT_DIR, OPT_MAX
 } ctl_opt_t;
 
 /*  Command options that take no value (given: opt [o] is ""). */
@@ -36,6 +36,9 @@ typedef struct {
     int timeout_ms;             /* --timeout MS */
     int retries;                /* --retries N, for item ops with --key */
     bool json;                  /* --json */
+    const char *curve_secret;   /* --curve-secret FILE (or the environment) */
+    const char *broker_public;  /* --broker-public FILE (or the environment) */
+    kvp_curve_t *curve;         /* the keys those name, or NULL: plain */
     /* the command */
     const char *command;        /* its name */
     char **args;                /* positional arguments after it */
@@ -49,7 +52,7 @@ typedef int (ctl_fn_t) (ctl_t *ctl);
 /*  Command handlers (kvpctl_cmds.c); each returns an exit status. */
 ctl_fn_t ctl_ping, ctl_status, ctl_define, ctl_destroy, ctl_settings,
          ctl_add, ctl_modify, ctl_remove, ctl_get, ctl_system, ctl_job,
-         ctl_watch, ctl_events;
+         ctl_watch, ctl_events, ctl_keygen;
 
 /*  Report a usage error on stderr; returns CTL_USAGE. */
 int

@@ -68,7 +68,8 @@ s_watch_config (ctl_t *ctl, kvp_feed_config_t *config)
         .system = ctl->nargs? ctl->args [0]: NULL,
         .partition = ctl->opt [OPT_PARTITION]? (int) partition: -1,
         .from_start = ctl->opt [OPT_FROM_START] != NULL,
-        .timeout_ms = ctl->timeout_ms < 3000? ctl->timeout_ms: 3000
+        .timeout_ms = ctl->timeout_ms < 3000? ctl->timeout_ms: 3000,
+        .curve = ctl->curve
     };
     return true;
 }

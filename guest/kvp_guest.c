@@ -38,8 +38,9 @@ kvp_guest_new (const kvp_guest_config_t *config)
     }
     kvp_feed_config_t feed = { .broker = config->broker,
         .events = config->events, .system = self->guid.text,
-        .partition = -1, .timeout_ms = (int) config->timeout_ms };
-    self->client = kvp_client_new (config->broker);
+        .partition = -1, .timeout_ms = (int) config->timeout_ms,
+        .curve = config->curve };
+    self->client = kvp_client_new_curve (config->broker, config->curve);
     self->feed = self->client? kvp_feed_new (&feed): NULL;
     self->pool = self->feed? kvp_pool_new (config->pool_dir): NULL;
     if (self->pool && config->position

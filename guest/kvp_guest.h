@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "kvp_curve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,6 +37,10 @@ typedef struct {
     const char *events;         /* events endpoint */
     unsigned timeout_ms;        /* wait for a reply before asking again */
     unsigned resync_ms;         /* read every item again this often */
+    const char *curve_secret;   /* secured cluster: our secret certificate */
+    const char *broker_public;  /* and the broker's public one */
+    const kvp_curve_t *curve;   /* the keys those name (main loads them),
+                                   or NULL: plain */
 } kvp_guest_config_t;
 
 typedef struct _kvp_guest_t kvp_guest_t;

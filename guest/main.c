@@ -10,6 +10,7 @@
 
 #include <czmq.h>
 #include "kvp_opts.h"
+#include "kvp_curve.h"
 
 static const kvp_opts_option_t s_options [] = {
     { .name = "system", .type = KVP_OPTS_STRING, .metavar = "GUID",
@@ -35,6 +36,14 @@ static const kvp_opts_option_t s_options [] = {
       .def = "10000", .min = 100, .max = 86400000,
       KVP_OPTS_FIELD (kvp_guest_config_t, resync_ms),
       .help = "read every item again this often (a destroyed system empties the file)" },
+    { .name = "curve-secret", .type = KVP_OPTS_STRING, .metavar = "FILE",
+      KVP_OPTS_FIELD (kvp_guest_config_t, curve_secret),
+      .help = "our secret certificate (a reader key), for a secured "
+              "cluster (default $" KVP_CURVE_ENV_SECRET ")" },
+    { .name = "broker-public", .type = KVP_OPTS_STRING, .metavar = "FILE",
+      KVP_OPTS_FIELD (kvp_guest_config_t, broker_public),
+      .help = "the broker's public certificate (default $"
+              KVP_CURVE_ENV_BROKER ")" },
 };
 
 static void
@@ -58,6 +67,12 @@ main (int argc, char *argv [])
         snprintf (error, sizeof error, "--system is required");
         rc = KVP_OPTS_ERROR;
     }
+    kvp_curve_t *curve = NULL;
+    if (rc == KVP_OPTS_OK
+    &&  !kvp_curve_for_client (config.curve_secret, config.broker_public,
+                               &curve, error, sizeof error))
+        rc = KVP_OPTS_ERROR;
+    config.curve = curve;
     if (rc == KVP_OPTS_HELP) {
         s_usage (stdout);
         return 0;
@@ -73,12 +88,14 @@ main (int argc, char *argv [])
     zsys_set_logident (ident);
     kvp_guest_t *guest = kvp_guest_new (&config);
     if (!guest) {
+        kvp_curve_destroy (&curve);
         zsys_shutdown ();
         return 1;
     }
     zsys_notice ("keeping %s/.kvp_pool_0", config.pool_dir);
     rc = kvp_guest_run (guest);
     kvp_guest_destroy (&guest);
+    kvp_curve_destroy (&curve);
     zsys_shutdown ();
     return rc;
 }

@@ -141,3 +141,12 @@ kvp_role_name (kvp_role_t role)
 {
     return (unsigned) role <= KVP_ROLE_ADMIN? s_roles [role]: "unknown";
 }
+
+int
+kvp_role_lookup (const char *name)
+{
+    for (int role = KVP_ROLE_READER; name && role <= KVP_ROLE_ADMIN; role++)
+        if (strcmp (name, s_roles [role]) == 0)
+            return role;
+    return -1;
+}

@@ -140,6 +140,10 @@ kvp_field_t
 const char *
     kvp_role_name (kvp_role_t role);
 
+/*  The role named `name` (as kvp_role_name spells it), or -1. */
+int
+    kvp_role_lookup (const char *name);
+
 #ifdef __cplusplus
 }
 #endif

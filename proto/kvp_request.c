@@ -57,6 +57,8 @@ struct _kvp_request_t {
     uint64_t partition;         /* GetEvents */
     uint64_t from;
     uint32_t limit;
+    kvp_role_t role;            /* of the sender (kvp_request_set_access) */
+    const char *who;            /* its name, for a 32769 */
 };
 
 static s_check_fn s_check_name, s_check_id, s_check_target, s_check_dxe,
@@ -252,6 +254,8 @@ kvp_request_new (void)
     }
     self->error = "";
     self->op = KVP_OP_COUNT;
+    self->role = KVP_ROLE_ADMIN;
+    self->who = "";
     return self;
 }
 
@@ -354,6 +358,12 @@ s_take_op (kvp_request_t *self)
                                           op->via.str.ptr, op->via.str.size));
     }
     self->op = (kvp_op_t) found;
+    if (kvp_op_role (self->op) > self->role)
+        return s_refuse (self, KVP_RC_ACCESS_DENIED, "%s: not allowed to "
+                         "client %s (role %s; it needs %s)",
+                         kvp_op_name (self->op), self->who,
+                         kvp_role_name (self->role),
+                         kvp_role_name (kvp_op_role (self->op)));
     return 0;
 }
 
@@ -423,6 +433,14 @@ kvp_request_decode (kvp_request_t *self, const void *body, size_t len)
     s_take_rid (self);
     int rc = s_take_op (self);
     return rc? rc: s_check_fields (self);
+}
+
+void
+kvp_request_set_access (kvp_request_t *self, kvp_role_t role,
+                        const char *who)
+{
+    self->role = role;
+    self->who = who ? who : "";
 }
 
 //  --------------------------------------------------------------------------

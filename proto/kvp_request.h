@@ -88,6 +88,15 @@ void
 int
     kvp_request_decode (kvp_request_t *self, const void *body, size_t len);
 
+/*  Who sends the bodies decoded from now on (spec section 11): an op above
+    `role` is refused with 32769, right after the op checks (so before any
+    field fault), with an error naming the op and `who` (borrowed: keep it
+    until the next call). A new decoder lets every op through (admin): the
+    broker sets each client's role when CURVE is on. */
+void
+    kvp_request_set_access (kvp_request_t *self, kvp_role_t role,
+                            const char *who);
+
 /*  The reason for the last failed decode, naming the field or key at
     fault ("" after a success). Valid until the next decode. */
 const char *

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <czmq.h>
+#include "kvp_dir.h"
 #include "kvp_lmdb.h"
 #include "kvp_store.h"
 
@@ -72,25 +73,6 @@ kvp_lmdb_del_prefix (MDB_txn *txn, MDB_dbi dbi, const void *prefix,
     return rc == MDB_NOTFOUND? KVP_STORE_OK: kvp_lmdb_rc (rc, "delete range");
 }
 
-//  mkdir -p with mode 0755; returns 0 or an errno value
-static int
-s_mkdir_p (const char *dir)
-{
-    char *path = strdup (dir);
-    int rc = path? 0: ENOMEM;
-    for (char *slash = path; rc == 0 && slash; ) {
-        slash = strchr (slash + 1, '/');
-        if (slash)
-            *slash = '\0';
-        if (mkdir (path, 0755) != 0 && errno != EEXIST)
-            rc = errno;
-        if (slash)
-            *slash = '/';
-    }
-    free (path);
-    return rc;
-}
-
 int
 kvp_lmdb_sync_dir (const char *dir)
 {
@@ -128,7 +110,7 @@ kvp_lmdb_env_open (const char *dir, size_t map_size, unsigned maxdbs,
                    unsigned flags, MDB_env **env)
 {
     *env = NULL;
-    int rc = s_mkdir_p (dir);
+    int rc = kvp_dir_make (dir);
     if (rc)
         return kvp_lmdb_rc (rc, "create directory");
     rc = mdb_env_create (env);

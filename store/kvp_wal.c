@@ -35,6 +35,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <czmq.h>
+#include "kvp_dir.h"
 #include "kvp_wal.h"
 #include "kvp_walseg.h"
 #include "kvp_store.h"
@@ -279,23 +280,6 @@ s_spare_drop (s_spare_t *spare)
 
 //  --- Opening ---------------------------------------------------------------
 
-static int
-s_mkdir_p (const char *dir)
-{
-    char path [PATH_MAX];
-    if (strlen (dir) >= sizeof path)
-        return ENAMETOOLONG;
-    strcpy (path, dir);
-    for (char *slash = strchr (path + 1, '/'); slash;
-         slash = strchr (slash + 1, '/')) {
-        *slash = 0;
-        if (mkdir (path, 0755) != 0 && errno != EEXIST)
-            return errno;
-        *slash = '/';
-    }
-    return mkdir (path, 0755) != 0 && errno != EEXIST? errno: 0;
-}
-
 static kvp_wal_t *
 s_new (const char *dir, const kvp_wal_config_t *config, int *rc)
 {
@@ -317,7 +301,7 @@ s_new (const char *dir, const kvp_wal_config_t *config, int *rc)
     spare->fd = -1;
     spare->size = self->segment_size;
     spare->nosync = self->nosync;
-    int err = s_mkdir_p (dir);
+    int err = kvp_dir_make (dir);
     if (!err && (self->dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         err = errno;
     spare->dirfd = self->dirfd;

@@ -97,6 +97,13 @@ static const kvp_opts_option_t s_options [] = {
       .check = kvp_opts_check_hostport, S_AT (metrics),
       .help = "serve Prometheus metrics at http://HOST:PORT/metrics (off "
               "when not given)" },
+    { .name = "curve-secret", .type = KVP_OPTS_STRING, .metavar = "FILE",
+      S_AT (curve_secret),
+      .help = "the worker's secret certificate (its metadata name is the "
+              "id it may register as): CURVE to the broker" },
+    { .name = "broker-public", .type = KVP_OPTS_STRING, .metavar = "FILE",
+      S_AT (broker_public),
+      .help = "the broker's public certificate (with --curve-secret)" },
     { .name = "verbose", .type = KVP_OPTS_FLAG, S_AT (verbose),
       .help = "log every message (debug level)" },
 };

@@ -45,6 +45,8 @@ typedef struct {
     uint64_t liveness;          /* --liveness: silent intervals -> dead */
     uint64_t batch;             /* --batch: requests per group commit */
     const char *metrics;        /* --metrics HOST:PORT, or NULL: off */
+    const char *curve_secret;   /* --curve-secret FILE: CURVE on, or NULL */
+    const char *broker_public;  /* --broker-public FILE: the broker's key */
     bool verbose;               /* --verbose: debug logs */
 } kvp_config_t;
 

@@ -13,13 +13,14 @@ struct _kvp_events_t {
 };
 
 kvp_events_t *
-kvp_events_new (const char *endpoint)
+kvp_events_new (const char *endpoint, const kvp_curve_t *curve)
 {
     kvp_events_t *self = (kvp_events_t *) calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->sock = zsock_new (ZMQ_XPUB);
     if (self->sock) {
+        kvp_curve_client (curve, self->sock);
         zsock_set_sndhwm (self->sock, S_SNDHWM);
         zsock_set_sndtimeo (self->sock, 0);
         zsock_set_linger (self->sock, 0);

@@ -15,6 +15,7 @@
 #include <czmq.h>
 #include "kvp_batch.h"
 #include "kvp_store.h"
+#include "kvp_curve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,9 +23,10 @@ extern "C" {
 
 typedef struct _kvp_events_t kvp_events_t;
 
-/*  Connect a publisher to `endpoint`. Returns NULL on failure (logged). */
+/*  Connect a publisher to `endpoint`, as a CURVE client with `curve` (the
+    worker's keys; NULL: plain). Returns NULL on failure (logged). */
 kvp_events_t *
-    kvp_events_new (const char *endpoint);
+    kvp_events_new (const char *endpoint, const kvp_curve_t *curve);
 
 /*  Close the publisher (linger 0: unsent events are dropped, they stay
     unsent in the store's marks only if never published) and null the

@@ -1,6 +1,7 @@
 /*  kvp_worker.c - the worker's session with the broker and its loop.
 */
 #include "kvp_worker.h"
+#include "kvp_curve.h"
 #include "kvp_batch.h"
 #include "kvp_events.h"
 #include "kvp_identity.h"
@@ -31,6 +32,7 @@ typedef enum {
 
 struct _kvp_worker_t {
     const kvp_config_t *config; /* borrowed */
+    kvp_curve_t *curve;         /* --curve-secret, or NULL: plain */
     bool verbose;               /* --verbose: debug logs */
     kvp_identity_t ident;       /* id, token, nparts of the directory */
     kvp_store_t *store;
@@ -137,6 +139,7 @@ s_connect (kvp_worker_t *self)
     self->dealer = zsock_new (ZMQ_DEALER);
     if (!self->dealer)
         return false;
+    kvp_curve_client (self->curve, self->dealer);
     zsock_set_maxmsgsize (self->dealer, S_MAXMSGSIZE);
     zsock_set_sndhwm (self->dealer, S_SNDHWM);
     zsock_set_rcvtimeo (self->dealer, 0);   //  reads drain, never wait
@@ -529,6 +532,26 @@ s_timeout (kvp_worker_t *self, int64_t now)
 
 //  --- Life cycle ------------------------------------------------------------------
 
+//  --curve-secret and --broker-public: both or neither; a bad key file is
+//  the command line's fault (exit 2).
+static bool
+s_open_curve (kvp_worker_t *self, int *status)
+{
+    const kvp_config_t *config = self->config;
+    if (!config->curve_secret && !config->broker_public)
+        return true;
+    char error [512] = "--curve-secret and --broker-public go together";
+    if (config->curve_secret && config->broker_public)
+        self->curve = kvp_curve_load (config->curve_secret,
+                                      config->broker_public, error,
+                                      sizeof error);
+    if (!self->curve) {
+        zsys_error ("%s", error);
+        *status = 2;
+    }
+    return self->curve != NULL;
+}
+
 static bool
 s_open (kvp_worker_t *self, int *status)
 {
@@ -540,6 +563,8 @@ s_open (kvp_worker_t *self, int *status)
         .checkpoint_ops = config->checkpoint_ops,
         .checkpoint_log = config->checkpoint_log,
         .backlog_max = config->backlog_max };
+    if (!s_open_curve (self, status))
+        return false;
     int rc = 0;
     self->store = kvp_store_new (config->data, &store_config, &rc);
     if (!self->store) {
@@ -561,7 +586,7 @@ s_open (kvp_worker_t *self, int *status)
         return false;
     }
     self->batch = kvp_batch_new (self->store, config->batch);
-    self->events = kvp_events_new (config->events_in);
+    self->events = kvp_events_new (config->events_in, self->curve);
     self->poller = zpoller_new (NULL);
     self->owned = (uint8_t *) calloc (KVP_PARTITIONS_MAX, 1);
     if (!self->batch || !self->events || !self->poller || !self->owned)
@@ -612,6 +637,7 @@ kvp_worker_destroy (kvp_worker_t **self_p)
     kvp_wmetrics_destroy (&self->metrics);
     kvp_batch_destroy (&self->batch);
     kvp_store_destroy (&self->store);
+    kvp_curve_destroy (&self->curve);
     msgpack_sbuffer_destroy (&self->buf);
     free (self->owned);
     free (self);
