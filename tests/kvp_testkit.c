@@ -1,6 +1,7 @@
 /*  kvp_testkit.c - start real kvpbus programs for tests; a raw KVP/1 client.
 */
 #include "kvp_testkit.h"
+#include "kvp_curve.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -213,6 +214,19 @@ tk_broker_start (tk_cluster_t *self)
         "--workers", self->workers_ep, "--events-in", self->events_in,
         "--events", self->events };
     int argc = 11;
+    char keys [3][400];
+    if (self->secure) {
+        snprintf (keys [0], sizeof keys [0], "%s", tk_key (self, NULL,
+                                                           "broker", true));
+        snprintf (keys [1], sizeof keys [1], "%s/keys/clients", self->dir);
+        snprintf (keys [2], sizeof keys [2], "%s/keys/workers", self->dir);
+        const char *flags [3] = { "--curve-secret", "--clients-allow",
+                                  "--workers-allow" };
+        for (int k = 0; k < 3; k++) {
+            argv [argc++] = (char *) flags [k];
+            argv [argc++] = keys [k];
+        }
+    }
     argc += s_split_args (extra, argv + argc, TK_ARGS_MAX - argc - 1);
     argv [argc] = NULL;
     self->broker = s_spawn ("kvp-broker", argv, "broker");
@@ -234,6 +248,17 @@ tk_worker_start (tk_cluster_t *self, int i)
         "--broker", self->workers_ep, "--events-in", self->events_in,
         "--wal-segment-size", "1M" };
     int argc = 11;
+    char secret [400], broker [400];
+    if (self->secure) {
+        snprintf (secret, sizeof secret, "%s", tk_key (self, "workers", id,
+                                                       true));
+        snprintf (broker, sizeof broker, "%s", tk_key (self, NULL, "broker",
+                                                       false));
+        argv [argc++] = "--curve-secret";
+        argv [argc++] = secret;
+        argv [argc++] = "--broker-public";
+        argv [argc++] = broker;
+    }
     argc += s_split_args (extra, argv + argc, TK_ARGS_MAX - argc - 1);
     argv [argc] = NULL;
     self->workers [i] = s_spawn ("kvp-worker", argv, id);
@@ -299,7 +324,11 @@ tk_wait_alive (tk_cluster_t *self, int alive, int timeout_ms)
     int64_t until = zclock_mono () + timeout_ms;
     bool ok = false;
     while (!ok && zclock_mono () < until) {
-        zsock_t *sock = tk_dealer (self->clients);
+        zsock_t *sock = self->secure
+            ? tk_dealer_curve (self->clients,
+                               tk_key (self, "clients", "admin", true),
+                               tk_key (self, NULL, "broker", false))
+            : tk_dealer (self->clients);
         int64_t round = zclock_mono () + 1000;
         while (!ok && zclock_mono () < round && zclock_mono () < until) {
             ok = s_alive_count (sock) == alive;
@@ -311,17 +340,14 @@ tk_wait_alive (tk_cluster_t *self, int alive, int timeout_ms)
     return ok;
 }
 
-int
-tk_run (char *out, size_t size, const char *prog, ...)
+static int
+s_run (char *out, size_t size, bool errors, const char *prog, va_list ap)
 {
     char *argv [TK_ARGS_MAX] = { NULL };
-    va_list ap;
-    va_start (ap, prog);
     int argc = 1;
     const char *arg;
     while ((arg = va_arg (ap, const char *)) && argc < TK_ARGS_MAX - 1)
         argv [argc++] = (char *) arg;
-    va_end (ap);
     char path [512];
     snprintf (path, sizeof path, "%s/%s", s_bin_dir (), prog);
     argv [0] = path;
@@ -331,6 +357,8 @@ tk_run (char *out, size_t size, const char *prog, ...)
     assert (pid >= 0);
     if (pid == 0) {
         dup2 (pipefd [1], 1);
+        if (errors)
+            dup2 (pipefd [1], 2);
         close (pipefd [0]);
         close (pipefd [1]);
         execv (path, argv);
@@ -352,6 +380,26 @@ tk_run (char *out, size_t size, const char *prog, ...)
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
 
+int
+tk_run (char *out, size_t size, const char *prog, ...)
+{
+    va_list ap;
+    va_start (ap, prog);
+    int rc = s_run (out, size, false, prog, ap);
+    va_end (ap);
+    return rc;
+}
+
+int
+tk_run_all (char *out, size_t size, const char *prog, ...)
+{
+    va_list ap;
+    va_start (ap, prog);
+    int rc = s_run (out, size, true, prog, ap);
+    va_end (ap);
+    return rc;
+}
+
 /* --- raw client -------------------------------------------------------- */
 
 zsock_t *
@@ -361,6 +409,70 @@ tk_dealer (const char *endpoint)
     assert (sock);
     zsock_set_linger (sock, 0);
     return sock;
+}
+
+zsock_t *
+tk_dealer_curve (const char *endpoint, const char *secret,
+                 const char *broker_public)
+{
+    if (!secret || !broker_public)
+        return tk_dealer (endpoint);
+    char error [512];
+    kvp_curve_t *curve = kvp_curve_load (secret, broker_public, error,
+                                         sizeof error);
+    if (!curve)
+        fprintf (stderr, "tk_dealer_curve: %s\n", error);
+    assert (curve);
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    assert (sock);
+    kvp_curve_client (curve, sock);
+    kvp_curve_destroy (&curve);
+    zsock_set_linger (sock, 0);
+    //  A refused handshake leaves no pipe to queue on: sends must not block
+    zsock_set_sndtimeo (sock, 1000);
+    assert (zsock_connect (sock, "%s", endpoint) == 0);
+    return sock;
+}
+
+const char *
+tk_key (tk_cluster_t *self, const char *kind, const char *name, bool secret)
+{
+    static char paths [4][400];     //  a few calls may share a statement
+    static unsigned next;
+    char *path = paths [next++ % 4];
+    snprintf (path, sizeof paths [0], "%s/keys%s%s/%s%s", self->dir,
+              kind ? "/" : "", kind ? kind : "", name,
+              secret ? "_secret" : "");
+    return path;
+}
+
+static void
+s_keygen (const char *dir, const char *name, const char *role)
+{
+    char path [400], error [512];
+    if (!kvp_curve_keygen (dir, name, role, path, sizeof path, error,
+                           sizeof error))
+        fprintf (stderr, "tk_cluster_secure: %s\n", error);
+    assert (access (path, F_OK) == 0);
+}
+
+void
+tk_cluster_secure (tk_cluster_t *self)
+{
+    char dir [400];
+    snprintf (dir, sizeof dir, "%s/keys", self->dir);
+    s_keygen (dir, "broker", NULL);
+    snprintf (dir, sizeof dir, "%s/keys/workers", self->dir);
+    for (int i = 0; i < self->nworkers; i++) {
+        char id [16];
+        snprintf (id, sizeof id, "w%d", i);
+        s_keygen (dir, id, NULL);
+    }
+    snprintf (dir, sizeof dir, "%s/keys/clients", self->dir);
+    const char *roles [] = { "reader", "writer", "admin" };
+    for (int i = 0; i < 3; i++)
+        s_keygen (dir, roles [i], roles [i]);
+    self->secure = true;
 }
 
 void
@@ -425,7 +537,10 @@ tk_send_frames (zsock_t *sock, int count, const void **data,
     zmsg_t *msg = zmsg_new ();
     for (int i = 0; i < count; i++)
         zmsg_addmem (msg, data [i], sizes [i]);
-    assert (zmsg_send (&msg, sock) == 0);
+    //  Only a socket given a send timeout can fail here (a peer refused in
+    //  the handshake): the reply that never comes tells the caller.
+    if (zmsg_send (&msg, sock) != 0)
+        zmsg_destroy (&msg);
 }
 
 tk_reply_t *

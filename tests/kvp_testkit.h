@@ -6,7 +6,8 @@
     are stopped by PID. Waiting is always polling with a bound.
 
     The client side speaks KVP/1 with plain zsock + msgpack, as an outside
-    client would (nothing from client/), so these tests check the wire.
+    client would (nothing from client/), so these tests check the wire;
+    a secured cluster's keys are made and read with proto's kvp_curve.
 */
 #ifndef KVP_TESTKIT_H_INCLUDED
 #define KVP_TESTKIT_H_INCLUDED
@@ -32,6 +33,7 @@ typedef struct {
     int nworkers;                   /* workers configured */
     const char *broker_args;        /* extra flags, space-separated, or NULL */
     const char *worker_args;        /* extra flags for every worker, or NULL */
+    bool secure;                    /* CURVE on (tk_cluster_secure) */
 } tk_cluster_t;
 
 /*  Run every test of `suite` (CK_RUN_SUITE / CK_RUN_CASE select, as
@@ -69,6 +71,23 @@ pid_t tk_worker_start (tk_cluster_t *self, int i);
 /*  Start the broker and every worker and wait until all are registered. */
 bool tk_cluster_start (tk_cluster_t *self);
 
+/*  Turn CURVE on for the programs started from now on: makes the keys in
+    DIR/keys (broker; workers/wI for each worker, named "wI"; clients/NAME
+    for reader, writer and admin, each with that role) and gives them to
+    the broker and workers. tk_wait_alive asks as admin. */
+void tk_cluster_secure (tk_cluster_t *self);
+
+/*  The path of a key of a secured cluster: tk_key (self, "clients",
+    "reader", true) is DIR/keys/clients/reader_secret. `kind` NULL: the
+    broker's. Points into one of four buffers, reused in turn. */
+const char *tk_key (tk_cluster_t *self, const char *kind, const char *name,
+                    bool secret);
+
+/*  A DEALER to `endpoint` as a CURVE client with our `secret` file and the
+    `broker_public` file (either NULL: plain). */
+zsock_t *tk_dealer_curve (const char *endpoint, const char *secret,
+                          const char *broker_public);
+
 /*  Send `sig` to a PID and, for SIGKILL/SIGTERM/SIGINT, reap it (at most
     timeout_ms). Returns the exit status as waitpid gives it, or -1. */
 int tk_stop (pid_t pid, int sig, int timeout_ms);
@@ -80,6 +99,8 @@ bool tk_wait_alive (tk_cluster_t *self, int alive, int timeout_ms);
     for it; stdout is captured into `out` (size bytes, NUL-terminated).
     Returns its exit status, or -1. */
 int tk_run (char *out, size_t size, const char *prog, ...);
+/*  tk_run with the program's stderr in `out` too. */
+int tk_run_all (char *out, size_t size, const char *prog, ...);
 
 /* --- a raw KVP/1 client ------------------------------------------------- */
 
