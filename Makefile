@@ -1,6 +1,7 @@
 # kvpbus - build, test and run.
 #
 #   make run        install missing packages, build, start a local cluster
+#                   (SECURE=1: with CURVE, keys under var/keys)
 #   make test       install missing packages, build, run every test
 #   make sanitize   the whole test suite under AddressSanitizer + UBSan
 #   make memcheck   the unit suites under valgrind
@@ -109,7 +110,7 @@ install-packages:
 # --- the two README commands ----------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory programs
-	@exec deploy/local-cluster.sh
+	@KVP_SECURE=$(SECURE) exec deploy/local-cluster.sh
 
 test: deps
 	@$(MAKE) --no-print-directory check

@@ -4,7 +4,8 @@
 #
 # Environment knobs: KVP_BIN (bin), KVP_VAR (./var), KVP_WORKERS (2),
 # KVP_PORT (5555: clients; +1 workers, +2 events-in, +3 events),
-# KVP_METRICS_PORT (9155: the broker's metrics, on loopback; worker i at +i).
+# KVP_METRICS_PORT (9155: the broker's metrics, on loopback; worker i at +i),
+# KVP_SECURE (1: CURVE on, keys made under $KVP_VAR/keys on first start).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,18 @@ for p in kvp-broker kvp-worker kvpctl; do
     [ -x "$BIN/$p" ] || { echo "missing $BIN/$p: run 'make' first" >&2; exit 1; }
 done
 mkdir -p "$VAR"
+
+# Secured (spec section 11): keys made once, the admin key for kvpctl.
+broker_sec=(); worker_sec=()
+if [ "${KVP_SECURE:-0}" = 1 ]; then
+    KEYS=$VAR/keys
+    ids=$(for i in $(seq 1 "$WORKERS"); do printf 'worker%d ' "$i"; done)
+    KVPCTL=$BIN/kvpctl deploy/kvp-keys.sh "$KEYS" --workers "$ids" \
+        --client admin:admin --client reader:reader >/dev/null
+    broker_sec=(--curve-secret "$KEYS/broker_secret" --clients-allow "$KEYS/clients"
+                --workers-allow "$KEYS/workers")
+    export KVP_CURVE_SECRET=$KEYS/clients/admin_secret KVP_BROKER_PUBLIC=$KEYS/broker
+fi
 
 pids=()
 signalled=""
@@ -42,12 +55,16 @@ stop_all() {
 trap 'signalled=1' INT TERM
 
 "$BIN/kvp-broker" --data "$VAR/broker" --clients "$CLIENTS" --workers "$BACKEND" \
-    --events-in "$EVENTS_IN" --events "$EVENTS" --metrics "127.0.0.1:$METRICS_PORT" &
+    --events-in "$EVENTS_IN" --events "$EVENTS" --metrics "127.0.0.1:$METRICS_PORT" \
+    "${broker_sec[@]}" &
 pids+=($!)
 metrics="  metrics    http://127.0.0.1:$METRICS_PORT/metrics   (broker)"
 for i in $(seq 1 "$WORKERS"); do
+    [ -n "${KEYS:-}" ] && worker_sec=(--curve-secret "$KEYS/workers/worker${i}_secret"
+                                       --broker-public "$KEYS/broker")
     "$BIN/kvp-worker" --data "$VAR/worker$i" --id "worker$i" --broker "$BACKEND" \
-        --events-in "$EVENTS_IN" --metrics "127.0.0.1:$((METRICS_PORT + i))" &
+        --events-in "$EVENTS_IN" --metrics "127.0.0.1:$((METRICS_PORT + i))" \
+        "${worker_sec[@]}" &
     pids+=($!)
     metrics+=$'\n'"             http://127.0.0.1:$((METRICS_PORT + i))/metrics   (worker$i)"
 done
@@ -73,7 +90,9 @@ kvpbus is running (broker pid ${pids[0]}, workers ${pids[*]:1}); data in $VAR/
   events     $EVENTS   (SUB, topics job/<guid>)
 $metrics
 
-Try, in another shell:
+${KEYS:+CURVE on: keys in $KEYS; kvpctl needs, in that shell,
+  export KVP_CURVE_SECRET=$KEYS/clients/admin_secret KVP_BROKER_PUBLIC=$KEYS/broker
+}Try, in another shell:
   id=\$($BIN/kvpctl define --name web01) && $BIN/kvpctl add \$id ip=10.0.0.5 role=web && $BIN/kvpctl get \$id
   curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep '^kvpbus_broker_requests_total'
 
