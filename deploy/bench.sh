@@ -22,6 +22,9 @@
 #                           and print ratios (needs redis-server, libhiredis-dev)
 #   BENCH_OUT=build/bench   where the JSON results, the summaries and the plot go
 #   BENCH_WORKER_ARGS=""    extra kvp-worker flags (e.g. "--gather 0")
+#   BENCH_SECURE_SHAPES="32x2 1x64"  shapes also run durable with CURVE on
+#                           every socket (keys made in the temporary folder),
+#                           beside the plain durable figures of the same run
 #   BENCH_SLOW_MS=0.2       the subscriber run: kvpbench's subscriber sleeps this
 #                           long per event (32x2 durable, BENCH_SLOW_SECONDS=5 s)
 #                           behind a broker queueing BENCH_SLOW_HWM=1000 events
@@ -55,11 +58,13 @@ CKPT_SHAPE=32x2 # the shape whose durable runs get the checkpoint split
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # Summaries of an earlier invocation must not be mistaken for this one's.
-rm -f "$OUT"/disk.txt "$OUT"/peers.txt "$OUT"/checkpoints.txt "$OUT"/soak.txt \
+rm -f "$OUT"/secure-*.json "$OUT"/disk.txt "$OUT"/peers.txt "$OUT"/checkpoints.txt "$OUT"/soak.txt \
     "$OUT"/soak-checkpoints.txt "$OUT"/peers-raw.txt "$OUT"/slow.json "$OUT"/replay.json
 SLOW_MS=${BENCH_SLOW_MS:-0.2}
 SLOW_SECONDS=${BENCH_SLOW_SECONDS:-5}
 SLOW_HWM=${BENCH_SLOW_HWM:-1000}
+SECURE_SHAPES=${BENCH_SECURE_SHAPES-"32x2 1x64"}
+SECURE_KEYS=""  # set while the secured runs go: the keys' folder
 TMP=$(mktemp -d /tmp/kvpbench.XXXXXX)
 PIDS=()
 
@@ -141,8 +146,11 @@ start_workers() { # start_workers SYNC [CHECKPOINT_LOG_PREFIX]
     read -r -a extra <<<"${BENCH_WORKER_ARGS:-}"
     for i in 1 2; do
         [ -n "${2:-}" ] && ckpt=(--checkpoint-log "$2-w$i.log")
+        local sec=()
+        [ -n "$SECURE_KEYS" ] && sec=(--curve-secret "$SECURE_KEYS/workers/w${i}_secret"
+                                      --broker-public "$SECURE_KEYS/broker")
         "$BIN/kvp-worker" --data "$TMP/w$i" --id "w$i" --broker "$WORKERS" \
-            --events-in "$EVENTS_IN" --sync "$1" "${extra[@]}" "${ckpt[@]}" \
+            --events-in "$EVENTS_IN" --sync "$1" "${extra[@]}" "${ckpt[@]}" "${sec[@]}" \
             >>"$TMP/w$i.log" 2>&1 &
         WPIDS+=($!)
     done
@@ -215,7 +223,7 @@ fresh_workers() { # fresh_workers SYNC [CHECKPOINT_LOG_PREFIX]
 # every reply and every checkpoint when the worker can.
 run_one() { # run_one NAME MODE SHAPE
     local prefix="" latency=()
-    if [ -n "$CKPT" ] && [ "$2" = full ] && [ "$3" = "$CKPT_SHAPE" ]; then
+    if [ -n "$CKPT" ] && [ "$2" = full ] && [ "$3" = "$CKPT_SHAPE" ] && [ -z "$SECURE_KEYS" ]; then
         prefix=$TMP/ckpt/$1
         latency=(--latency-log "$prefix.lat")
     fi
@@ -232,6 +240,31 @@ for rep in $(seq "$REPS"); do
     done
 done
 echo
+
+# The secured runs: the same store and shapes, CURVE on every socket. The
+# client programs find the admin key in the environment.
+if [ -n "$SECURE_SHAPES" ]; then
+    SECURE_KEYS=$TMP/keys
+    KVPCTL=$BIN/kvpctl deploy/kvp-keys.sh "$SECURE_KEYS" --workers "w1 w2" \
+        --client admin:admin >/dev/null
+    stop_pids "${WPIDS[@]}" "$BROKER"
+    WPIDS=()
+    start_broker --curve-secret "$SECURE_KEYS/broker_secret" \
+        --clients-allow "$SECURE_KEYS/clients" --workers-allow "$SECURE_KEYS/workers"
+    export KVP_CURVE_SECRET=$SECURE_KEYS/clients/admin_secret KVP_BROKER_PUBLIC=$SECURE_KEYS/broker
+    for rep in $(seq "$REPS"); do
+        for shape in $SECURE_SHAPES; do
+            run_one "secure-$shape-$rep" full "$shape"
+            printf '.'
+        done
+    done
+    echo
+    unset KVP_CURVE_SECRET KVP_BROKER_PUBLIC
+    SECURE_KEYS=""
+    stop_pids "${WPIDS[@]}" "$BROKER"
+    WPIDS=()
+    start_broker
+fi
 
 # The checkpoint split of the runs that logged (all reps pooled: the
 # timestamps are absolute) into FILE.
@@ -291,6 +324,7 @@ fi
 
 peers_file=${peers:+$OUT/peers.txt}
 OUT=$OUT SHAPES=$SHAPES MODES=$MODES REPS=$REPS PEERS_FILE=$peers_file SOAK=$SOAK \
+    SECURE_SHAPES=$SECURE_SHAPES \
     python3 - <<'PY'
 import json, statistics, re, os
 env = os.environ
@@ -392,6 +426,31 @@ print()
 print("p99 during checkpoints vs between them (32x2 full, all runs pooled):")
 for line in open(f"{out}/checkpoints.txt"):
     print("  " + line.rstrip())
+
+def secure_report():
+    """Durable with CURVE on every socket beside plain durable, same run."""
+    shapes = env.get("SECURE_SHAPES", "").split()
+    if not shapes:
+        return
+    print()
+    print("secured (CURVE on every socket) vs plain, durable, medians of", reps, "runs")
+    print(f"{'shape':6} | {'plain req/s':>11} {'CURVE req/s':>11} {'ratio':>6} | {'p99 plain':>9} "
+          f"{'p99 CURVE':>9} | {'brk us plain':>12} {'brk us CURVE':>12} {'kvpbench us':>11}")
+    for s in shapes:
+        runs = [json.load(open(f"{out}/secure-{s}-{r}.json")) for r in range(1, reps + 1)]
+        sec = dict(rps=med([x["requests_per_s"] for x in runs]),
+                   p99=med([x["reply_latency_us"]["p99"] for x in runs]),
+                   brk=med([cpu_us(x, "broker") for x in runs]),
+                   lg=med([cpu_us(x, "kvpbench") for x in runs]))
+        plain = ours.get(("full", s))
+        if not plain:
+            print(f"{s:6} | (no plain durable run of this shape)")
+            continue
+        print(f"{s:6} | {plain['rps']:11.0f} {sec['rps']:11.0f} {num(ratio(sec['rps'], plain['rps']), 6, 2)} | "
+              f"{plain['p99']:9.0f} {sec['p99']:9.0f} | {num(plain['cpu']['broker'], 12, 1)} "
+              f"{num(sec['brk'], 12, 1)} {num(plain['cpu']['kvpbench'], 5, 1)}/{num(sec['lg'], 5, 1)}")
+
+secure_report()
 
 def subscriber_report():
     """The slow subscriber's counts and the replay rate."""
