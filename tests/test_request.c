@@ -32,6 +32,7 @@
     "</INSTANCE>'"
 #define ADD(items) "{op: 'AddKvpItems', target: '" GUID "', items: " items "}"
 #define REMOVE(items) "{op: 'RemoveKvpItems', target: '" GUID "', items: " items "}"
+#define GETI(fields) "{op: 'GetKvpItems', target: '" GUID "', " fields "}"
 
 //  --------------------------------------------------------------------------
 //  The notation
@@ -323,6 +324,53 @@ static const s_case_t s_cases [] = {
       "Source: '4'}", 32776, "Source" },
     { "get items Source negative", "{op: 'GetKvpItems', target: '" GUID "', "
       "Source: -4}", 32776, "Source" },
+    //  GetKvpItems paging
+    { "get items limit 1", GETI ("limit: 1"), 0, NULL },
+    { "get items limit 10000", GETI ("limit: 10000"), 0, NULL },
+    { "get items limit 0", GETI ("limit: 0"), 32773, "limit: must be 1" },
+    { "get items limit 10001", GETI ("limit: 10001"), 32773, "limit" },
+    { "get items limit a str", GETI ("limit: '5'"), 32776, "limit" },
+    { "get items limit negative", GETI ("limit: -1"), 32776, "limit" },
+    { "get items limit given twice", GETI ("limit: 1, limit: 1"), 32773,
+      "limit: given twice" },
+    { "get items after", GETI ("after: {Source: 0, Name: 'a'}"), 0, NULL },
+    { "get items after an item map", GETI ("Source: 4, limit: 2, "
+      "after: {Name: 'a', Data: 'x', Source: 4}"), 0, NULL },
+    { "get items after any Source", GETI ("after: {Source: 300, Name: 'a'}"),
+      0, NULL },
+    { "get items after Name 511", GETI ("after: {Source: 0, Name: 'n'*511}"),
+      0, NULL },
+    { "get items after a str", GETI ("after: 'a'"), 32776, "after: expected map" },
+    { "get items after an array", GETI ("after: [0, 'a']"), 32776, "after" },
+    { "get items after without Source", GETI ("after: {Name: 'a'}"), 32773,
+      "after.Source: missing" },
+    { "get items after without Name", GETI ("after: {Source: 0}"), 32773,
+      "after.Name: missing" },
+    { "get items after empty", GETI ("after: {}"), 32773, "after.Source" },
+    { "get items after Source a str", GETI ("after: {Source: '0', Name: 'a'}"),
+      32776, "after.Source: expected uint" },
+    { "get items after Source negative", GETI ("after: {Source: -1, "
+      "Name: 'a'}"), 32776, "after.Source" },
+    { "get items after Name an int", GETI ("after: {Source: 0, Name: 5}"),
+      32776, "after.Name: expected str" },
+    { "get items after Name empty", GETI ("after: {Source: 0, Name: ''}"),
+      32773, "after.Name: empty" },
+    { "get items after Name 512", GETI ("after: {Source: 0, Name: 'n'*512}"),
+      32773, "after.Name: longer than 511" },
+    { "get items after Name bad UTF-8", GETI ("after: {Source: 0, "
+      "Name: 'a\\xc0\\x80'}"), 32773, "after.Name: not valid UTF-8" },
+    { "get items after Name NUL", GETI ("after: {Source: 0, Name: 'a\\x00'}"),
+      32773, "after.Name: contains NUL" },
+    { "get items after Name given twice", GETI ("after: {Source: 0, "
+      "Name: 'a', Name: 'b'}"), 32773, "after.Name: given twice" },
+    { "get items after given twice", GETI ("after: {Source: 0, Name: 'a'}, "
+      "after: {Source: 0, Name: 'a'}"), 32773, "after: given twice" },
+    { "get items wrong-type after beats bad limit", GETI ("limit: 0, "
+      "after: {Source: 0, Name: 1}"), 32776, "after.Name" },
+    { "get items wrong-type limit beats missing after.Name",
+      GETI ("after: {Source: 0}, limit: nil"), 32776, "limit" },
+    { "get items bad after beats nothing else", GETI ("Source: 4, limit: 3, "
+      "after: {Source: 4, Name: ''}"), 32773, "after.Name" },
     //  GetJob
     { "get job", "{op: 'GetJob', job: '3.0000abcd.17'}", 0, NULL },
     { "get job missing", "{op: 'GetJob'}", 32773, "job" },
@@ -832,7 +880,7 @@ START_TEST (test_getters_events)
     kvp_request_events (request, &partition, &from, &limit);
     ck_assert_uint_eq (partition, 63);
     ck_assert_uint_eq (from, 12345678901ULL);
-    ck_assert_uint_eq (limit, KVP_EVENTS_LIMIT);
+    ck_assert_uint_eq (limit, KVP_PAGE_LIMIT);
     ck_assert_ptr_null (kvp_request_target (request));
     ck_assert_int_eq (s_decode ("{op: 'GetEvents', partition: 0, from: 1, "
                                 "limit: 7}"), 0);
@@ -844,7 +892,44 @@ START_TEST (test_getters_events)
     kvp_request_events (request, &partition, &from, &limit);
     ck_assert_uint_eq (partition, 0);
     ck_assert_uint_eq (from, 0);
-    ck_assert_uint_eq (limit, KVP_EVENTS_LIMIT);
+    ck_assert_uint_eq (limit, KVP_PAGE_LIMIT);
+}
+END_TEST
+
+START_TEST (test_getters_page)
+{
+    uint32_t limit = 9;
+    const kvp_after_t *after = (const kvp_after_t *) &limit;
+    //  Neither limit nor after: not paged
+    ck_assert_int_eq (s_decode (GETI ("Source: 4")), 0);
+    ck_assert (!kvp_request_page (request, &limit, &after));
+    ck_assert_uint_eq (limit, KVP_PAGE_LIMIT);
+    ck_assert_ptr_null (after);
+    //  limit alone
+    ck_assert_int_eq (s_decode (GETI ("limit: 25")), 0);
+    ck_assert (kvp_request_page (request, &limit, &after));
+    ck_assert_uint_eq (limit, 25);
+    ck_assert_ptr_null (after);
+    //  after alone: the default limit; extra keys ignored
+    ck_assert_int_eq (s_decode (GETI ("after: {Data: 'x', Name: 'k\xe2\x82"
+                                      "\xac', Source: 18446744073709551615}")),
+                      0);
+    ck_assert (kvp_request_page (request, &limit, &after));
+    ck_assert_uint_eq (limit, KVP_PAGE_LIMIT);
+    ck_assert_ptr_nonnull (after);
+    ck_assert_uint_eq (after->source, UINT64_MAX);
+    ck_assert_uint_eq (after->name_len, 4);
+    ck_assert_int_eq (memcmp (after->name, "k\xe2\x82\xac", 4), 0);
+    ck_assert (kvp_request_page (request, NULL, NULL));    //  all optional
+    //  Not carried over to the next request
+    ck_assert_int_eq (s_decode (GETI ("Source: 0")), 0);
+    ck_assert (!kvp_request_page (request, &limit, &after));
+    ck_assert_ptr_null (after);
+    ck_assert_int_eq (s_decode ("{op: 'GetEvents', partition: 0, from: 1, "
+                                "limit: 5}"), 0);
+    kvp_request_page (request, &limit, &after);
+    ck_assert_uint_eq (limit, 5);
+    ck_assert_ptr_null (after);
 }
 END_TEST
 
@@ -932,6 +1017,7 @@ s_suite (void)
     tcase_add_test (tc, test_getters_items);
     tcase_add_test (tc, test_getters_other);
     tcase_add_test (tc, test_getters_events);
+    tcase_add_test (tc, test_getters_page);
     tcase_add_test (tc, test_digest);
     tcase_add_test (tc, test_reuse);
     suite_add_tcase (suite, tc);
