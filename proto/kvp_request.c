@@ -487,8 +487,13 @@ kvp_request_decode (kvp_request_t *self, const void *body, size_t len)
         return s_refuse (self, KVP_RC_INVALID_PARAM, "empty body");
     msgpack_object root;
     int rc = s_unpack (self, body, len, &root);
-    if (rc)
+    if (rc) {
+        //  Refused unread: its rid, if the start of the map shows one
+        uint64_t rid;
+        if (kvp_mpcheck_rid (body, len, &rid))
+            self->rid = (kvp_rid_t) { KVP_RID_UINT, rid, NULL, 0 };
         return rc;
+    }
     s_collect (self, &root.via.map);
     s_take_rid (self);
     rc = s_take_op (self);

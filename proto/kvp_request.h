@@ -100,7 +100,10 @@ kvp_op_t
     kvp_request_op (kvp_request_t *self);
 
 /*  The rid; set by every decode that found a map (KVP_RID_NONE if absent
-    or of the wrong type). */
+    or of the wrong type), and by a decode that refused the body before
+    unpacking it (over KVP_BODY_MAX, malformed msgpack) when a bounded scan
+    of the start of its map finds a uint rid (kvp_mpcheck_rid): a client
+    matching replies by rid gets its answer whenever the rid can be read. */
 const kvp_rid_t *
     kvp_request_rid (kvp_request_t *self);
 
