@@ -298,10 +298,9 @@ s_get_items (kvp_exec_t *self, kvp_slot_t *slot)
     if (rc && rc != S_STOP)
         return rc;
     if (walk.more && !walk.paged)
-        rc = s_fail (slot, KVP_RC_OUT_OF_MEMORY, "items: the system's items "
-                     "do not fit in one reply of %d bytes; page with limit "
-                     "and after (%zu items fit)", KVP_PAGE_BODY_MAX,
-                     walk.count);
+        s_fail (slot, KVP_RC_OUT_OF_MEMORY, "items: the system's items do "
+                "not fit in one reply of %d bytes; page with limit and "
+                "after (%zu items fit)", KVP_PAGE_BODY_MAX, walk.count);
     else
         kvp_reply_items (&slot->reply, walk.rid,
                          walk.paged? &walk.more: NULL, walk.count,
