@@ -76,7 +76,8 @@ static const ctl_command_t s_commands [] = {
       "modify TARGET NAME=DATA... [--source S] [--key K] [--cim FILE]" },
     { "remove", ctl_remove, 1, -1, OPTBIT (OPT_SOURCE) | OPTBIT (OPT_KEY),
       "remove TARGET NAME... [--source S] [--key K]" },
-    { "get", ctl_get, 1, 1, OPTBIT (OPT_SOURCE), "get TARGET [--source S]" },
+    { "get", ctl_get, 1, 1, OPTBIT (OPT_SOURCE) | OPTBIT (OPT_LIMIT),
+      "get TARGET [--source S] [--limit N]" },
     { "system", ctl_system, 1, 1, 0, "system TARGET" },
     { "job", ctl_job, 1, 1, 0, "job JOBID" },
     { "watch", ctl_watch, 0, 1, OPTBIT (OPT_COUNT) | OPTBIT (OPT_SECONDS)
@@ -126,6 +127,8 @@ s_usage (FILE *out)
            "now, or with --from-start from the first event kept; with\n"
            "--position FILE it resumes from FILE when it exists and keeps\n"
            "the position there (one line per partition: PARTITION LAST-SEQ).\n"
+           "get prints every item of a system, read in pages of --limit\n"
+           "items (1 to 10000, default 1000), whatever its size.\n"
            "events reads one partition's stored events once (--from: the\n"
            "first seq wanted, default the first kept; --limit: 1 to 10000).\n"
            "keygen writes the certificate pair DIR/NAME and DIR/NAME_secret\n"

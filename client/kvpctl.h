@@ -92,9 +92,20 @@ void
     ctl_print_lost (uint32_t partition, uint64_t from, uint64_t count,
                     bool json);
 
+/*  The error line of a refusal (`rc`, its `error` text; a negative rc is a
+    malformed reply) and the no-reply line, on stderr, as ctl_finish
+    prints them. Each returns its exit status. */
+int
+    ctl_print_error (int rc, const char *error);
+int
+    ctl_print_no_reply (ctl_t *ctl);
+
+/*  Print one item as the line "SOURCE NAME=DATA" (get). */
+void
+    ctl_print_item (const msgpack_object *item);
+
 /*  Printers for ctl_finish. */
 ctl_print_fn_t ctl_print_ok, ctl_print_pong, ctl_print_status,
-               ctl_print_id, ctl_print_items, ctl_print_system,
-               ctl_print_jobinfo;
+               ctl_print_id, ctl_print_system, ctl_print_jobinfo;
 
 #endif

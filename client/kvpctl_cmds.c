@@ -1,12 +1,15 @@
 /*  kvpctl_cmds.c - the kvpctl commands that make one request: each packs
-    it, calls the broker and hands the reply to ctl_finish (watch and
-    events are in kvpctl_watch.c). */
+    it, calls the broker and hands the reply to ctl_finish; and get, which
+    reads as many pages as a system's items take (watch and events are in
+    kvpctl_watch.c). */
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "kvpctl.h"
+#include "kvp_json.h"
+#include "kvp_pager.h"
 #include "kvp_reply.h"
 
 #define RETRY_BACKOFF_MS 200
@@ -215,21 +218,75 @@ ctl_remove (ctl_t *ctl)
 
 /* --- queries -------------------------------------------------------------- */
 
+/*  How a paged read ended: 0, or the error (with --json, a refusal is
+    also printed as {"rc", "error"}, as other commands print the reply). */
+static int
+s_get_end (ctl_t *ctl, kvp_pager_t *pager)
+{
+    int rc = kvp_pager_rc (pager);
+    if (rc == KVP_PAGER_NO_REPLY)
+        return ctl_print_no_reply (ctl);
+    if (rc > 0 && ctl->json) {
+        printf ("{\"rc\":%d,\"error\":", rc);
+        kvp_json_write_str (stdout, kvp_pager_error (pager),
+                            strlen (kvp_pager_error (pager)));
+        puts ("}");
+    }
+    return rc? ctl_print_error (rc, kvp_pager_error (pager)): CTL_OK;
+}
+
+/*  --json: the whole read as one reply, {"rc":0,"items":[...]}, printed
+    only once every page has come. */
+static int
+s_get_json (ctl_t *ctl, kvp_pager_t *pager)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    if (!out)
+        return ctl_print_error (KVP_PAGER_MALFORMED, "out of memory");
+    fputs ("{\"rc\":0,\"items\":[", out);
+    const msgpack_object *item;
+    for (size_t n = 0; (item = kvp_pager_next (pager, ctl->timeout_ms)); n++) {
+        if (n)
+            fputc (',', out);
+        kvp_json_write (out, item);
+    }
+    fputs ("]}\n", out);
+    fclose (out);
+    if (kvp_pager_rc (pager) == 0)
+        fwrite (text, 1, size, stdout);
+    free (text);
+    return s_get_end (ctl, pager);
+}
+
+/*  get: every item, page by page (--limit items a page), a line each. */
 int
 ctl_get (ctl_t *ctl)
 {
-    uint64_t source = 0;
-    if (!ctl_opt_uint (ctl, OPT_SOURCE, UINT64_MAX, &source))
+    uint64_t source = 0, limit = KVP_PAGE_LIMIT;
+    if (!ctl_opt_uint (ctl, OPT_SOURCE, INT64_MAX, &source)
+    ||  !ctl_opt_uint (ctl, OPT_LIMIT, KVP_PAGE_LIMIT_MAX, &limit))
         return CTL_USAGE;
-    bool filter = ctl->opt [OPT_SOURCE] != NULL;
-    msgpack_packer *pk = kvp_client_begin (ctl->client, "GetKvpItems",
-                                           filter ? 2 : 1);
-    s_pack_kv (pk, "target", ctl->args [0]);
-    if (filter) {
-        kvp_pack_cstr (pk, "Source");
-        msgpack_pack_uint64 (pk, source);
+    if (limit == 0)
+        return ctl_usage_error ("--limit: a page holds 1 to %d items",
+                                KVP_PAGE_LIMIT_MAX);
+    int64_t filter = ctl->opt [OPT_SOURCE]? (int64_t) source: -1;
+    kvp_pager_t *pager = kvp_pager_new (ctl->client, ctl->args [0], filter,
+                                        (unsigned) limit);
+    if (!pager)
+        return ctl_print_error (KVP_PAGER_MALFORMED, "out of memory");
+    int status;
+    if (ctl->json)
+        status = s_get_json (ctl, pager);
+    else {
+        const msgpack_object *item;
+        while ((item = kvp_pager_next (pager, ctl->timeout_ms)))
+            ctl_print_item (item);
+        status = s_get_end (ctl, pager);
     }
-    return s_call (ctl, ctl_print_items);
+    kvp_pager_destroy (&pager);
+    return status;
 }
 
 int

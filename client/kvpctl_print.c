@@ -140,22 +140,17 @@ ctl_print_system (const kvp_reply_t *reply)
 }
 
 void
-ctl_print_items (const kvp_reply_t *reply)
+ctl_print_item (const msgpack_object *item)
 {
-    const msgpack_object_array *items =
-        kvp_obj_get_array (kvp_reply_map (reply), "items");
-    for (uint32_t i = 0; items && i < items->size; i++) {
-        const msgpack_object *item = &items->ptr [i];
-        uint64_t source = 0;
-        if (kvp_obj_get_uint (item, "Source", &source))
-            printf ("%" PRIu64 " ", source);
-        else
-            fputs ("? ", stdout);
-        s_put_str (item, "Name", "");
-        putchar ('=');
-        s_put_str (item, "Data", "");
-        putchar ('\n');
-    }
+    uint64_t source = 0;
+    if (kvp_obj_get_uint (item, "Source", &source))
+        printf ("%" PRIu64 " ", source);
+    else
+        fputs ("? ", stdout);
+    s_put_str (item, "Name", "");
+    putchar ('=');
+    s_put_str (item, "Data", "");
+    putchar ('\n');
 }
 
 /*  One row of the status table. */
@@ -207,15 +202,27 @@ s_finish_job (const kvp_reply_t *reply, long items, bool print)
 }
 
 int
+ctl_print_error (int rc, const char *error)
+{
+    fprintf (stderr, "error: %s (%d): %s\n", s_rc_name (rc), rc, error);
+    return CTL_FAILED;
+}
+
+int
+ctl_print_no_reply (ctl_t *ctl)
+{
+    fprintf (stderr, "error: no reply from %s within %d ms\n", ctl->broker,
+             ctl->timeout_ms);
+    return CTL_NO_REPLY;
+}
+
+int
 ctl_finish (ctl_t *ctl, kvp_reply_t **reply_p, ctl_print_fn_t *print,
             long items)
 {
     kvp_reply_t *reply = *reply_p;
-    if (!reply) {
-        fprintf (stderr, "error: no reply from %s within %d ms\n",
-                 ctl->broker, ctl->timeout_ms);
-        return CTL_NO_REPLY;
-    }
+    if (!reply)
+        return ctl_print_no_reply (ctl);
     if (ctl->json) {
         kvp_json_write (stdout, kvp_reply_map (reply));
         putchar ('\n');
@@ -228,11 +235,8 @@ ctl_finish (ctl_t *ctl, kvp_reply_t **reply_p, ctl_print_fn_t *print,
     if (rc == KVP_RC_JOB_STARTED)
         status = s_finish_job (reply, items, !ctl->json) ? CTL_OK : CTL_FAILED;
     else
-    if (rc != KVP_RC_OK) {
-        fprintf (stderr, "error: %s (%d): %s\n", s_rc_name (rc), rc,
-                 kvp_reply_error (reply));
-        status = CTL_FAILED;
-    }
+    if (rc != KVP_RC_OK)
+        status = ctl_print_error (rc, kvp_reply_error (reply));
     kvp_reply_destroy (reply_p);
     return status;
 }

@@ -8,10 +8,11 @@
 #include "kvp_feed.h"
 #include "kvp_guid.h"
 #include "kvp_obj.h"
+#include "kvp_pager.h"
+#include "kvp_rc.h"
 
 #define S_RETRY_MS      1000    /* a failed read or write is tried again */
 #define S_BATCH_MAX     1024    /* events applied before the file is written */
-#define S_PAGE          1000    /* GetKvpItems page */
 
 struct _kvp_guest_t {
     kvp_guest_config_t config;  /* as given (strings borrowed) */
@@ -69,50 +70,23 @@ kvp_guest_destroy (kvp_guest_t **self_p)
 
 //  --- reading the items -------------------------------------------------------
 
-//  Put the Source 0 items of an `items` array into the pool; *last is the
-//  last item's name (for the next page).
-static void
-s_put_items (kvp_guest_t *self, const msgpack_object_array *items,
-             const char **last, size_t *last_len)
+//  Put every Source 0 item into the pool, page by page. Returns the
+//  pager's rc (0 when all were read).
+static int
+s_read_items (kvp_guest_t *self, kvp_pager_t *pager)
 {
-    for (uint32_t i = 0; items && i < items->size; i++) {
-        const msgpack_object *item = &items->ptr [i];
-        size_t name_len, data_len;
+    const msgpack_object *item;
+    int timeout_ms = (int) self->config.timeout_ms;
+    while ((item = kvp_pager_next (pager, timeout_ms))) {
+        size_t name_len, data_len = 0;
+        uint64_t source;
         const char *name = kvp_obj_get_str (item, "Name", &name_len);
         const char *data = kvp_obj_get_str (item, "Data", &data_len);
-        uint64_t source;
-        if (!name || !kvp_obj_get_uint (item, "Source", &source))
-            continue;
-        *last = name;
-        *last_len = name_len;
-        if (source == 0)
+        if (kvp_obj_get_uint (item, "Source", &source) && source == 0)
             kvp_pool_put (self->pool, name, name_len, data? data: "",
-                          data? data_len: 0);
+                          data_len);
     }
-}
-
-//  One GetKvpItems page after `after` (NULL: from the start). Returns the
-//  reply (the caller destroys it) or NULL when none came.
-static kvp_reply_t *
-s_get_page (kvp_guest_t *self, const char *after, size_t after_len)
-{
-    msgpack_packer *pk = kvp_client_begin (self->client, "GetKvpItems",
-                                           after? 4: 3);
-    msgpack_pack_str_with_body (pk, "target", 6);
-    msgpack_pack_str_with_body (pk, self->guid.text, KVP_GUID_LEN);
-    msgpack_pack_str_with_body (pk, "Source", 6);
-    msgpack_pack_uint8 (pk, 0);
-    msgpack_pack_str_with_body (pk, "limit", 5);
-    msgpack_pack_uint32 (pk, S_PAGE);
-    if (after) {
-        msgpack_pack_str_with_body (pk, "after", 5);
-        msgpack_pack_map (pk, 2);
-        msgpack_pack_str_with_body (pk, "Source", 6);
-        msgpack_pack_uint8 (pk, 0);
-        msgpack_pack_str_with_body (pk, "Name", 4);
-        msgpack_pack_str_with_body (pk, after, after_len);
-    }
-    return kvp_client_call (self->client, (int) self->config.timeout_ms);
+    return kvp_pager_rc (pager);
 }
 
 //  Read every Source 0 item into the pool. Returns 0, or -1 (the pool is
@@ -122,31 +96,17 @@ s_snapshot (kvp_guest_t *self)
 {
     kvp_pool_clear (self->pool);
     self->stale = true;
-    char after [KVP_POOL_KEY_SIZE];
-    size_t after_len = 0;
-    for (bool first = true, more = true; more; first = false) {
-        kvp_reply_t *reply = s_get_page (self, first? NULL: after, after_len);
-        int rc = reply? kvp_reply_rc (reply): -1;
-        more = false;
-        if (rc == 0) {
-            const char *last = NULL;
-            size_t len = 0;
-            s_put_items (self, kvp_obj_get_array (kvp_reply_map (reply),
-                                                  "items"), &last, &len);
-            kvp_obj_get_bool (kvp_reply_map (reply), "more", &more);
-            more = more && last && len < sizeof after;
-            if (more)
-                memcpy (after, last, after_len = len);
-        }
-        kvp_reply_destroy (&reply);
-        if (rc == 32773)
-            break;              //  no such system (any more): no items
-        if (rc != 0) {
-            zsys_warning ("reading the items: %s", rc < 0? "no reply":
-                          "refused");
-            return -1;
-        }
-    }
+    kvp_pager_t *pager = kvp_pager_new (self->client, self->guid.text, 0, 0);
+    int rc = pager? s_read_items (self, pager): KVP_PAGER_MALFORMED;
+    if (rc == KVP_RC_INVALID_PARAM)
+        kvp_pool_clear (self->pool);    //  no such system (any more)
+    else
+    if (rc)
+        zsys_warning ("reading the items: %s",
+                      pager? kvp_pager_error (pager): "out of memory");
+    kvp_pager_destroy (&pager);
+    if (rc && rc != KVP_RC_INVALID_PARAM)
+        return -1;
     self->stale = false;
     return 0;
 }

@@ -3,8 +3,9 @@
 
     On start the agent waits until the gap-free subscriber (kvp_feed) knows
     where the system's partition stands (from the position file when there
-    is one, else "now"), reads the system's Source 0 items (GetKvpItems),
-    and rewrites the pool file. Then each Completed AddKvpItems or
+    is one, else "now"), reads the system's Source 0 items (GetKvpItems,
+    page by page with kvp_pager: a system of any size), and rewrites the
+    pool file. Then each Completed AddKvpItems or
     ModifyKvpItems event sets its Source 0 items and each Completed
     RemoveKvpItems event removes them; the file is rewritten once per batch
     of events and the position saved after it, so the position never runs
@@ -16,7 +17,8 @@
     DestroySystem has no event). Source 4 items never reach the file.
 
     One agent is used by one thread; it stops on SIGINT/SIGTERM (czmq's
-    zsys_interrupted). Uses kvp_feed, kvp_client, kvp_pool and proto.
+    zsys_interrupted). Uses kvp_feed, kvp_client, kvp_pager, kvp_pool and
+    proto.
 */
 #ifndef KVP_GUEST_H_INCLUDED
 #define KVP_GUEST_H_INCLUDED

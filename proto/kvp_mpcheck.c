@@ -2,11 +2,14 @@
 
     The scan keeps a stack of "objects still expected" per open container
     (a map of n pairs expects 2n) and reads one header at a time; it never
-    looks inside str/bin/ext payloads beyond skipping them.
+    looks inside str/bin/ext payloads beyond skipping them. The rid scan
+    walks the top-level map's keys and values with the same walker, under
+    a budget of headers.
 */
 #include <stdint.h>
 #include <stdbool.h>
 #include <assert.h>
+#include <string.h>
 #include "kvp_mpcheck.h"
 
 /*  What one header says: how many bytes to skip after it, and how many
@@ -103,37 +106,113 @@ s_header (const uint8_t *p, size_t avail, s_header_t *h)
     return false;                                       /* 0xc1 */
 }
 
-const char *
-kvp_mpcheck_scan (const void *data, size_t len, unsigned max_depth)
+/*  Walk one whole object at *pos (its children too), advancing *pos past
+    it. A container there may open at most `max_depth` levels. `budget`,
+    unless NULL, is how many headers may still be read; it runs out as a
+    fault. Returns NULL, or why the bytes are not fine. */
+static const char *
+s_walk (const uint8_t *p, size_t len, size_t *pos, unsigned max_depth,
+        size_t *budget)
 {
-    assert (max_depth <= KVP_MPCHECK_DEPTH);
-    const uint8_t *p = (const uint8_t *) data;
     uint64_t expect [KVP_MPCHECK_DEPTH + 1];
     unsigned depth = 0;
-    size_t pos = 0;
-    expect [0] = 1;                     //  one top-level object
+    expect [0] = 1;                     //  the one object
     while (true) {
         while (depth > 0 && expect [depth] == 0)
             depth--;                    //  close finished containers
         if (expect [depth] == 0)
-            break;
-        if (pos >= len)
+            return NULL;
+        if (*pos >= len)
             return "msgpack is cut short";
+        if (budget && *budget == 0)
+            return "msgpack holds more objects than the scan reads";
+        if (budget)
+            (*budget)--;
         expect [depth]--;
         s_header_t h;
-        if (!s_header (p + pos, len - pos, &h))
+        if (!s_header (p + *pos, len - *pos, &h))
             return "msgpack is cut short or uses a reserved type";
-        pos += h.head;
+        *pos += h.head;
         //  Every child takes at least one byte: a larger count is a lie
-        if (h.skip > len - pos || h.children > len - pos)
+        if (h.skip > len - *pos || h.children > len - *pos)
             return "msgpack declares more bytes than it holds";
-        pos += (size_t) h.skip;
+        *pos += (size_t) h.skip;
         if (h.container && depth + 1 > max_depth)
             return "msgpack nests too deep";
         if (h.children > 0)
             expect [++depth] = h.children;
     }
-    if (pos != len)
-        return "trailing bytes after the msgpack object";
-    return NULL;
+}
+
+const char *
+kvp_mpcheck_scan (const void *data, size_t len, unsigned max_depth)
+{
+    assert (max_depth <= KVP_MPCHECK_DEPTH);
+    size_t pos = 0;
+    const char *why = s_walk ((const uint8_t *) data, len, &pos, max_depth,
+                              NULL);
+    if (!why && pos != len)
+        why = "trailing bytes after the msgpack object";
+    return why;
+}
+
+//  --------------------------------------------------------------------------
+//  The rid of a body that does not decode
+
+/*  The integer at p (avail >= 1 bytes) as msgpack-c decodes it: true with
+    *value when it is an integer >= 0 of any width, signed types included. */
+static bool
+s_uint_at (const uint8_t *p, size_t avail, uint64_t *value)
+{
+    uint8_t type = p [0];
+    if (type <= 0x7f) {
+        *value = type;
+        return true;
+    }
+    bool sign = type >= 0xd0 && type <= 0xd3;
+    if (!sign && !(type >= 0xcc && type <= 0xcf))
+        return false;
+    size_t bytes = (size_t) 1 << (type & 0x03);
+    if (avail < 1 + bytes || (sign && (p [1] & 0x80)))
+        return false;
+    *value = kvp_mpcheck_be (p + 1, bytes);
+    return true;
+}
+
+/*  The key at *pos is the str "rid", in any str encoding? Steps over it
+    either way. */
+static bool
+s_key_is_rid (const uint8_t *p, size_t len, size_t *pos, size_t *budget,
+              const char **why)
+{
+    size_t start = *pos;
+    *why = s_walk (p, len, pos, KVP_MPCHECK_DEPTH - 1, budget);
+    if (*why)
+        return false;
+    s_header_t h;
+    uint8_t type = p [start];
+    bool str = (type >= 0xa0 && type <= 0xbf) || (type >= 0xd9 && type <= 0xdb);
+    return str && s_header (p + start, len - start, &h) && h.skip == 3
+        && memcmp (p + start + h.head, "rid", 3) == 0;
+}
+
+bool
+kvp_mpcheck_rid (const void *data, size_t len, uint64_t *rid)
+{
+    assert (rid);
+    const uint8_t *p = (const uint8_t *) data;
+    s_header_t root;
+    bool map = p && len > 0 && ((p [0] >= 0x80 && p [0] <= 0x8f)
+                                || p [0] == 0xde || p [0] == 0xdf);
+    if (!map || !s_header (p, len, &root))
+        return false;
+    size_t pos = root.head, budget = KVP_MPCHECK_RID_HEADERS;
+    const char *why = NULL;
+    for (uint64_t pair = 0; pair < root.children / 2 && !why; pair++) {
+        if (s_key_is_rid (p, len, &pos, &budget, &why))
+            return pos < len && s_uint_at (p + pos, len - pos, rid);
+        if (!why)
+            why = s_walk (p, len, &pos, KVP_MPCHECK_DEPTH - 1, &budget);
+    }
+    return false;
 }

@@ -27,7 +27,8 @@ static const kvp_op_info_t s_ops [KVP_OP_COUNT] = {
     [KVP_OP_REMOVE_KVP_ITEMS] = { "RemoveKvpItems", KVP_BY_TARGET, true,
         KVP_ROLE_WRITER, S_ITEM_FIELDS },
     [KVP_OP_GET_KVP_ITEMS] = { "GetKvpItems", KVP_BY_TARGET, false,
-        KVP_ROLE_READER, { S_NEED (TARGET), S_MAY (SOURCE) } },
+        KVP_ROLE_READER,
+        { S_NEED (TARGET), S_MAY (SOURCE), S_MAY (LIMIT), S_MAY (AFTER) } },
     [KVP_OP_GET_JOB] = { "GetJob", KVP_BY_JOB, false, KVP_ROLE_READER,
         { S_NEED (JOB) } },
     [KVP_OP_GET_SYSTEM] = { "GetSystem", KVP_BY_TARGET, false,
@@ -43,7 +44,7 @@ static const char *s_fields [KVP_FIELD_COUNT] = {
     [KVP_FIELD_ITEMS] = "items", [KVP_FIELD_KEY] = "key",
     [KVP_FIELD_SOURCE] = "Source", [KVP_FIELD_JOB] = "job",
     [KVP_FIELD_PARTITION] = "partition", [KVP_FIELD_FROM] = "from",
-    [KVP_FIELD_LIMIT] = "limit"
+    [KVP_FIELD_LIMIT] = "limit", [KVP_FIELD_AFTER] = "after"
 };
 
 static const char *s_roles [] = { "reader", "writer", "admin" };

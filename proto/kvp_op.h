@@ -60,6 +60,7 @@ typedef enum {
     KVP_FIELD_PARTITION,
     KVP_FIELD_FROM,
     KVP_FIELD_LIMIT,
+    KVP_FIELD_AFTER,            /* a page's position: {Source, Name} */
     KVP_FIELD_COUNT
 } kvp_field_t;
 

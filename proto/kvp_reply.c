@@ -138,7 +138,57 @@ kvp_event_topic (char *topic, const char *target)
 }
 
 //  --------------------------------------------------------------------------
-//  GetEvents
+//  Pages
+
+/*  A msgpack writer that only counts. */
+static int
+s_count (void *data, const char *bytes, size_t len)
+{
+    *(size_t *) data += len;
+    return 0;
+}
+
+/*  Everything but the items' bytes. */
+static void
+s_items_head (msgpack_packer *pk, const kvp_rid_t *rid, const bool *more,
+              size_t count)
+{
+    kvp_reply_begin (pk, rid, KVP_RC_OK, NULL, more? 2: 1);
+    if (more) {
+        kvp_pack_cstr (pk, "more");
+        if (*more)
+            msgpack_pack_true (pk);
+        else
+            msgpack_pack_false (pk);
+    }
+    kvp_pack_cstr (pk, "items");
+    msgpack_pack_array (pk, count);
+}
+
+void
+kvp_reply_items (msgpack_sbuffer *buf, const kvp_rid_t *rid, const bool *more,
+                 size_t count, const void *items, size_t len)
+{
+    assert (buf);
+    assert (items || len == 0);
+    msgpack_packer pk;
+    kvp_pack_start (&pk, buf);
+    s_items_head (&pk, rid, more, count);
+    if (len)
+        msgpack_sbuffer_write (buf, (const char *) items, len);
+}
+
+size_t
+kvp_reply_items_size (const kvp_rid_t *rid, bool paged, size_t count,
+                      size_t len)
+{
+    size_t size = 0;
+    bool more = false;
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &size, s_count);
+    s_items_head (&pk, rid, paged? &more: NULL, count);
+    return size + len;
+}
 
 /*  Everything but the events' bytes. */
 static void
@@ -170,14 +220,6 @@ kvp_reply_events (msgpack_sbuffer *buf, const kvp_rid_t *rid,
     s_events_head (&pk, rid, page, count);
     if (len)
         msgpack_sbuffer_write (buf, (const char *) events, len);
-}
-
-/*  A msgpack writer that only counts. */
-static int
-s_count (void *data, const char *bytes, size_t len)
-{
-    *(size_t *) data += len;
-    return 0;
 }
 
 size_t

@@ -84,9 +84,25 @@ void
 size_t
     kvp_event_topic (char *topic, const char *target);
 
-/*  --- GetEvents (spec section 10) ---------------------------------------- */
+/*  --- Pages: GetKvpItems (spec section 4), GetEvents (section 10) ------ */
 
-#define KVP_EVENTS_BODY_MAX (4 * 1024 * 1024)   /* a page's reply, bytes */
+#define KVP_PAGE_BODY_MAX (4 * 1024 * 1024)     /* a page's reply body, bytes:
+                                                   it ends early only where one
+                                                   more entry would pass it */
+
+/*  A whole GetKvpItems reply: rc 0, `items`, an array of `count` item maps
+    whose encodings are the `len` bytes at `items` (packed with
+    kvp_pack_item; may be NULL when len is 0), and for a paged request
+    (`more` not NULL) `more`. */
+void
+    kvp_reply_items (msgpack_sbuffer *buf, const kvp_rid_t *rid,
+                     const bool *more, size_t count, const void *items,
+                     size_t len);
+
+/*  The exact size in bytes of the body kvp_reply_items would make. */
+size_t
+    kvp_reply_items_size (const kvp_rid_t *rid, bool paged, size_t count,
+                          size_t len);
 
 /*  The fields of a GetEvents reply besides `events`. */
 typedef struct {

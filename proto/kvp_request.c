@@ -56,14 +56,18 @@ struct _kvp_request_t {
     uint64_t job_seq;
     uint64_t partition;         /* GetEvents */
     uint64_t from;
-    uint32_t limit;
+    uint32_t limit;             /* GetEvents, GetKvpItems */
+    bool has_limit;             /* `limit` given */
+    kvp_after_t after;          /* GetKvpItems */
+    bool has_after;             /* `after` given */
     kvp_role_t role;            /* of the sender (kvp_request_set_access) */
     const char *who;            /* its name, for a 32769 */
 };
 
 static s_check_fn s_check_name, s_check_id, s_check_target, s_check_dxe,
                   s_check_items, s_check_key, s_check_source, s_check_job,
-                  s_check_partition, s_check_from, s_check_limit;
+                  s_check_partition, s_check_from, s_check_limit,
+                  s_check_after;
 
 /*  How each field an op may take is checked (which op takes which is the
     op table's). */
@@ -74,6 +78,7 @@ static s_check_fn *const s_checks [KVP_FIELD_COUNT] = {
     [KVP_FIELD_SOURCE] = s_check_source, [KVP_FIELD_JOB] = s_check_job,
     [KVP_FIELD_PARTITION] = s_check_partition,
     [KVP_FIELD_FROM] = s_check_from, [KVP_FIELD_LIMIT] = s_check_limit,
+    [KVP_FIELD_AFTER] = s_check_after,
 };
 
 //  --------------------------------------------------------------------------
@@ -185,8 +190,8 @@ s_check_job (kvp_request_t *self, const msgpack_object *value)
     }
 }
 
-/*  A uint field of GetEvents into *out; false (a type fault) otherwise:
-    a negative number is of the wrong type, as for Source. */
+/*  A uint field into *out; false (a type fault) otherwise: a negative
+    number is of the wrong type, as for Source. */
 static bool
 s_take_uint (kvp_request_t *self, const msgpack_object *value,
              const char *field, uint64_t *out)
@@ -217,13 +222,64 @@ static void
 s_check_limit (kvp_request_t *self, const msgpack_object *value)
 {
     uint64_t limit;
+    self->has_limit = true;
     if (!s_take_uint (self, value, "limit", &limit))
         return;
-    if (limit < 1 || limit > KVP_EVENTS_LIMIT_MAX)
+    if (limit < 1 || limit > KVP_PAGE_LIMIT_MAX)
         kvp_fault_value (&self->fault, "limit: must be 1 to %d",
-                         KVP_EVENTS_LIMIT_MAX);
+                         KVP_PAGE_LIMIT_MAX);
     else
         self->limit = (uint32_t) limit;
+}
+
+/*  `after`'s Source and Name (other keys, such as an item's Data, are
+    ignored: the last item of a page may be sent back as it came). */
+static void
+s_after_parts (kvp_request_t *self, const msgpack_object_map *map,
+               const msgpack_object *found [2])
+{
+    static const char *parts [2] = { "Source", "Name" };
+    for (uint32_t i = 0; i < map->size; i++) {
+        const msgpack_object *key = &map->ptr [i].key;
+        for (int p = 0; p < 2 && key->type == MSGPACK_OBJECT_STR; p++) {
+            if (key->via.str.size != strlen (parts [p])
+            ||  memcmp (key->via.str.ptr, parts [p], key->via.str.size))
+                continue;
+            if (found [p])
+                kvp_fault_value (&self->fault, "after.%s: given twice",
+                                 parts [p]);
+            else
+                found [p] = &map->ptr [i].val;
+        }
+    }
+}
+
+static void
+s_check_after (kvp_request_t *self, const msgpack_object *value)
+{
+    const msgpack_object *found [2] = { NULL, NULL };
+    if (value->type != MSGPACK_OBJECT_MAP) {
+        kvp_fault_type (&self->fault, "after: expected map {Source, Name}");
+        return;
+    }
+    self->has_after = true;
+    s_after_parts (self, &value->via.map, found);
+    bool source = found [0]
+               && s_take_uint (self, found [0], "after.Source",
+                               &self->after.source);
+    if (found [1] && found [1]->type != MSGPACK_OBJECT_STR)
+        kvp_fault_type (&self->fault, "after.Name: expected str");
+    if (!found [0] || !found [1]) {
+        kvp_fault_value (&self->fault, "after.%s: missing",
+                         found [0]? "Name": "Source");
+        return;
+    }
+    if (!source || found [1]->type != MSGPACK_OBJECT_STR)
+        return;
+    self->after.name = found [1]->via.str.ptr;
+    self->after.name_len = found [1]->via.str.size;
+    kvp_fault_check_text (&self->fault, "after.Name", -1, self->after.name,
+                          self->after.name_len, 1, KVP_NAME_MAX);
 }
 
 static void
@@ -296,7 +352,9 @@ s_reset (kvp_request_t *self)
     self->job_partition = self->job_epoch = 0;
     self->job_seq = 0;
     self->partition = self->from = 0;
-    self->limit = KVP_EVENTS_LIMIT;
+    self->limit = KVP_PAGE_LIMIT;
+    self->has_limit = self->has_after = false;
+    self->after = (kvp_after_t) { 0, NULL, 0 };
     kvp_cim_reset (self->cim);
 }
 
@@ -405,13 +463,12 @@ s_check_fields (kvp_request_t *self)
     return KVP_RC_OK;
 }
 
-int
-kvp_request_decode (kvp_request_t *self, const void *body, size_t len)
+/*  Size, pre-scan, unpack: the gates before the fields. Returns 0 with
+    *root the body's map, or 32773. */
+static int
+s_unpack (kvp_request_t *self, const void *body, size_t len,
+          msgpack_object *root)
 {
-    assert (self);
-    s_reset (self);
-    if (!body || len == 0)
-        return s_refuse (self, KVP_RC_INVALID_PARAM, "empty body");
     if (len > KVP_BODY_MAX)
         return s_refuse (self, KVP_RC_INVALID_PARAM, "body of %zu bytes, "
                          "over the limit of %d", len, KVP_BODY_MAX);
@@ -419,19 +476,37 @@ kvp_request_decode (kvp_request_t *self, const void *body, size_t len)
     if (why)
         return s_refuse (self, KVP_RC_INVALID_PARAM, "body: %s", why);
     msgpack_zone_clear (&self->zone);
-    msgpack_object root;
     size_t offset = 0;
     msgpack_unpack_return unpacked = msgpack_unpack ((const char *) body, len,
-                                        &offset, &self->zone, &root);
+                                        &offset, &self->zone, root);
     if (unpacked != MSGPACK_UNPACK_SUCCESS)
         return s_refuse (self, KVP_RC_INVALID_PARAM, "body: %s",
                          unpacked == MSGPACK_UNPACK_NOMEM_ERROR
                          ? "out of memory unpacking": "not valid msgpack");
-    if (root.type != MSGPACK_OBJECT_MAP)
+    if (root->type != MSGPACK_OBJECT_MAP)
         return s_refuse (self, KVP_RC_INVALID_PARAM, "body is not a map");
+    return 0;
+}
+
+int
+kvp_request_decode (kvp_request_t *self, const void *body, size_t len)
+{
+    assert (self);
+    s_reset (self);
+    if (!body || len == 0)
+        return s_refuse (self, KVP_RC_INVALID_PARAM, "empty body");
+    msgpack_object root;
+    int rc = s_unpack (self, body, len, &root);
+    if (rc) {
+        //  Refused unread: its rid, if the start of the map shows one
+        uint64_t rid;
+        if (kvp_mpcheck_rid (body, len, &rid))
+            self->rid = (kvp_rid_t) { KVP_RID_UINT, rid, NULL, 0 };
+        return rc;
+    }
     s_collect (self, &root.via.map);
     s_take_rid (self);
-    int rc = s_take_op (self);
+    rc = s_take_op (self);
     return rc? rc: s_check_fields (self);
 }
 
@@ -524,6 +599,18 @@ kvp_request_source_filter (kvp_request_t *self, uint64_t *source)
     if (self->has_source && source)
         *source = self->source;
     return self->has_source;
+}
+
+bool
+kvp_request_page (kvp_request_t *self, uint32_t *limit,
+                  const kvp_after_t **after)
+{
+    assert (self);
+    if (limit)
+        *limit = self->limit;
+    if (after)
+        *after = self->has_after? &self->after: NULL;
+    return self->has_limit || self->has_after;
 }
 
 const char *

@@ -43,8 +43,9 @@ extern "C" {
 #define KVP_SOURCE_HOST     0               /* HostExchangeItems */
 #define KVP_SOURCE_HOSTONLY 4               /* HostOnlyItems */
 
-#define KVP_EVENTS_LIMIT     1000        /* GetEvents page when no `limit` */
-#define KVP_EVENTS_LIMIT_MAX 10000       /* largest GetEvents `limit` */
+#define KVP_PAGE_LIMIT      1000    /* a page's `limit` when absent
+                                       (GetEvents, GetKvpItems) */
+#define KVP_PAGE_LIMIT_MAX  10000   /* largest `limit` */
 
 /*  The `rid` of a request, returned as sent. */
 typedef enum {
@@ -108,7 +109,10 @@ kvp_op_t
     kvp_request_op (kvp_request_t *self);
 
 /*  The rid; set by every decode that found a map (KVP_RID_NONE if absent
-    or of the wrong type). */
+    or of the wrong type), and by a decode that refused the body before
+    unpacking it (over KVP_BODY_MAX, malformed msgpack) when a bounded scan
+    of the start of its map finds a uint rid (kvp_mpcheck_rid): a client
+    matching replies by rid gets its answer whenever the rid can be read. */
 const kvp_rid_t *
     kvp_request_rid (kvp_request_t *self);
 
@@ -142,6 +146,22 @@ const char *
 bool
     kvp_request_source_filter (kvp_request_t *self, uint64_t *source);
 
+/*  A position in a system's item order (GetKvpItems `after`): the items
+    that sort after (source, name). */
+typedef struct {
+    uint64_t source;            /* any uint: a position, not an item */
+    const char *name;           /* not NUL-terminated, borrowed */
+    size_t name_len;            /* 1..KVP_NAME_MAX bytes */
+} kvp_after_t;
+
+/*  GetKvpItems paging (spec section 4): true when the request is paged
+    (gives `limit` or `after`). *limit (may be NULL) gets `limit`, or
+    KVP_PAGE_LIMIT when absent; *after (may be NULL) the position, or NULL
+    when absent (from the first item). */
+bool
+    kvp_request_page (kvp_request_t *self, uint32_t *limit,
+                      const kvp_after_t **after);
+
 /*  GetJob: the job id and its parsed parts. Sets *len. */
 const char *
     kvp_request_job (kvp_request_t *self, size_t *len);
@@ -150,7 +170,7 @@ void
                            uint32_t *epoch, uint64_t *seq);
 
 /*  GetEvents: `partition` and `from` as given (the broker and the worker
-    check `partition` against N), and `limit` (KVP_EVENTS_LIMIT when
+    check `partition` against N), and `limit` (KVP_PAGE_LIMIT when
     absent). Any pointer may be NULL. */
 void
     kvp_request_events (kvp_request_t *self, uint64_t *partition,

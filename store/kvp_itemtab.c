@@ -215,17 +215,25 @@ kvp_itemtab_clear (kvp_itemtab_t *self, kvp_view_t *view,
 
 //  Order by Source, then Name bytewise, the shorter name first on a tie
 static int
+s_order (uint64_t source_a, const char *name_a, size_t len_a,
+         uint64_t source_b, const char *name_b, size_t len_b)
+{
+    if (source_a != source_b)
+        return source_a < source_b? -1: 1;
+    size_t common = len_a < len_b? len_a: len_b;
+    int cmp = common? memcmp (name_a, name_b, common): 0;
+    if (cmp == 0 && len_a != len_b)
+        cmp = len_a < len_b? -1: 1;
+    return cmp;
+}
+
+static int
 s_compare (const void *a, const void *b)
 {
     const s_entry_t *x = (const s_entry_t *) a;
     const s_entry_t *y = (const s_entry_t *) b;
-    if (x->source != y->source)
-        return x->source < y->source? -1: 1;
-    size_t common = x->name_len < y->name_len? x->name_len: y->name_len;
-    int cmp = memcmp (x->name, y->name, common);
-    if (cmp == 0 && x->name_len != y->name_len)
-        cmp = x->name_len < y->name_len? -1: 1;
-    return cmp;
+    return s_order (x->source, x->name, x->name_len,
+                    y->source, y->name, y->name_len);
 }
 
 //  Append one entry to the reusable list, growing it by doubling
@@ -245,66 +253,113 @@ s_append (kvp_itemtab_t *self, size_t count, const s_entry_t *entry)
     return KVP_STORE_OK;
 }
 
-//  What a walk gathers into
+//  Key bytes that the names of one run share: a name of KVP_ITEMTAB_HEAD
+//  bytes or more has a key at least this long
+#define S_RUN_KEY   (KVP_ITEMTAB_PREFIX + 1 + KVP_ITEMTAB_HEAD)
+
+//  A walk: items in key order, a run of long keys gathered in self->list
 typedef struct {
     kvp_itemtab_t *self;
-    size_t count;
-    bool sorted;                //  no name long enough to be hashed
-} s_gather_t;
+    const kvp_store_after_t *after;     //  NULL: every item
+    kvp_store_item_fn *fn;
+    void *arg;
+    size_t run;                 //  entries of the run in self->list
+    const uint8_t *head;        //  the run's first key (LMDB or overlay
+                                //  memory: valid for the walk)
+} s_walk_t;
 
+//  Hand one item on, unless it is not after the walk's position
 static int
-s_gather_one (void *arg, const MDB_val *key, const MDB_val *val)
+s_emit (s_walk_t *walk, const s_entry_t *entry)
 {
-    s_gather_t *gather = (s_gather_t *) arg;
-    s_entry_t entry;
-    int rc = key->mv_size > KVP_ITEMTAB_PREFIX? s_decode (val, &entry)
-                                              : KVP_STORE_CORRUPT;
-    if (rc == KVP_STORE_OK) {
-        entry.source = ((const uint8_t *) key->mv_data) [KVP_ITEMTAB_PREFIX];
-        gather->sorted = gather->sorted
-                      && entry.name_len <= KVP_ITEMTAB_INLINE_MAX;
-        rc = s_append (gather->self, gather->count++, &entry);
-    }
+    const kvp_store_after_t *after = walk->after;
+    if (after && s_order (entry->source, entry->name, entry->name_len,
+                          after->source, after->name, after->name_len) <= 0)
+        return 0;
+    return walk->fn (walk->arg, entry->source, entry->name, entry->name_len,
+                     entry->data, entry->data_len);
+}
+
+//  Sort the run and hand it on
+static int
+s_flush (s_walk_t *walk)
+{
+    s_entry_t *list = walk->self->list;
+    size_t count = walk->run;
+    walk->run = 0;
+    if (count > 1)
+        qsort (list, count, sizeof (s_entry_t), s_compare);
+    int rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++)
+        rc = s_emit (walk, &list [i]);
     return rc;
 }
 
-//  Gather the items under `start` (prefix, or prefix + source) into the
-//  list; *sorted stays true when the key order is already the answer
+//  view_walk callback: one key of the table
 static int
-s_gather (kvp_itemtab_t *self, kvp_view_t *view, const uint8_t *start,
-          size_t start_len, size_t *count, bool *sorted)
+s_walk_one (void *arg, const MDB_val *key, const MDB_val *val)
 {
-    MDB_val key = { start_len, (void *) start };
-    s_gather_t gather = { self, 0, true };
-    int rc = kvp_view_walk (view, KVP_TABLE_ITEMS, &key, start_len,
-                            s_gather_one, &gather);
-    *count = gather.count;
-    *sorted = gather.sorted;
-    return rc;
+    s_walk_t *walk = (s_walk_t *) arg;
+    s_entry_t entry;
+    int rc = key->mv_size > KVP_ITEMTAB_PREFIX? s_decode (val, &entry)
+                                              : KVP_STORE_CORRUPT;
+    if (rc != KVP_STORE_OK)
+        return rc;
+    entry.source = ((const uint8_t *) key->mv_data) [KVP_ITEMTAB_PREFIX];
+    bool runs = key->mv_size >= S_RUN_KEY;
+    if (runs && walk->run && memcmp (key->mv_data, walk->head, S_RUN_KEY) == 0)
+        return s_append (walk->self, walk->run++, &entry);
+    if ((rc = s_flush (walk)) != 0)
+        return rc;
+    if (!runs)
+        return s_emit (walk, &entry);
+    walk->head = (const uint8_t *) key->mv_data;
+    return s_append (walk->self, walk->run++, &entry);
+}
+
+//  Where a walk of the system `prefix` starts: into `start` (at least
+//  S_RUN_KEY bytes), its length and *prefix_len, the key bytes every item
+//  of the walk shares. Returns 0 when no item can follow `after`.
+static size_t
+s_start (uint8_t *start, const uint8_t *prefix, uint32_t source,
+         const kvp_store_after_t *after, size_t *prefix_len)
+{
+    bool all = source == UINT32_MAX;
+    memcpy (start, prefix, KVP_ITEMTAB_PREFIX);
+    *prefix_len = KVP_ITEMTAB_PREFIX + (all? 0: 1);
+    if (!all)
+        start [KVP_ITEMTAB_PREFIX] = (uint8_t) source;
+    if (!after || (!all && after->source < source))
+        return *prefix_len;
+    if (after->source > (all? KVP_ITEMTAB_SOURCE_MAX: source))
+        return 0;
+    start [KVP_ITEMTAB_PREFIX] = (uint8_t) after->source;
+    //  The least key of a name after it: keys hold a name's first
+    //  KVP_ITEMTAB_HEAD bytes as they are
+    size_t head = after->name_len < KVP_ITEMTAB_HEAD? after->name_len
+                                                     : KVP_ITEMTAB_HEAD;
+    if (head)
+        memcpy (start + KVP_ITEMTAB_PREFIX + 1, after->name, head);
+    return KVP_ITEMTAB_PREFIX + 1 + head;
 }
 
 int
 kvp_itemtab_each (kvp_itemtab_t *self, kvp_view_t *view,
                   const uint8_t prefix [KVP_ITEMTAB_PREFIX], uint32_t source,
-                  kvp_store_item_fn *fn, void *arg)
+                  const kvp_store_after_t *after, kvp_store_item_fn *fn,
+                  void *arg)
 {
-    if (!fn || (source != UINT32_MAX && source > KVP_ITEMTAB_SOURCE_MAX))
+    if (!fn || (source != UINT32_MAX && source > KVP_ITEMTAB_SOURCE_MAX)
+    ||  (after && after->name_len && !after->name))
         return KVP_STORE_EINVAL;
-    uint8_t start [KVP_ITEMTAB_PREFIX + 1];
-    memcpy (start, prefix, KVP_ITEMTAB_PREFIX);
-    start [KVP_ITEMTAB_PREFIX] = (uint8_t) source;
-    size_t start_len = KVP_ITEMTAB_PREFIX + (source == UINT32_MAX? 0: 1);
-    size_t count;
-    bool sorted = true;
-    int rc = s_gather (self, view, start, start_len, &count, &sorted);
-    if (rc != KVP_STORE_OK)
-        return rc;
-    if (!sorted)
-        qsort (self->list, count, sizeof (s_entry_t), s_compare);
-    for (size_t i = 0; i < count && rc == 0; i++) {
-        const s_entry_t *entry = &self->list [i];
-        rc = fn (arg, entry->source, entry->name, entry->name_len,
-                 entry->data, entry->data_len);
-    }
-    return rc;
+    uint8_t start [S_RUN_KEY];
+    size_t prefix_len;
+    MDB_val key = { s_start (start, prefix, source, after, &prefix_len),
+                    start };
+    if (key.mv_size == 0)
+        return KVP_STORE_OK;            //  nothing sorts after it
+    s_walk_t walk = { self, after, fn, arg, 0, NULL };
+    int rc = kvp_view_walk (view, KVP_TABLE_ITEMS, &key, prefix_len,
+                            s_walk_one, &walk);
+    return rc? rc: s_flush (&walk);
 }

@@ -73,14 +73,22 @@ int
                        const uint8_t prefix [KVP_ITEMTAB_PREFIX]);
 
 /*  Call `fn` for each item of the system `prefix` whose Source is `source`
-    (all items when UINT32_MAX), ordered by Source, then Name bytewise
-    (shorter first on a tie). The items are gathered first into an array
-    the table keeps for reuse, so `fn` must not write to the store nor walk
-    items again. A non-zero return from fn stops the walk and is returned. */
+    (all items when UINT32_MAX) that sorts after `after` (all when NULL),
+    ordered by Source, then Name bytewise (shorter first on a tie). The
+    walk seeks to the key of `after`'s Source and first KVP_ITEMTAB_HEAD
+    name bytes, the least key an item after it can have, and goes on in key
+    order, which is the items' order except among names of
+    KVP_ITEMTAB_HEAD bytes or more that share those bytes (a longer one's
+    key ends in a hash): such a run of keys is gathered into an array the
+    table keeps for reuse, sorted, then handed on. So `fn` must not write
+    to the store nor walk items again. EINVAL for a Source over 255 (other
+    than UINT32_MAX). A non-zero return from fn stops the walk and is
+    returned. */
 int
     kvp_itemtab_each (kvp_itemtab_t *self, kvp_view_t *view,
                       const uint8_t prefix [KVP_ITEMTAB_PREFIX],
-                      uint32_t source, kvp_store_item_fn *fn, void *arg);
+                      uint32_t source, const kvp_store_after_t *after,
+                      kvp_store_item_fn *fn, void *arg);
 
 #ifdef __cplusplus
 }

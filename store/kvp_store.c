@@ -843,12 +843,13 @@ kvp_store_item_delete (kvp_store_t *self, uint32_t part,
 int
 kvp_store_items_each (kvp_store_t *self, uint32_t part,
                       const uint8_t guid [16], uint32_t source,
+                      const kvp_store_after_t *after,
                       kvp_store_item_fn *fn, void *arg)
 {
     uint8_t prefix [KVP_ITEMTAB_PREFIX];
     int rc = s_system_check (self, part, guid, prefix);
     return rc? rc: kvp_itemtab_each (self->items, self->view, prefix, source,
-                                     fn, arg);
+                                     after, fn, arg);
 }
 
 //  --- The log ------------------------------------------------------------

@@ -261,14 +261,28 @@ typedef int (kvp_store_item_fn) (void *arg, uint32_t source,
                                  const char *name, size_t name_len,
                                  const char *data, size_t data_len);
 
+/*  A position in a system's item order: the items that sort after
+    (source, name). */
+typedef struct {
+    uint64_t source;            /* any value (past 255: after every item) */
+    const char *name;           /* borrowed; NULL when name_len is 0 */
+    size_t name_len;            /* 0: before every name of `source` */
+} kvp_store_after_t;
+
 /*  Call `fn` for each item of a system whose Source is `source` (or every
-    item when source is UINT32_MAX), in order of Source, then Name
-    bytewise (a shorter name first when it is a prefix of the other). The
-    items are gathered before the first call: fn must not write to the
-    store nor walk items again. */
+    item when source is UINT32_MAX) that sorts after `after` (every one
+    when after is NULL), in order of Source, then Name bytewise (a shorter
+    name first when it is a prefix of the other). The walk starts at
+    `after`'s place in the items table (a seek, not a scan from the first
+    item) and hands items on as it meets them, except names whose keys do
+    not sort as the names do (KVP_ITEMTAB_HEAD bytes and more, sharing
+    those first bytes: kvp_itemtab.h), which are gathered and sorted first.
+    fn must not write to the store nor walk items again; a non-zero return
+    from fn stops the walk and is returned. */
 int
     kvp_store_items_each (kvp_store_t *self, uint32_t part,
                           const uint8_t guid [16], uint32_t source,
+                          const kvp_store_after_t *after,
                           kvp_store_item_fn *fn, void *arg);
 
 /*  --- The log: jobs and their events (all in a batch) ------------------ */

@@ -5,7 +5,8 @@ Starts a real broker and two workers from $KVP_BIN (default bin/) on
 127.0.0.1 ports the kernel picks, data in a temporary folder, and talks to
 them with pyzmq and msgpack (Debian's python3-zmq, python3-msgpack): REQ and
 DEALER clients, the documented partition function, events, return codes, and
-event replay (GetEvents), also past retention on a second cluster.
+event replay (GetEvents), also past retention on a second cluster, and
+GetKvpItems paging through a system past 4 MiB of items.
 Every wait is a bounded poll; every process is stopped by its PID.
 Exit status 0 when every check passed.
 """
@@ -86,15 +87,21 @@ def dealer(endpoint):
     return s
 
 
-def call(sock, body, timeout_ms=10000, raw=None):
-    """Send one request on a DEALER and return the decoded reply map."""
+def call_sized(sock, body, timeout_ms=10000, raw=None):
+    """Send one request on a DEALER; the decoded reply map and its body's
+    size in bytes ((None, 0) when no reply came)."""
     frames = [b"", b"KVP1", raw if raw is not None else msgpack.packb(body)]
     sock.send_multipart(frames)
     if not sock.poll(timeout_ms):
-        return None
+        return None, 0
     reply = sock.recv_multipart()
     assert reply[0] == b"" and reply[1] == b"KVP1" and len(reply) == 3, reply
-    return msgpack.unpackb(reply[2], raw=False)
+    return msgpack.unpackb(reply[2], raw=False), len(reply[2])
+
+
+def call(sock, body, timeout_ms=10000, raw=None):
+    """Send one request on a DEALER and return the decoded reply map."""
+    return call_sized(sock, body, timeout_ms, raw)[0]
 
 
 def wait_alive(sock, n, seconds=15):
@@ -238,6 +245,7 @@ def run(cluster):
     r = call(c, {"op": "RemoveKvpItems", "target": gid, "items": [{"Name": "ip0", "Source": 0}]})
     check(r["rc"] == 32775, "DataExchangeEnabled false -> 32775")
     run_replay(c, n, gid, event)
+    run_paging(c)
     c.close()
     sub.close()
 
@@ -297,6 +305,95 @@ def run_replay(c, n, gid, event):
         check(r is not None and r["rc"] == rc and "error" in r, "GetEvents %s -> %d" % (what, rc))
     r = events_of(c, part, 1, 10000)
     check(r["rc"] == 0 and len(r["events"]) == len(seqs), "limit 10000 is allowed")
+
+
+def get_page(c, gid, **fields):
+    return call_sized(c, dict({"op": "GetKvpItems", "target": gid}, **fields))
+
+
+def order(it):
+    return (it["Source"], it["Name"].encode())
+
+
+def read_all(c, gid, limit=1000, **fields):
+    """Every item by pages of `limit`, each asked for after the last item
+    returned; None when a page is refused or breaks the rules."""
+    fields["limit"] = limit
+    items, after = [], None
+    for _ in range(10000):
+        r, _size = get_page(c, gid, **(dict(fields, after=after) if after else fields))
+        if not r or r.get("rc") != 0 or not isinstance(r.get("more"), bool):
+            return None
+        items += r["items"]
+        if not r["more"]:
+            return items
+        if not r["items"]:
+            return None
+        after = r["items"][-1]
+    return None
+
+
+def run_paging(c):
+    """Section 4: GetKvpItems with limit, after and more; a system past 4 MiB."""
+    gid = call(c, {"op": "DefineSystem", "name": "pages"})["id"]
+    small = [item(name, "v") for name in ("a", "ab", "b", "c", "d")]
+    check(call(c, {"op": "AddKvpItems", "target": gid, "items": small})["rc"] == 4096,
+          "items for paging added")
+    big = "d" * 16000
+    for r in range(5):
+        batch = [item("k%03d" % (r * 60 + i), big, 4) for i in range(60)]
+        check(call(c, {"op": "AddKvpItems", "target": gid, "items": batch})["rc"] == 4096,
+              "60 host-only items of 16000 bytes added")
+    want = sorted(small + [item("k%03d" % i, big, 4) for i in range(300)], key=order)
+    r = call(c, {"op": "GetKvpItems", "target": gid, "rid": 41})
+    check(r["rc"] == 32778 and "page" in r.get("error", "") and r.get("rid") == 41,
+          "a system past 4 MiB, unpaged -> 32778 saying to page")
+    r, size = get_page(c, gid, limit=10000)
+    first = r.get("items", []) if r else []
+    check(r["rc"] == 0 and r.get("more") is True and 0 < len(first) < len(want)
+          and first == want[:len(first)], "a page of limit 10000 ends early, more")
+    nxt = want[min(len(first), len(want) - 1)]
+    check(size <= 4 * 1024 * 1024 < size + len(msgpack.packb(nxt)),
+          "... only where one more item would take the body past 4 MiB")
+    got = read_all(c, gid)
+    check(got == want, "pages after the last item returned read every item once, in order")
+    check(read_all(c, gid, limit=1, Source=0) == small, "limit 1 and the Source filter")
+    r, _ = get_page(c, gid, after=small[0])
+    page = r.get("items", [])
+    check(r["rc"] == 0 and r.get("more") is True and page == want[1:len(page) + 1],
+          "after alone pages too (the item itself as after)")
+    for what, fields, items, more in (
+            ("limit 1 -> one, more", {"limit": 1}, [small[0]], True),
+            ("after the last item -> no items, more false",
+             {"after": {"Source": 4, "Name": "k299"}}, [], False),
+            ("after a name no item has -> from the next one",
+             {"Source": 0, "after": {"Source": 0, "Name": "bb"}}, small[3:], False),
+            ("after the last of one Source -> the next Source",
+             {"limit": 2, "after": {"Source": 0, "Name": "d"}}, want[5:7], True)):
+        r, _ = get_page(c, gid, **fields)
+        check(r["rc"] == 0 and r.get("items") == items and r.get("more") is more, what)
+    cases = [
+        ("limit 0", {"limit": 0}, 32773),
+        ("limit 10001", {"limit": 10001}, 32773),
+        ("limit negative", {"limit": -1}, 32776),
+        ("limit a str", {"limit": "5"}, 32776),
+        ("after a str", {"after": "a"}, 32776),
+        ("after without Name", {"after": {"Source": 0}}, 32773),
+        ("after without Source", {"after": {"Name": "a"}}, 32773),
+        ("after Name an int", {"after": {"Source": 0, "Name": 5}}, 32776),
+        ("after Source a str", {"after": {"Source": "0", "Name": "a"}}, 32776),
+        ("a wrong type beats a bad value", {"limit": 0, "after": 7}, 32776),
+    ]
+    for what, fields, rc in cases:
+        r, _ = get_page(c, gid, **fields)
+        check(r is not None and r["rc"] == rc and "error" in r, "GetKvpItems %s -> %d" % (what, rc))
+    check(read_all(c, gid) == want, "the refused pages changed nothing")
+    # A body over 1 MiB is 32773, and its rid comes back with it.
+    body = {"op": "AddKvpItems", "target": gid, "items": [item("x%d" % i, big, 4)
+                                                           for i in range(128)], "rid": 99}
+    r = call(c, body)
+    check(r is not None and r["rc"] == 32773 and r.get("rid") == 99,
+          "a body over 1 MiB -> 32773 with its rid")
 
 
 def run_retention(cluster):

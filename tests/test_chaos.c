@@ -404,7 +404,8 @@ s_audit (void)
             kvp_guid_to_bytes (&guid, bytes);
             uint32_t part = kvp_guid_partition (&guid, 64);
             items_check_t check = { 0 };
-            kvp_store_items_each (store, part, bytes, UINT32_MAX, s_audit_item, &check);
+            kvp_store_items_each (store, part, bytes, UINT32_MAX, NULL,
+                                  s_audit_item, &check);
             items_total += check.count;
         }
         kvp_store_abort (store);

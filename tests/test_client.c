@@ -7,6 +7,7 @@
 #include <czmq.h>
 #include "kvp_client.h"
 #include "kvp_obj.h"
+#include "kvp_pager.h"
 
 /* --- the fake broker -------------------------------------------------------- */
 
@@ -467,6 +468,217 @@ START_TEST (test_call_late_reply_dropped)
 }
 END_TEST
 
+/* --- pager --------------------------------------------------------------------- */
+
+/*  How the fake broker of the pager tests answers GetKvpItems. */
+typedef enum {
+    S_SERVE,                    /* pages of s_items, by limit and after */
+    S_EMPTY_MORE,               /* {more: true, items: []} for ever */
+    S_REPEAT,                   /* the first page again and again */
+    S_REFUSE,                   /* 32773 "unknown system" */
+    S_SILENT,                   /* no answer */
+    S_NO_MORE                   /* every item, no `more` (no paging) */
+} s_mode_t;
+
+static const struct {
+    unsigned source;
+    const char *name;
+} s_items [] = {
+    { 0, "a" }, { 0, "ab" }, { 0, "b" }, { 0, "c\xc3\xa9" }, { 0, "d" },
+    { 4, "a" }, { 4, "z" }
+};
+#define S_ITEMS (sizeof s_items / sizeof s_items [0])
+
+/*  Is item i after (source, name) and of the filter (< 0: any)? */
+static bool
+s_wanted (size_t i, int64_t filter, uint64_t source, const char *name,
+          size_t len)
+{
+    if (filter >= 0 && s_items [i].source != (uint64_t) filter)
+        return false;
+    if (!name || s_items [i].source != source)
+        return !name || s_items [i].source > source;
+    size_t mine = strlen (s_items [i].name), common = mine < len? mine: len;
+    int cmp = memcmp (s_items [i].name, name, common);
+    return cmp > 0 || (cmp == 0 && mine > len);
+}
+
+/*  A page answering `request` in `mode`. */
+static void
+s_fake_page (zsock_t *router, s_request_t *request, s_mode_t mode)
+{
+    msgpack_unpacked req;
+    msgpack_unpacked_init (&req);
+    ck_assert_int_eq (msgpack_unpack_next (&req, (const char *) zframe_data
+                      (request->body), zframe_size (request->body), NULL),
+                      MSGPACK_UNPACK_SUCCESS);
+    uint64_t limit = 0, source = 0, filter = 0;
+    ck_assert (kvp_obj_get_uint (&req.data, "limit", &limit));
+    bool filtered = kvp_obj_get_uint (&req.data, "Source", &filter);
+    const msgpack_object *after = kvp_obj_get (&req.data, "after");
+    size_t len = 0;
+    const char *name = kvp_obj_get_str (after, "Name", &len);
+    if (name)
+        ck_assert (kvp_obj_get_uint (after, "Source", &source));
+    size_t page [S_ITEMS], count = 0, left = 0;
+    for (size_t i = 0; i < S_ITEMS; i++)
+        if ((mode != S_SERVE && !filtered)
+        ||  s_wanted (i, filtered? (int64_t) filter: -1, source, name, len)) {
+            if (count < limit || mode == S_NO_MORE)
+                page [count++] = i;
+            else
+                left++;
+        }
+    if (mode == S_EMPTY_MORE)
+        count = 0;
+    if (mode == S_REPEAT)
+        count = 1;
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init (&buf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &buf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, mode == S_NO_MORE? 3: 4);
+    tk_pack_kv_uint (&pk, "rid", request->rid);
+    tk_pack_kv_uint (&pk, "rc", 0);
+    if (mode != S_NO_MORE) {
+        tk_pack_str (&pk, "more");
+        if (left || mode == S_EMPTY_MORE || mode == S_REPEAT)
+            msgpack_pack_true (&pk);
+        else
+            msgpack_pack_false (&pk);
+    }
+    tk_pack_str (&pk, "items");
+    msgpack_pack_array (&pk, count);
+    for (size_t i = 0; i < count; i++)
+        tk_pack_item (&pk, s_items [page [i]].source, s_items [page [i]].name,
+                      "data");
+    s_fake_send_body (router, request->identity, buf.data, buf.size);
+    msgpack_sbuffer_destroy (&buf);
+    msgpack_unpacked_destroy (&req);
+}
+
+/*  The fake broker of the pager tests, as an actor in `mode` (its args):
+    answers until $TERM, then reports how many requests came. */
+static void
+s_pager_actor (zsock_t *pipe, void *args)
+{
+    s_mode_t mode = *(s_mode_t *) args;
+    char endpoint [64];
+    zsock_t *router = s_fake_new (endpoint, sizeof endpoint);
+    zsock_signal (pipe, 0);
+    zstr_send (pipe, endpoint);
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    int count = 0;
+    while (zpoller_wait (poller, 10000) == router) {
+        s_request_t request = s_fake_recv (router);
+        count++;
+        if (mode == S_REFUSE)
+            s_fake_reply (router, request.identity, request.rid, 32773);
+        else
+        if (mode != S_SILENT)
+            s_fake_page (router, &request, mode);
+        s_request_free (&request);
+    }
+    char *ask = zstr_recv (pipe);
+    zstr_sendf (pipe, "%d", count);
+    zstr_free (&ask);
+    free (zstr_recv (pipe));            //  $TERM
+    zpoller_destroy (&poller);
+    zsock_destroy (&router);
+}
+
+/*  Read every item with a pager (`limit`, `source`) against a fake broker
+    in `mode`: the items as "S:name,..." into `out`; returns the pager's
+    rc, with its pages and the requests the broker got. */
+static int
+s_run_pager (s_mode_t mode, int64_t source, unsigned limit, char *out,
+             size_t size, size_t *pages, int *requests)
+{
+    zactor_t *fake = zactor_new (s_pager_actor, &mode);
+    char *endpoint = zstr_recv (fake);
+    kvp_client_t *client = kvp_client_new (endpoint);
+    kvp_pager_t *pager = kvp_pager_new (client, "vm", source, limit);
+    ck_assert_ptr_nonnull (pager);
+    size_t len = 0;
+    out [0] = 0;
+    const msgpack_object *item;
+    for (int n = 0; n < 100 && (item = kvp_pager_next (pager, 300)); n++) {
+        size_t name_len;
+        uint64_t at;
+        const char *name = kvp_obj_get_str (item, "Name", &name_len);
+        ck_assert (kvp_obj_get_uint (item, "Source", &at));
+        len += (size_t) snprintf (out + len, size - len, "%s%" PRIu64 ":%.*s",
+                                  len? ",": "", at, (int) name_len, name);
+    }
+    ck_assert_ptr_null (kvp_pager_next (pager, 300));   //  stays ended
+    int rc = kvp_pager_rc (pager);
+    ck_assert_int_eq (rc == 0, kvp_pager_error (pager) [0] == 0);
+    *pages = kvp_pager_pages (pager);
+    zstr_send (fake, "report");
+    char *report = zstr_recv (fake);
+    *requests = atoi (report);
+    zstr_free (&report);
+    zstr_free (&endpoint);
+    kvp_pager_destroy (&pager);
+    kvp_pager_destroy (&pager);         //  safe twice
+    kvp_client_destroy (&client);
+    zactor_destroy (&fake);
+    return rc;
+}
+
+/*  Every item once, in order, whatever the page size; the filter sent. */
+START_TEST (test_pager_pages)
+{
+    char out [256];
+    size_t pages;
+    int requests;
+    const char *all = "0:a,0:ab,0:b,0:c\xc3\xa9,0:d,4:a,4:z";
+    static const struct { unsigned limit; size_t pages; } sizes [] = {
+        { 1, 7 }, { 2, 4 }, { 3, 3 }, { 7, 1 }, { 0, 1 }, { 20000, 1 }
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes [0]; i++) {
+        ck_assert_int_eq (s_run_pager (S_SERVE, -1, sizes [i].limit, out,
+                                       sizeof out, &pages, &requests), 0);
+        ck_assert_str_eq (out, all);
+        ck_assert_uint_eq (pages, sizes [i].pages);
+        ck_assert_int_eq (requests, (int) pages);
+    }
+    ck_assert_int_eq (s_run_pager (S_SERVE, 4, 1, out, sizeof out, &pages,
+                                   &requests), 0);
+    ck_assert_str_eq (out, "4:a,4:z");
+    ck_assert_uint_eq (pages, 2);
+    //  A server that does not page: one reply, all of it
+    ck_assert_int_eq (s_run_pager (S_NO_MORE, -1, 2, out, sizeof out, &pages,
+                                   &requests), 0);
+    ck_assert_str_eq (out, all);
+    ck_assert_int_eq (requests, 1);
+}
+END_TEST
+
+/*  A peer that refuses, stays silent or breaks the paging rules ends the
+    read with a code, after a bounded number of requests. */
+START_TEST (test_pager_failures)
+{
+    char out [256];
+    size_t pages;
+    int requests;
+    ck_assert_int_eq (s_run_pager (S_REFUSE, -1, 2, out, sizeof out, &pages,
+                                   &requests), 32773);
+    ck_assert_str_eq (out, "");
+    ck_assert_int_eq (requests, 1);
+    ck_assert_int_eq (s_run_pager (S_SILENT, -1, 2, out, sizeof out, &pages,
+                                   &requests), KVP_PAGER_NO_REPLY);
+    ck_assert_int_eq (requests, 1);
+    ck_assert_int_eq (s_run_pager (S_EMPTY_MORE, -1, 2, out, sizeof out,
+                                   &pages, &requests), KVP_PAGER_MALFORMED);
+    ck_assert_int_eq (requests, 1);
+    ck_assert_int_eq (s_run_pager (S_REPEAT, -1, 2, out, sizeof out, &pages,
+                                   &requests), KVP_PAGER_MALFORMED);
+    ck_assert_str_eq (out, "0:a");
+    ck_assert_int_eq (requests, 2);
+}
+END_TEST
+
 /* --- subscriber ---------------------------------------------------------------- */
 
 START_TEST (test_sub)
@@ -555,6 +767,11 @@ s_suite (void)
     tcase_set_timeout (tc, 30);
     tcase_add_loop_test (tc, test_retry, 0,
                          (int) (sizeof s_retries / sizeof s_retries [0]));
+    suite_add_tcase (suite, tc);
+    tc = tcase_create ("pager");
+    tcase_set_timeout (tc, 30);
+    tcase_add_test (tc, test_pager_pages);
+    tcase_add_test (tc, test_pager_failures);
     suite_add_tcase (suite, tc);
     tc = tcase_create ("sub");
     tcase_set_timeout (tc, 30);

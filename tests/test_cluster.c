@@ -415,6 +415,100 @@ START_TEST (test_kvpctl_tour)
 }
 END_TEST
 
+//  One GetKvpItems page over the wire: `limit`, after (4, `after`) when
+//  it is not NULL.
+static tk_reply_t *
+s_get_page (const char *target, unsigned limit, const char *after)
+{
+    tk_body_t body;
+    tk_body_begin (&body, "GetKvpItems", after? 3: 2);
+    tk_pack_kv_str (&body.pk, "target", target);
+    tk_pack_kv_uint (&body.pk, "limit", limit);
+    if (after) {
+        tk_pack_str (&body.pk, "after");
+        msgpack_pack_map (&body.pk, 2);
+        tk_pack_kv_uint (&body.pk, "Source", 4);
+        tk_pack_kv_str (&body.pk, "Name", after);
+    }
+    return tk_call (client, &body, 10000);
+}
+
+//  A system past 4 MiB of items (300 host-only items of 16000 bytes) stays
+//  readable: unpaged it is 32778 saying to page, pages read every item
+//  once, in order, and so do kvpctl get and its --json form.
+START_TEST (test_big_system_pages)
+{
+    char id [37];
+    ck_assert_int_eq (tk_define (client, "big", id), 0);
+    static char data [16001];
+    memset (data, 'd', sizeof data - 1);
+    for (int r = 0; r < 5; r++) {
+        tk_body_t body;
+        tk_body_begin (&body, "AddKvpItems", 2);
+        tk_pack_kv_str (&body.pk, "target", id);
+        tk_pack_str (&body.pk, "items");
+        msgpack_pack_array (&body.pk, 60);
+        for (int i = 0; i < 60; i++) {
+            char name [16];
+            snprintf (name, sizeof name, "k%03d", r * 60 + i);
+            tk_pack_item (&body.pk, 4, name, data);
+        }
+        tk_reply_t *reply = tk_call (client, &body, 10000);
+        ck_assert_int_eq (tk_rc (reply), 4096);
+        tk_reply_destroy (&reply);
+    }
+    tk_reply_t *reply = s_get_items (client, id);
+    ck_assert_int_eq (tk_rc (reply), 32778);
+    ck_assert_ptr_nonnull (strstr (tk_get_str (reply->map, "error"),
+                                   "page with limit and after"));
+    tk_reply_destroy (&reply);
+    //  Over the wire: a page full by size, then the rest
+    char after [16] = "";
+    int next = 0;
+    for (int page = 0; page < 2; page++) {
+        reply = s_get_page (id, 10000, page? after: NULL);
+        ck_assert_int_eq (tk_rc (reply), 0);
+        const msgpack_object *more = tk_get (reply->map, "more");
+        ck_assert (more && more->via.boolean == (page == 0));
+        const msgpack_object *items = tk_get (reply->map, "items");
+        for (uint32_t i = 0; i < items->via.array.size; i++, next++) {
+            snprintf (after, sizeof after, "k%03d", next);
+            ck_assert_str_eq (tk_get_str (&items->via.array.ptr [i], "Name"),
+                              after);
+        }
+        tk_reply_destroy (&reply);
+    }
+    ck_assert_int_eq (next, 300);
+    //  kvpctl get: every item, a line each, in order
+    size_t size = 8 * 1024 * 1024;
+    char *out = malloc (size);
+    ck_assert_int_eq (tk_run (out, size, "kvpctl", "--broker",
+                              cluster->clients, "get", id, NULL), 0);
+    char *line = out;
+    for (int i = 0; i < 300; i++) {
+        char head [32];
+        snprintf (head, sizeof head, "4 k%03d=dddd", i);
+        ck_assert_msg (strncmp (line, head, strlen (head)) == 0,
+                       "line %d: %.20s", i, line);
+        line = strchr (line, '\n');
+        ck_assert_ptr_nonnull (line);
+        line++;
+    }
+    ck_assert_str_eq (line, "");
+    //  --json, in pages of 7: one reply with all 300
+    ck_assert_int_eq (tk_run (out, size, "kvpctl", "--broker",
+                              cluster->clients, "--json", "get", id,
+                              "--limit", "7", NULL), 0);
+    ck_assert_int_eq (strncmp (out, "{\"rc\":0,\"items\":[{\"", 19), 0);
+    int names = 0;
+    for (char *at = out; (at = strstr (at, "\"Name\"")); at++)
+        names++;
+    ck_assert_int_eq (names, 300);
+    ck_assert_ptr_nonnull (strstr (out, "\"k299\""));
+    free (out);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -429,6 +523,7 @@ s_suite (void)
     tcase_add_test (tc, test_worker_kill_restart);
     tcase_add_test (tc, test_broker_restart);
     tcase_add_test (tc, test_kvpctl_tour);
+    tcase_add_test (tc, test_big_system_pages);
     suite_add_tcase (suite, tc);
     return suite;
 }

@@ -278,6 +278,44 @@ START_TEST (test_item_ops_and_codes)
 END_TEST
 
 //  Hostile input through the broker: always an answer, nothing changed.
+//  Bodies over 1 MiB that carry a rid get their 32773 with it: a 2 MB
+//  AddKvpItems with the rid first, and one with the rid after its items
+//  (128 of 16 KiB, the way a dict-ordered client packs it).
+static void
+s_oversized_rid (const char *id)
+{
+    static char data [16385];
+    memset (data, 'd', sizeof data - 1);
+    for (int last = 0; last < 2; last++) {
+        tk_body_t body;
+        tk_body_begin (&body, "AddKvpItems", 2 + (size_t) !last);
+        if (!last)
+            tk_pack_kv_uint (&body.pk, "rid", 4242);
+        tk_pack_kv_str (&body.pk, "target", id);
+        tk_pack_str (&body.pk, "items");
+        msgpack_pack_array (&body.pk, 128);
+        for (int i = 0; i < 128; i++) {
+            char name [16];
+            snprintf (name, sizeof name, "big%d", i);
+            tk_pack_item (&body.pk, 4, name, data);
+        }
+        if (last) {
+            body.sbuf.data [0] = (char) 0x84;   //  one more pair: the rid
+            tk_pack_kv_uint (&body.pk, "rid", 1ULL << 40);
+        }
+        ck_assert_uint_gt (body.sbuf.size, 2 * 1000 * 1000);
+        tk_reply_t *reply = tk_call (client, &body, 10000);
+        ck_assert_int_eq (tk_rc (reply), 32773);
+        ck_assert_ptr_nonnull (strstr (tk_get_str (reply->map, "error"),
+                                       "over the limit"));
+        ck_assert_int_eq (tk_get_uint (reply->map, "rid"),
+                          last? (int64_t) (1ULL << 40): 4242);
+        tk_reply_destroy (&reply);
+    }
+    int64_t rc;
+    ck_assert_int_eq (s_items_count (id, &rc), 0);
+}
+
 START_TEST (test_hostile_input)
 {
     s_start (1, NULL, NULL);
@@ -294,6 +332,7 @@ START_TEST (test_hostile_input)
     ck_assert_int_eq (tk_rc (reply), 32773);
     tk_reply_destroy (&reply);
     free (blob);
+    s_oversized_rid (id);
     //  Wrong signature, missing delimiter, extra frames, not a map.
     const void *f2 [3] = { "", "KVP2", "\x80" };
     size_t s2 [3] = { 0, 4, 1 };

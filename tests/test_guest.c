@@ -244,6 +244,46 @@ START_TEST (test_restart_resumes_from_position)
 }
 END_TEST
 
+//  A snapshot of a system past 4 MiB of Source 0 items (2100 of 2047
+//  bytes) is read page by page: the agent started on it fills its file
+//  with every item.
+START_TEST (test_snapshot_past_4mib)
+{
+    ck_assert_int_ne (tk_stop (s_guest, SIGKILL, 10000), -1);
+    s_guest = 0;
+    unlink (s_position);
+    static char data [2048];
+    memset (data, 'v', 2047);
+    for (int r = 0; r * 128 < 2100; r++) {
+        tk_body_t body;
+        int count = 2100 - r * 128 < 128? 2100 - r * 128: 128;
+        tk_body_begin (&body, "AddKvpItems", 2);
+        tk_pack_kv_str (&body.pk, "target", s_id);
+        tk_pack_str (&body.pk, "items");
+        msgpack_pack_array (&body.pk, (size_t) count);
+        for (int i = 0; i < count; i++) {
+            char name [16];
+            snprintf (name, sizeof name, "k%04d", r * 128 + i);
+            tk_pack_item (&body.pk, 0, name, data);
+        }
+        tk_reply_t *reply = tk_call (client, &body, 10000);
+        ck_assert_int_eq (tk_rc (reply), 4096);
+        tk_reply_destroy (&reply);
+    }
+    s_guest = s_guest_start ();
+    static char text [65536];
+    int count = -1;
+    for (int i = 0; i < S_WAIT_MS / 50 && count != 2100; i++) {
+        count = s_read_pool (text, sizeof text);
+        ck_assert_int_ne (count, -2);
+        if (count != 2100)
+            zclock_sleep (50);
+    }
+    ck_assert_int_eq (count, 2100);
+    ck_assert_int_eq (strncmp (text, "k0000=vvv", 9), 0);
+}
+END_TEST
+
 START_TEST (test_broker_restart)
 {
     s_job ("AddKvpItems", 0, "x", "1");
@@ -432,6 +472,7 @@ main (void)
     tcase_add_test (tc, test_destroy_empties_the_file);
     tcase_add_test (tc, test_restart_resumes_from_position);
     tcase_add_test (tc, test_broker_restart);
+    tcase_add_test (tc, test_snapshot_past_4mib);
     tcase_add_test (tc, test_lock_delays_the_replace);
     tcase_add_test (tc, test_readers_never_see_part_of_a_file);
     suite_add_tcase (suite, tc);

@@ -37,7 +37,7 @@ static const struct {
     { KVP_OP_REMOVE_KVP_ITEMS, "RemoveKvpItems", KVP_BY_TARGET, true, W,
       "target,items,key?" },
     { KVP_OP_GET_KVP_ITEMS, "GetKvpItems", KVP_BY_TARGET, false, R,
-      "target,Source?" },
+      "target,Source?,limit?,after?" },
     { KVP_OP_GET_JOB, "GetJob", KVP_BY_JOB, false, R, "job" },
     { KVP_OP_GET_SYSTEM, "GetSystem", KVP_BY_TARGET, false, R, "target" },
     { KVP_OP_GET_EVENTS, "GetEvents", KVP_BY_PARTITION, false, R,

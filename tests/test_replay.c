@@ -261,9 +261,9 @@ START_TEST (test_page_bound)
     ck_assert_uint_gt (s_published [0].size, 990000);
     const msgpack_object *reply = s_get_events (s_part, 1, 0);
     s_check_page (reply, 1, 5, 5, 1, 4);
-    ck_assert_uint_le (s_reply.size, KVP_EVENTS_BODY_MAX);
+    ck_assert_uint_le (s_reply.size, KVP_PAGE_BODY_MAX);
     ck_assert_uint_gt (s_reply.size + s_published [4].size,
-                       KVP_EVENTS_BODY_MAX);
+                       KVP_PAGE_BODY_MAX);
     s_check_page (s_get_events (s_part, 5, 0), 1, 5, 6, 5, 1);
     s_check_page (s_get_events (s_part, 2, 0), 1, 5, 6, 2, 4);
 }

@@ -288,6 +288,54 @@ START_TEST (test_topic)
 }
 END_TEST
 
+//  GetKvpItems: `items` from packed bytes; `more` only when paged; the size
+//  function is exact for every kind of rid.
+START_TEST (test_items_reply)
+{
+    msgpack_sbuffer items;
+    msgpack_sbuffer_init (&items);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &items, msgpack_sbuffer_write);
+    kvp_item_t a = { 0, "a", 1, "1", 1 }, b = { 4, "b", 1, "", 0 };
+    kvp_pack_item (&pk, &a);
+    kvp_pack_item (&pk, &b);
+    kvp_rid_t rids [3] = { { KVP_RID_NONE, 0, NULL, 0 },
+                           { KVP_RID_UINT, 1ULL << 40, NULL, 0 },
+                           { KVP_RID_STR, 0, "r-123", 5 } };
+    for (int r = 0; r < 3; r++) {
+        bool more = r == 1;
+        kvp_reply_items (&buf, &rids [r], &more, 2, items.data, items.size);
+        ck_assert_uint_eq (buf.size, kvp_reply_items_size (&rids [r], true, 2,
+                                                           items.size));
+        const msgpack_object_map *map = s_unpack ();
+        size_t base = r? 1: 0;
+        ck_assert_uint_eq (map->size, base + 3);
+        ck_assert (s_key_is (&map->ptr [base + 1].key, "more"));
+        ck_assert_int_eq (map->ptr [base + 1].val.type, MSGPACK_OBJECT_BOOLEAN);
+        ck_assert (map->ptr [base + 1].val.via.boolean == more);
+        ck_assert (s_key_is (&map->ptr [base + 2].key, "items"));
+        const msgpack_object *list = &map->ptr [base + 2].val;
+        ck_assert_int_eq (list->type, MSGPACK_OBJECT_ARRAY);
+        ck_assert_uint_eq (list->via.array.size, 2);
+        s_str_eq (&list->via.array.ptr [1].via.map.ptr [0].val, "b");
+        //  Not paged: no `more`
+        kvp_reply_items (&buf, &rids [r], NULL, 2, items.data, items.size);
+        ck_assert_uint_eq (buf.size, kvp_reply_items_size (&rids [r], false,
+                                                           2, items.size));
+        map = s_unpack ();
+        ck_assert_uint_eq (map->size, base + 2);
+        ck_assert (s_key_is (&map->ptr [base + 1].key, "items"));
+    }
+    //  No items at all
+    bool more = false;
+    kvp_reply_items (&buf, NULL, &more, 0, NULL, 0);
+    const msgpack_object_map *map = s_unpack ();
+    s_keys (map, (const char *[]) { "rc", "more", "items" }, 3);
+    ck_assert_uint_eq (map->ptr [2].val.via.array.size, 0);
+    msgpack_sbuffer_destroy (&items);
+}
+END_TEST
+
 Suite *
 s_suite (void)
 {
@@ -300,6 +348,7 @@ s_suite (void)
     tcase_add_test (tc, test_event);
     tcase_add_test (tc, test_job_decode_refuses);
     tcase_add_test (tc, test_topic);
+    tcase_add_test (tc, test_items_reply);
     suite_add_tcase (suite, tc);
     return suite;
 }

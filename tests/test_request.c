@@ -18,6 +18,7 @@
 #include "kvp_request.h"
 #include "kvp_rc.h"
 #include "kvp_utf8.h"
+#include "kvp_mpcheck.h"
 
 #define GUID    "0b5f4e3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"
 #define GUID_UC "0B5F4E3A-1C2D-4E5F-8A9B-0C1D2E3F4A5B"
@@ -32,6 +33,7 @@
     "</INSTANCE>'"
 #define ADD(items) "{op: 'AddKvpItems', target: '" GUID "', items: " items "}"
 #define REMOVE(items) "{op: 'RemoveKvpItems', target: '" GUID "', items: " items "}"
+#define GETI(fields) "{op: 'GetKvpItems', target: '" GUID "', " fields "}"
 
 //  --------------------------------------------------------------------------
 //  The notation
@@ -323,6 +325,53 @@ static const s_case_t s_cases [] = {
       "Source: '4'}", 32776, "Source" },
     { "get items Source negative", "{op: 'GetKvpItems', target: '" GUID "', "
       "Source: -4}", 32776, "Source" },
+    //  GetKvpItems paging
+    { "get items limit 1", GETI ("limit: 1"), 0, NULL },
+    { "get items limit 10000", GETI ("limit: 10000"), 0, NULL },
+    { "get items limit 0", GETI ("limit: 0"), 32773, "limit: must be 1" },
+    { "get items limit 10001", GETI ("limit: 10001"), 32773, "limit" },
+    { "get items limit a str", GETI ("limit: '5'"), 32776, "limit" },
+    { "get items limit negative", GETI ("limit: -1"), 32776, "limit" },
+    { "get items limit given twice", GETI ("limit: 1, limit: 1"), 32773,
+      "limit: given twice" },
+    { "get items after", GETI ("after: {Source: 0, Name: 'a'}"), 0, NULL },
+    { "get items after an item map", GETI ("Source: 4, limit: 2, "
+      "after: {Name: 'a', Data: 'x', Source: 4}"), 0, NULL },
+    { "get items after any Source", GETI ("after: {Source: 300, Name: 'a'}"),
+      0, NULL },
+    { "get items after Name 511", GETI ("after: {Source: 0, Name: 'n'*511}"),
+      0, NULL },
+    { "get items after a str", GETI ("after: 'a'"), 32776, "after: expected map" },
+    { "get items after an array", GETI ("after: [0, 'a']"), 32776, "after" },
+    { "get items after without Source", GETI ("after: {Name: 'a'}"), 32773,
+      "after.Source: missing" },
+    { "get items after without Name", GETI ("after: {Source: 0}"), 32773,
+      "after.Name: missing" },
+    { "get items after empty", GETI ("after: {}"), 32773, "after.Source" },
+    { "get items after Source a str", GETI ("after: {Source: '0', Name: 'a'}"),
+      32776, "after.Source: expected uint" },
+    { "get items after Source negative", GETI ("after: {Source: -1, "
+      "Name: 'a'}"), 32776, "after.Source" },
+    { "get items after Name an int", GETI ("after: {Source: 0, Name: 5}"),
+      32776, "after.Name: expected str" },
+    { "get items after Name empty", GETI ("after: {Source: 0, Name: ''}"),
+      32773, "after.Name: empty" },
+    { "get items after Name 512", GETI ("after: {Source: 0, Name: 'n'*512}"),
+      32773, "after.Name: longer than 511" },
+    { "get items after Name bad UTF-8", GETI ("after: {Source: 0, "
+      "Name: 'a\\xc0\\x80'}"), 32773, "after.Name: not valid UTF-8" },
+    { "get items after Name NUL", GETI ("after: {Source: 0, Name: 'a\\x00'}"),
+      32773, "after.Name: contains NUL" },
+    { "get items after Name given twice", GETI ("after: {Source: 0, "
+      "Name: 'a', Name: 'b'}"), 32773, "after.Name: given twice" },
+    { "get items after given twice", GETI ("after: {Source: 0, Name: 'a'}, "
+      "after: {Source: 0, Name: 'a'}"), 32773, "after: given twice" },
+    { "get items wrong-type after beats bad limit", GETI ("limit: 0, "
+      "after: {Source: 0, Name: 1}"), 32776, "after.Name" },
+    { "get items wrong-type limit beats missing after.Name",
+      GETI ("after: {Source: 0}, limit: nil"), 32776, "limit" },
+    { "get items bad after beats nothing else", GETI ("Source: 4, limit: 3, "
+      "after: {Source: 4, Name: ''}"), 32773, "after.Name" },
     //  GetJob
     { "get job", "{op: 'GetJob', job: '3.0000abcd.17'}", 0, NULL },
     { "get job missing", "{op: 'GetJob'}", 32773, "job" },
@@ -736,6 +785,131 @@ START_TEST (test_rid)
 }
 END_TEST
 
+/*  A body over the limit: `head` in the notation's map form, without its
+    closing brace, then a pad to `size` bytes, then `tail` (notation
+    pairs, may be ""). The map's count is patched to fit. */
+static void
+s_oversized (const char *head, size_t pairs, size_t size, const char *tail)
+{
+    char text [256];
+    snprintf (text, sizeof text, "%s}", head);
+    s_build (&body, text);
+    msgpack_sbuffer tailbuf;
+    msgpack_sbuffer_init (&tailbuf);
+    if (*tail) {
+        snprintf (text, sizeof text, "{%s}", tail);
+        s_build (&tailbuf, text);
+    }
+    //  Both maps are fixmaps: the first byte holds the count
+    size_t tail_pairs = *tail? (size_t) (tailbuf.data [0] & 0x0f): 0;
+    body.data [0] = (char) (0x80 | (pairs + 1 + tail_pairs));
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_str (&pk, 3);
+    msgpack_pack_str_body (&pk, "pad", 3);
+    size_t pad = size - body.size - 5 - (tailbuf.size? tailbuf.size - 1: 0);
+    char *junk = calloc (1, pad);
+    msgpack_pack_str (&pk, pad);
+    msgpack_pack_str_body (&pk, junk, pad);
+    free (junk);
+    if (tailbuf.size)
+        msgpack_sbuffer_write (&body, tailbuf.data + 1, tailbuf.size - 1);
+    msgpack_sbuffer_destroy (&tailbuf);
+    ck_assert_uint_eq (body.size, size);
+}
+
+static const kvp_rid_t *
+s_decode_raw (int rc)
+{
+    ck_assert_int_eq (kvp_request_decode (request, body.data, body.size), rc);
+    return kvp_request_rid (request);
+}
+
+//  A body refused before it is unpacked still gives its rid: a uint one
+//  found by a bounded scan of the start of its map.
+START_TEST (test_rid_unread)
+{
+    size_t big = 2 * 1024 * 1024;
+    //  Over the limit, rid first or after the padding
+    s_oversized ("{op: 'AddKvpItems', rid: 77", 2, big, "");
+    const kvp_rid_t *rid = s_decode_raw (32773);
+    ck_assert_ptr_nonnull (strstr (kvp_request_error (request), "limit"));
+    ck_assert_int_eq (rid->type, KVP_RID_UINT);
+    ck_assert_uint_eq (rid->uint, 77);
+    s_oversized ("{op: 'Ping'", 1, big, "rid: 18446744073709551615");
+    rid = s_decode_raw (32773);
+    ck_assert_int_eq (rid->type, KVP_RID_UINT);
+    ck_assert_uint_eq (rid->uint, UINT64_MAX);
+    //  Only a uint rid counts; the first rid decides, as in a full decode
+    s_oversized ("{op: 'Ping', rid: 'abc'", 2, big, "");
+    ck_assert_int_eq (s_decode_raw (32773)->type, KVP_RID_NONE);
+    s_oversized ("{op: 'Ping', rid: -1", 2, big, "");
+    ck_assert_int_eq (s_decode_raw (32773)->type, KVP_RID_NONE);
+    s_oversized ("{rid: [5], rid: 5", 2, big, "");
+    ck_assert_int_eq (s_decode_raw (32773)->type, KVP_RID_NONE);
+    s_oversized ("{op: 'Ping', 5: 6, ['rid']: 1, 'rid': 9", 4, big, "");
+    rid = s_decode_raw (32773);
+    ck_assert_int_eq (rid->type, KVP_RID_UINT);
+    ck_assert_uint_eq (rid->uint, 9);
+    //  Malformed under the limit: cut short after the rid
+    s_build (&body, "{op: 'Ping', rid: 12, x: 'abcdef'}");
+    rid = s_decode_raw (0);
+    ck_assert_uint_eq (rid->uint, 12);
+    body.size -= 3;
+    rid = s_decode_raw (32773);
+    ck_assert_int_eq (rid->type, KVP_RID_UINT);
+    ck_assert_uint_eq (rid->uint, 12);
+    //  ... but not when the cut is before it (x's str claims 31 bytes)
+    s_build (&body, "{op: 'Ping', x: 'abcdef', rid: 12}");
+    ck_assert_int_eq ((uint8_t) body.data [11], 0xa6);
+    body.data [11] = (char) 0xbf;
+    ck_assert_int_eq (s_decode_raw (32773)->type, KVP_RID_NONE);
+    //  Wider encodings: a rid in int8 (what msgpack-c calls a uint) under
+    //  a "rid" key in str8, with trailing bytes
+    const uint8_t wide [] = { 0x82, 0xd9, 0x03, 'r', 'i', 'd', 0xd0, 0x05,
+                              0xa2, 'o', 'p', 0xa4, 'P', 'i', 'n', 'g', 0x00 };
+    ck_assert_int_eq (kvp_request_decode (request, wide, sizeof wide), 32773);
+    ck_assert_int_eq (kvp_request_rid (request)->type, KVP_RID_UINT);
+    ck_assert_uint_eq (kvp_request_rid (request)->uint, 5);
+    //  Not a map, or nothing past the map header: no rid
+    s_build (&body, "[{rid: 1}, 2]");
+    body.size--;
+    ck_assert_int_eq (s_decode_raw (32773)->type, KVP_RID_NONE);
+    ck_assert_int_eq (kvp_request_decode (request, "\x81", 1), 32773);
+    ck_assert_int_eq (kvp_request_rid (request)->type, KVP_RID_NONE);
+}
+END_TEST
+
+//  The scan's bound: at most KVP_MPCHECK_RID_HEADERS headers before the
+//  rid, whatever the body's size.
+START_TEST (test_rid_scan_bound)
+{
+    for (int over = 0; over < 2; over++) {
+        msgpack_sbuffer_clear (&body);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+        size_t before = KVP_MPCHECK_RID_HEADERS - 2 + (size_t) over;
+        msgpack_pack_map (&pk, 2);
+        msgpack_pack_str (&pk, 1);              //  1 header
+        msgpack_pack_str_body (&pk, "x", 1);
+        msgpack_pack_array (&pk, before - 1);   //  `before` headers
+        for (size_t i = 0; i + 1 < before; i++)
+            msgpack_pack_nil (&pk);
+        msgpack_pack_str (&pk, 3);              //  1 more, then the value
+        msgpack_pack_str_body (&pk, "rid", 3);
+        msgpack_pack_uint64 (&pk, 3);
+        uint64_t rid = 0;
+        ck_assert (kvp_mpcheck_rid (body.data, body.size, &rid) == !over);
+        ck_assert_uint_eq (rid, over? 0: 3);
+        //  Cut short anywhere: never read past the bytes given
+        for (size_t cut = 0; cut < body.size; cut += 997)
+            ck_assert (!kvp_mpcheck_rid (body.data, cut, &rid));
+    }
+    uint64_t rid = 1;
+    ck_assert (!kvp_mpcheck_rid (NULL, 0, &rid));
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  Getters
 
@@ -832,7 +1006,7 @@ START_TEST (test_getters_events)
     kvp_request_events (request, &partition, &from, &limit);
     ck_assert_uint_eq (partition, 63);
     ck_assert_uint_eq (from, 12345678901ULL);
-    ck_assert_uint_eq (limit, KVP_EVENTS_LIMIT);
+    ck_assert_uint_eq (limit, KVP_PAGE_LIMIT);
     ck_assert_ptr_null (kvp_request_target (request));
     ck_assert_int_eq (s_decode ("{op: 'GetEvents', partition: 0, from: 1, "
                                 "limit: 7}"), 0);
@@ -844,7 +1018,44 @@ START_TEST (test_getters_events)
     kvp_request_events (request, &partition, &from, &limit);
     ck_assert_uint_eq (partition, 0);
     ck_assert_uint_eq (from, 0);
-    ck_assert_uint_eq (limit, KVP_EVENTS_LIMIT);
+    ck_assert_uint_eq (limit, KVP_PAGE_LIMIT);
+}
+END_TEST
+
+START_TEST (test_getters_page)
+{
+    uint32_t limit = 9;
+    const kvp_after_t *after = (const kvp_after_t *) &limit;
+    //  Neither limit nor after: not paged
+    ck_assert_int_eq (s_decode (GETI ("Source: 4")), 0);
+    ck_assert (!kvp_request_page (request, &limit, &after));
+    ck_assert_uint_eq (limit, KVP_PAGE_LIMIT);
+    ck_assert_ptr_null (after);
+    //  limit alone
+    ck_assert_int_eq (s_decode (GETI ("limit: 25")), 0);
+    ck_assert (kvp_request_page (request, &limit, &after));
+    ck_assert_uint_eq (limit, 25);
+    ck_assert_ptr_null (after);
+    //  after alone: the default limit; extra keys ignored
+    ck_assert_int_eq (s_decode (GETI ("after: {Data: 'x', Name: 'k\xe2\x82"
+                                      "\xac', Source: 18446744073709551615}")),
+                      0);
+    ck_assert (kvp_request_page (request, &limit, &after));
+    ck_assert_uint_eq (limit, KVP_PAGE_LIMIT);
+    ck_assert_ptr_nonnull (after);
+    ck_assert_uint_eq (after->source, UINT64_MAX);
+    ck_assert_uint_eq (after->name_len, 4);
+    ck_assert_int_eq (memcmp (after->name, "k\xe2\x82\xac", 4), 0);
+    ck_assert (kvp_request_page (request, NULL, NULL));    //  all optional
+    //  Not carried over to the next request
+    ck_assert_int_eq (s_decode (GETI ("Source: 0")), 0);
+    ck_assert (!kvp_request_page (request, &limit, &after));
+    ck_assert_ptr_null (after);
+    ck_assert_int_eq (s_decode ("{op: 'GetEvents', partition: 0, from: 1, "
+                                "limit: 5}"), 0);
+    kvp_request_page (request, &limit, &after);
+    ck_assert_uint_eq (limit, 5);
+    ck_assert_ptr_null (after);
 }
 END_TEST
 
@@ -928,10 +1139,13 @@ s_suite (void)
     tc = tcase_create ("fields");
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_add_test (tc, test_rid);
+    tcase_add_test (tc, test_rid_unread);
+    tcase_add_test (tc, test_rid_scan_bound);
     tcase_add_test (tc, test_error_quoting);
     tcase_add_test (tc, test_getters_items);
     tcase_add_test (tc, test_getters_other);
     tcase_add_test (tc, test_getters_events);
+    tcase_add_test (tc, test_getters_page);
     tcase_add_test (tc, test_digest);
     tcase_add_test (tc, test_reuse);
     suite_add_tcase (suite, tc);

@@ -113,8 +113,8 @@ s_count (kvp_store_t *store, uint32_t part, const uint8_t *guid,
     static s_walk_t walk;
     memset (&walk, 0, sizeof walk);
     walk.only = source;
-    int rc = kvp_store_items_each (store, part, guid, source, s_walk_fn,
-                                   &walk);
+    int rc = kvp_store_items_each (store, part, guid, source, NULL,
+                                   s_walk_fn, &walk);
     ck_assert_int_eq (rc, 0);
     return walk.count;
 }
@@ -205,8 +205,9 @@ START_TEST (test_no_batch)
                                           true), KVP_STORE_EINVAL);
     ck_assert_int_eq (kvp_store_item_put (store, 65536, guid, 0, "a", 1, "b",
                                           1, true), KVP_STORE_EINVAL);
-    ck_assert_int_eq (kvp_store_items_each (store, 1, guid, 300, s_walk_fn,
-                                            NULL), KVP_STORE_EINVAL);
+    ck_assert_int_eq (kvp_store_items_each (store, 1, guid, 300, NULL,
+                                            s_walk_fn, NULL),
+                      KVP_STORE_EINVAL);
     ck_assert_int_eq (kvp_store_op_end (store, true), KVP_STORE_EINVAL);
     ck_assert_int_eq (kvp_store_commit (store), KVP_STORE_OK);
     kvp_store_destroy (&store);
@@ -338,6 +339,165 @@ START_TEST (test_items_order)
     ck_assert_int_eq (kvp_store_item_put (store, 7, guid, 4, names [6], 493,
                                           "x", 1, true), KVP_STORE_EXISTS);
     ck_assert_uint_eq (s_count (store, 7, guid, 4), 11);
+    kvp_store_abort (store);
+    kvp_store_destroy (&store);
+}
+END_TEST
+
+//  What a walk from a position handed on, in order
+#define S_GOT_MAX   32
+typedef struct {
+    size_t count;
+    uint32_t sources [S_GOT_MAX];
+    char names [S_GOT_MAX][608];
+    size_t lens [S_GOT_MAX];
+    size_t stop;                    //  stop (return 7) after this many
+} s_got_t;
+
+static int
+s_got_fn (void *arg, uint32_t source, const char *name, size_t name_len,
+          const char *data, size_t data_len)
+{
+    s_got_t *got = (s_got_t *) arg;
+    ck_assert_uint_lt (got->count, S_GOT_MAX);
+    ck_assert_uint_le (name_len, sizeof got->names [0]);
+    got->sources [got->count] = source;
+    memcpy (got->names [got->count], name, name_len);
+    got->lens [got->count++] = name_len;
+    return got->count == got->stop? 7: 0;
+}
+
+//  (Source, Name) order, shorter first on a tie
+static int
+s_order (uint64_t sa, const char *a, size_t la, uint64_t sb, const char *b,
+         size_t lb)
+{
+    if (sa != sb)
+        return sa < sb? -1: 1;
+    int cmp = memcmp (a, b, la < lb? la: lb);
+    return cmp? cmp: la == lb? 0: la < lb? -1: 1;
+}
+
+//  Walk from `after` (with the filter `source`) and check the result is
+//  exactly the items of `all` that sort after it and pass the filter
+static void
+s_check_after (kvp_store_t *store, const uint8_t *guid, uint32_t source,
+               const s_got_t *all, uint64_t after_source, const char *name,
+               size_t len)
+{
+    static s_got_t got;
+    memset (&got, 0, sizeof got);
+    kvp_store_after_t after = { after_source, name, len };
+    ck_assert_int_eq (kvp_store_items_each (store, 7, guid, source, &after,
+                                            s_got_fn, &got), 0);
+    size_t want = 0;
+    for (size_t i = 0; i < all->count; i++) {
+        if ((source != UINT32_MAX && all->sources [i] != source)
+        ||  s_order (all->sources [i], all->names [i], all->lens [i],
+                     after_source, name, len) <= 0)
+            continue;
+        ck_assert_msg (want < got.count, "after (%llu, %zu bytes): missing "
+                       "item %zu", (unsigned long long) after_source, len, i);
+        ck_assert_uint_eq (got.sources [want], all->sources [i]);
+        ck_assert_uint_eq (got.lens [want], all->lens [i]);
+        ck_assert (memcmp (got.names [want], all->names [i], got.lens [want])
+                   == 0);
+        want++;
+    }
+    ck_assert_uint_eq (got.count, want);
+}
+
+//  Walks from every position near each item of the system, with each
+//  Source filter; `all` gets the whole walk first
+static void
+s_check_positions (kvp_store_t *store, const uint8_t *guid, s_got_t *all,
+                   size_t count)
+{
+    memset (all, 0, sizeof *all);
+    ck_assert_int_eq (kvp_store_begin (store), KVP_STORE_OK);
+    ck_assert_int_eq (kvp_store_items_each (store, 7, guid, UINT32_MAX, NULL,
+                                            s_got_fn, all), 0);
+    ck_assert_uint_eq (all->count, count);
+    static const uint32_t filters [3] = { UINT32_MAX, 0, 4 };
+    static char name [700];
+    for (int f = 0; f < 3; f++) {
+        uint32_t source = filters [f];
+        for (size_t i = 0; i < all->count; i++) {
+            size_t len = all->lens [i];
+            uint32_t at = all->sources [i];
+            memcpy (name, all->names [i], len);
+            //  The item itself, a name just after it, one cut short, and
+            //  one whose last byte is one more
+            s_check_after (store, guid, source, all, at, name, len);
+            name [len] = 0;
+            s_check_after (store, guid, source, all, at, name, len + 1);
+            s_check_after (store, guid, source, all, at, name, len - 1);
+            name [len - 1]++;
+            s_check_after (store, guid, source, all, at, name, len);
+        }
+        //  Only a Source: before its first name; past what the store keeps
+        for (uint64_t at = 0; at < 6; at++)
+            s_check_after (store, guid, source, all, at, NULL, 0);
+        s_check_after (store, guid, source, all, 255, "last", 4);
+        s_check_after (store, guid, source, all, 256, "a", 1);
+        s_check_after (store, guid, source, all, UINT64_MAX, "a", 1);
+    }
+    kvp_store_abort (store);
+}
+
+//  A walk from any position, an item's or one between items, gives exactly
+//  the items after it, in order: with the long names of test_items_order,
+//  whose keys sort otherwise, as well; items in the overlay, in LMDB, and
+//  in both
+START_TEST (test_items_after)
+{
+    kvp_store_t *store = s_open (s_dir ("after"), 0, 0);
+    uint8_t guid [16];
+    s_guid (guid, 4);
+    static char names [12][608];
+    const size_t lengths [12] = { 1, 476, 477, 480, 492, 493, 493, 500, 511,
+                                  511, 2, 600 };
+    for (int i = 0; i < 12; i++) {
+        memset (names [i], 'n', lengths [i]);
+        names [i][lengths [i]] = '\0';
+    }
+    names [6][492] = 'a';
+    names [9][510] = 'z';
+    names [10][1] = 'o';
+    names [11][479] = 'a';
+    ck_assert_int_eq (kvp_store_begin (store), KVP_STORE_OK);
+    for (int i = 11; i >= 0; i--) {
+        s_put (store, 7, guid, 4, names [i], "four");
+        if (i % 3)
+            s_put (store, 7, guid, 0, names [i], "zero");
+    }
+    s_put (store, 7, guid, 255, "last", "source 255");
+    ck_assert_int_eq (kvp_store_commit (store), KVP_STORE_OK);
+    static s_got_t all;
+    s_check_positions (store, guid, &all, 21);
+    ck_assert_int_eq (kvp_store_checkpoint (store, 10000), KVP_STORE_OK);
+    s_check_positions (store, guid, &all, 21);
+    ck_assert_int_eq (kvp_store_begin (store), KVP_STORE_OK);
+    for (int i = 0; i < 12; i += 3)
+        s_put (store, 7, guid, 0, names [i], "zero");
+    ck_assert_int_eq (kvp_store_item_delete (store, 7, guid, 4, names [7],
+                                             lengths [7]), KVP_STORE_OK);
+    ck_assert_int_eq (kvp_store_commit (store), KVP_STORE_OK);
+    s_check_positions (store, guid, &all, 24);
+
+    ck_assert_int_eq (kvp_store_begin (store), KVP_STORE_OK);
+    //  A non-zero return stops the walk, in a run of long names too
+    for (size_t stop = 1; stop < all.count; stop++) {
+        static s_got_t got;
+        memset (&got, 0, sizeof got);
+        got.stop = stop;
+        ck_assert_int_eq (kvp_store_items_each (store, 7, guid, UINT32_MAX,
+                                                NULL, s_got_fn, &got), 7);
+        ck_assert_uint_eq (got.count, stop);
+    }
+    kvp_store_after_t bad = { 0, NULL, 3 };
+    ck_assert_int_eq (kvp_store_items_each (store, 7, guid, UINT32_MAX, &bad,
+                                            s_got_fn, &all), KVP_STORE_EINVAL);
     kvp_store_abort (store);
     kvp_store_destroy (&store);
 }
@@ -1407,6 +1567,7 @@ s_suite (void)
     tcase_add_test (tc, test_atomic_op);
     tcase_add_test (tc, test_128_items);
     tcase_add_test (tc, test_items_order);
+    tcase_add_test (tc, test_items_after);
     tcase_add_test (tc, test_long_name_collision);
     tcase_add_test (tc, test_reopen);
     tcase_add_test (tc, test_log_seq);

@@ -25,7 +25,11 @@ static kvp_batch_t *s_batch;
 //  Results of the last s_run, one per slot, parsed before the batch is
 //  cleared (the slots' buffers are reused).
 static msgpack_unpacked s_replies [S_SLOTS];
+static size_t s_reply_sizes [S_SLOTS];  /* their bodies' sizes */
 static msgpack_unpacked s_events [S_SLOTS];
+//  Copies of the bodies the unpacked objects point into (a slot frees a
+//  big buffer when the batch is cleared)
+static msgpack_sbuffer s_bodies [S_SLOTS][2];
 static bool s_has_event [S_SLOTS];
 static char s_topics [S_SLOTS][KVP_TOPIC_MAX + 1];
 static size_t s_count;
@@ -54,6 +58,8 @@ s_forget (void)
     for (size_t i = 0; i < s_count; i++) {
         msgpack_unpacked_destroy (&s_replies [i]);
         msgpack_unpacked_destroy (&s_events [i]);
+        msgpack_sbuffer_destroy (&s_bodies [i][0]);
+        msgpack_sbuffer_destroy (&s_bodies [i][1]);
     }
     s_count = 0;
 }
@@ -157,13 +163,19 @@ s_run (void)
         kvp_slot_t *slot = kvp_batch_slot (s_batch, i);
         msgpack_unpacked_init (&s_replies [i]);
         msgpack_unpacked_init (&s_events [i]);
-        ck_assert_int_eq (msgpack_unpack_next (&s_replies [i],
-                          slot->reply.data, slot->reply.size, NULL),
+        msgpack_sbuffer *reply = &s_bodies [i][0], *event = &s_bodies [i][1];
+        msgpack_sbuffer_init (reply);
+        msgpack_sbuffer_init (event);
+        msgpack_sbuffer_write (reply, slot->reply.data, slot->reply.size);
+        msgpack_sbuffer_write (event, slot->event.data, slot->event.size);
+        s_reply_sizes [i] = reply->size;
+        ck_assert_int_eq (msgpack_unpack_next (&s_replies [i], reply->data,
+                                               reply->size, NULL),
                           MSGPACK_UNPACK_SUCCESS);
-        s_has_event [i] = slot->event.size > 0;
+        s_has_event [i] = event->size > 0;
         if (s_has_event [i])
-            ck_assert_int_eq (msgpack_unpack_next (&s_events [i],
-                              slot->event.data, slot->event.size, NULL),
+            ck_assert_int_eq (msgpack_unpack_next (&s_events [i], event->data,
+                                                   event->size, NULL),
                               MSGPACK_UNPACK_SUCCESS);
         snprintf (s_topics [i], sizeof s_topics [i], "%.*s",
                   (int) slot->topic_len, slot->topic);
@@ -749,6 +761,201 @@ START_TEST (test_map_full)
 }
 END_TEST
 
+//  --- GetKvpItems paging (spec section 4) ------------------------------------------
+
+//  A GetKvpItems page: `source` < 0 for no filter, `limit` 0 for none,
+//  `after_name` NULL for no `after`.
+static const msgpack_object *
+s_page (const char *target, int source, unsigned limit, unsigned after_source,
+        const char *after_name)
+{
+    tk_body_t body;
+    tk_body_begin (&body, "GetKvpItems", 1 + (source >= 0) + (limit > 0)
+                                           + (after_name != NULL));
+    tk_pack_kv_str (&body.pk, "target", target);
+    if (source >= 0)
+        tk_pack_kv_uint (&body.pk, "Source", (uint64_t) source);
+    if (limit)
+        tk_pack_kv_uint (&body.pk, "limit", limit);
+    if (after_name) {
+        tk_pack_str (&body.pk, "after");
+        msgpack_pack_map (&body.pk, 2);
+        tk_pack_kv_uint (&body.pk, "Source", after_source);
+        tk_pack_kv_str (&body.pk, "Name", after_name);
+    }
+    return s_call (&body, NULL);
+}
+
+//  The names of a page's items joined by ',' (Source 4 ones as "4:name"),
+//  and its `more` ("" when absent), as "a,b,4:c|more".
+static const char *
+s_page_text (const msgpack_object *reply)
+{
+    static char text [4096];
+    size_t len = 0;
+    const msgpack_object *items = tk_get (reply, "items");
+    ck_assert_ptr_nonnull (items);
+    for (uint32_t i = 0; i < items->via.array.size; i++) {
+        const msgpack_object *item = &items->via.array.ptr [i];
+        len += (size_t) snprintf (text + len, sizeof text - len, "%s%s%s",
+                                  i? ",": "",
+                                  tk_get_uint (item, "Source")? "4:": "",
+                                  tk_get_str (item, "Name"));
+    }
+    const msgpack_object *more = tk_get (reply, "more");
+    if (more)
+        ck_assert_int_eq (more->type, MSGPACK_OBJECT_BOOLEAN);
+    snprintf (text + len, sizeof text - len, "|%s",
+              !more? "": more->via.boolean? "more": "last");
+    return text;
+}
+
+static void
+s_small_system (void)
+{
+    ck_assert_int_eq (s_define (S_SYS_A, "paged"), 0);
+    s_item_t items [] = { { 0, "b", "2" }, { 4, "d", "4" }, { 0, "a", "1" },
+                          { 0, "c", "3" }, { 0, "ab", "x" } };
+    ck_assert_int_eq (s_rc (s_items ("AddKvpItems", S_SYS_A, NULL, items, 5)),
+                      KVP_RC_JOB_STARTED);
+}
+
+//  limit and after at the edges: first, middle, last, past the last, a
+//  position no item has, with and without the Source filter
+START_TEST (test_page_edges)
+{
+    s_small_system ();
+    const char *all = "a,ab,b,c,4:d";
+    ck_assert_str_eq (s_page_text (s_get_items (S_SYS_A)), "a,ab,b,c,4:d|");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 1, 0, NULL)), "a|more");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 4, 0, NULL)),
+                      "a,ab,b,c|more");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 5, 0, NULL)),
+                      "a,ab,b,c,4:d|last");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 10000, 0, NULL)),
+                      "a,ab,b,c,4:d|last");
+    //  after alone: the default limit
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 0, 0, "a")),
+                      "ab,b,c,4:d|last");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 1, 0, "ab")),
+                      "b|more");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 2, 0, "b")),
+                      "c,4:d|last");
+    //  After the last item, and past every item: empty, no more
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 1, 4, "d")), "|last");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 0, 9, "a")), "|last");
+    //  A name no item has, in the middle; a Source with no items
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 0, 0, "aa")),
+                      "ab,b,c,4:d|last");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 2, 0, "bz")),
+                      "c,4:d|last");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, -1, 0, 2, "zzz")),
+                      "4:d|last");
+    //  With the Source filter
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, 0, 3, 0, NULL)),
+                      "a,ab,b|more");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, 0, 3, 0, "b")), "c|last");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, 4, 0, 0, "zzz")),
+                      "4:d|last");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, 0, 0, 4, "a")), "|last");
+    ck_assert_str_eq (s_page_text (s_page (S_SYS_A, 300, 5, 0, NULL)),
+                      "|last");
+    //  Page by page with limit 1: every item once, in order
+    char joined [256] = "", last [16] = "";
+    unsigned last_source = 0;
+    for (int page = 0; page < 10; page++) {
+        const msgpack_object *reply = s_page (S_SYS_A, -1, 1, last_source,
+                                              page? last: NULL);
+        const msgpack_object *items = tk_get (reply, "items");
+        ck_assert_uint_eq (items->via.array.size, 1);
+        const msgpack_object *item = &items->via.array.ptr [0];
+        snprintf (last, sizeof last, "%s", tk_get_str (item, "Name"));
+        last_source = (unsigned) tk_get_uint (item, "Source");
+        size_t len = strlen (joined);
+        snprintf (joined + len, sizeof joined - len, "%s%s%s", len? ",": "",
+                  last_source? "4:": "", last);
+        if (!tk_get (reply, "more")->via.boolean)
+            break;
+    }
+    ck_assert_str_eq (joined, all);
+}
+END_TEST
+
+//  Bad limit and after values: the decoder's codes, nothing changed
+START_TEST (test_page_refused)
+{
+    s_small_system ();
+    ck_assert_int_eq (s_rc (s_page (S_SYS_A, -1, 10001, 0, NULL)),
+                      KVP_RC_INVALID_PARAM);
+    ck_assert_ptr_nonnull (strstr (tk_get_str (s_reply (0), "error"),
+                                   "limit"));
+    ck_assert_int_eq (s_rc (s_page (S_SYS_A, -1, 0, 0, "")),
+                      KVP_RC_INVALID_PARAM);
+    ck_assert_ptr_nonnull (strstr (tk_get_str (s_reply (0), "error"),
+                                   "after.Name"));
+    tk_body_t body;
+    tk_body_begin (&body, "GetKvpItems", 2);
+    tk_pack_kv_str (&body.pk, "target", S_SYS_A);
+    tk_pack_kv_str (&body.pk, "after", "a");
+    ck_assert_int_eq (s_rc (s_call (&body, NULL)), KVP_RC_INCORRECT_TYPE);
+    ck_assert_int_eq (s_rc (s_page (S_SYS_NONE, -1, 1, 0, "a")),
+                      KVP_RC_INVALID_PARAM);
+    ck_assert_str_eq (s_page_text (s_get_items (S_SYS_A)), "a,ab,b,c,4:d|");
+}
+END_TEST
+
+//  A system past 4 MiB of items (300 host-only items of 16000 bytes):
+//  unpaged it is 32778 saying to page; pages end only where one more item
+//  would pass 4 MiB, and paging reads every item exactly once, in order.
+START_TEST (test_page_big_system)
+{
+    ck_assert_int_eq (s_define (S_SYS_A, "big"), 0);
+    static char data [16001];
+    memset (data, 'd', sizeof data - 1);
+    char names [60][16];
+    s_item_t items [60];
+    for (unsigned r = 0; r < 5; r++) {
+        for (unsigned i = 0; i < 60; i++) {
+            snprintf (names [i], 16, "k%03u", r * 60 + i);
+            items [i] = (s_item_t) { 4, names [i], data };
+        }
+        ck_assert_int_eq (s_rc (s_items ("AddKvpItems", S_SYS_A, NULL,
+                                         items, 60)), KVP_RC_JOB_STARTED);
+    }
+    const msgpack_object *reply = s_get_items (S_SYS_A);
+    ck_assert_int_eq (s_rc (reply), KVP_RC_OUT_OF_MEMORY);
+    const char *error = tk_get_str (reply, "error");
+    ck_assert_msg (strstr (error, "page with limit and after"), "%s", error);
+    ck_assert_ptr_null (tk_get (reply, "items"));
+
+    unsigned next = 0, pages = 0;
+    char after [16] = "";
+    for (bool more = true; more && pages < 10; pages++) {
+        reply = s_page (S_SYS_A, pages % 2? 4: -1, 10000, 4,
+                        pages? after: NULL);
+        ck_assert_int_eq (s_rc (reply), 0);
+        const msgpack_object *list = tk_get (reply, "items");
+        more = tk_get (reply, "more")->via.boolean;
+        for (uint32_t i = 0; i < list->via.array.size; i++, next++) {
+            const msgpack_object *item = &list->via.array.ptr [i];
+            snprintf (after, sizeof after, "k%03u", next);
+            ck_assert_str_eq (tk_get_str (item, "Name"), after);
+            ck_assert_uint_eq (tk_get (item, "Data")->via.str.size, 16000);
+        }
+        //  Full by size: within 4 MiB, and one more item would pass it
+        size_t size = s_reply_sizes [0];
+        ck_assert_uint_le (size, KVP_PAGE_BODY_MAX);
+        if (more)
+            ck_assert_uint_gt (size + 16000, KVP_PAGE_BODY_MAX);
+    }
+    ck_assert_uint_eq (next, 300);
+    ck_assert_uint_eq (pages, 2);
+    //  The default limit reads it in pages too
+    reply = s_page (S_SYS_A, -1, 0, 4, "k000");
+    ck_assert (tk_get (reply, "more")->via.boolean);
+}
+END_TEST
+
 //  --- Identity ---------------------------------------------------------------------
 
 START_TEST (test_identity)
@@ -825,6 +1032,14 @@ s_suite (void)
     tcase_add_test (tc, test_sent_marks);
     tcase_add_test (tc, test_batch_grows_map);
     tcase_add_test (tc, test_map_full);
+    suite_add_tcase (suite, tc);
+
+    tc = tcase_create ("pages");
+    tcase_add_checked_fixture (tc, s_setup, s_teardown);
+    tcase_set_timeout (tc, 60);
+    tcase_add_test (tc, test_page_edges);
+    tcase_add_test (tc, test_page_refused);
+    tcase_add_test (tc, test_page_big_system);
     suite_add_tcase (suite, tc);
 
     tc = tcase_create ("identity");

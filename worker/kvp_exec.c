@@ -17,13 +17,10 @@
 #define S_KEEP  0
 #define S_UNDO  1
 #define S_NEW   2       /* s_replay: the key is unknown, make a new job */
-#define S_STOP  3       /* a log walk's callback: the page is full */
+#define S_STOP  3       /* a walk's callback (log, items): the page is full */
 
 #define S_SOURCE_MAX 255    /* the store keeps Source in one byte */
 
-//  Largest reply: the broker's transport cap is at least 4 MiB, and a
-//  message over it would cost the whole connection.
-#define S_REPLY_MAX (4 * 1024 * 1024 - 4096)
 #define S_SCRATCH_KEEP (1024 * 1024)    /* scratch kept between requests */
 
 struct _kvp_exec_t {
@@ -210,22 +207,73 @@ s_scratch_trim (kvp_exec_t *self)
     }
 }
 
+//  A walk of a system's items for one GetKvpItems reply (spec section 4).
 typedef struct {
-    msgpack_packer pk;          /* packs into the executor's scratch */
+    msgpack_sbuffer *buf;       /* the executor's scratch: packed items */
+    msgpack_packer pk;          /* packs into buf */
+    const kvp_rid_t *rid;       /* the request's, for the reply's size */
+    bool paged;                 /* `limit` or `after` given */
+    size_t limit;               /* items the reply may hold */
     size_t count;               /* items packed */
-} s_walk_t;
+    bool more;                  /* an item is left after the last packed */
+} s_items_t;
 
-//  items_each callback: pack one item.
+//  Would one more item of `len` packed bytes take the reply past 4 MiB?
+static bool
+s_items_full (s_items_t *walk, size_t packed, size_t len)
+{
+    size_t rid = walk->rid && walk->rid->type == KVP_RID_STR? walk->rid->len: 0;
+    //  The head is a few dozen bytes: count it exactly only near the end.
+    if (packed + len + rid + 256 <= KVP_PAGE_BODY_MAX)
+        return false;
+    return kvp_reply_items_size (walk->rid, walk->paged, walk->count + 1,
+                                 packed + len) > KVP_PAGE_BODY_MAX;
+}
+
+//  items_each callback: pack one item, or stop where the reply is full
+//  (one more item, by count or by size: `more`).
 static int
 s_pack_item (void *arg, uint32_t source, const char *name, size_t name_len,
              const char *data, size_t data_len)
 {
-    s_walk_t *walk = (s_walk_t *) arg;
+    s_items_t *walk = (s_items_t *) arg;
+    msgpack_sbuffer *buf = walk->buf;
+    size_t before = buf->size;
     kvp_item_t item = { source, name, (uint32_t) name_len,
                         data, (uint32_t) data_len };
-    kvp_pack_item (&walk->pk, &item);
+    if (walk->count < walk->limit)
+        kvp_pack_item (&walk->pk, &item);
+    walk->more = walk->count == walk->limit
+              || s_items_full (walk, before, buf->size - before);
+    if (walk->more) {
+        buf->size = before;     //  take it back out: packing it measured it
+        return S_STOP;
+    }
     walk->count++;
     return 0;
+}
+
+//  The Source filter and the paging fields as the store takes them.
+//  Returns false when no item can match (a Source past what the store
+//  keeps).
+static bool
+s_items_query (kvp_slot_t *slot, s_items_t *walk, uint32_t *source,
+               kvp_store_after_t *after, bool *has_after)
+{
+    uint64_t filter;
+    uint32_t limit;
+    const kvp_after_t *from;
+    *source = UINT32_MAX;               //  the store's "every Source"
+    walk->paged = kvp_request_page (slot->request, &limit, &from);
+    walk->limit = walk->paged? limit: SIZE_MAX;
+    *has_after = from != NULL;
+    if (from)
+        *after = (kvp_store_after_t) { from->source, from->name,
+                                       from->name_len };
+    if (!kvp_request_source_filter (slot->request, &filter))
+        return true;
+    *source = (uint32_t) filter;
+    return filter <= S_SOURCE_MAX;
 }
 
 static int
@@ -236,32 +284,29 @@ s_get_items (kvp_exec_t *self, kvp_slot_t *slot)
     int rc = s_system_get (self, slot, guid, &sys);
     if (rc)
         return rc;
-    uint64_t filter;
-    uint32_t source = UINT32_MAX;       //  the store's "every Source"
-    bool none = false;                  //  a Source no item can have
-    if (kvp_request_source_filter (slot->request, &filter)) {
-        none = filter > S_SOURCE_MAX;
-        source = (uint32_t) filter;
-    }
+    s_items_t walk = { .buf = &self->data,
+                       .rid = kvp_request_rid (slot->request) };
+    uint32_t source;
+    kvp_store_after_t after;
+    bool has_after;
     //  msgpack wants the count before the items: pack them aside first.
-    s_walk_t walk = { .count = 0 };
-    kvp_pack_start (&walk.pk, &self->data);
-    if (!none)
+    kvp_pack_start (&walk.pk, walk.buf);
+    if (s_items_query (slot, &walk, &source, &after, &has_after))
         rc = kvp_store_items_each (self->store, slot->part, guid, source,
-                                   s_pack_item, &walk);
-    if (rc)
+                                   has_after? &after: NULL, s_pack_item,
+                                   &walk);
+    if (rc && rc != S_STOP)
         return rc;
-    msgpack_packer pk;
-    s_reply_ok (slot, &pk, 1);
-    kvp_pack_cstr (&pk, "items");
-    msgpack_pack_array (&pk, walk.count);
-    s_append (&slot->reply, self->data.data, self->data.size);
+    if (walk.more && !walk.paged)
+        s_fail (slot, KVP_RC_OUT_OF_MEMORY, "items: the system's items do "
+                "not fit in one reply of %d bytes; page with limit and "
+                "after (%zu items fit)", KVP_PAGE_BODY_MAX, walk.count);
+    else
+        kvp_reply_items (&slot->reply, walk.rid,
+                         walk.paged? &walk.more: NULL, walk.count,
+                         self->data.data, self->data.size);
     s_scratch_trim (self);
-    if (slot->reply.size > S_REPLY_MAX)
-        return s_fail (slot, KVP_RC_OUT_OF_MEMORY, "items: %zu items make a "
-                       "reply over %d bytes; ask for one Source at a time",
-                       walk.count, S_REPLY_MAX);
-    return S_UNDO;
+    return S_UNDO;      //  read only
 }
 
 static int
@@ -319,13 +364,13 @@ s_page_full (s_page_t *walk, size_t len)
     kvp_exec_t *self = walk->self;
     size_t rid = walk->rid && walk->rid->type == KVP_RID_STR? walk->rid->len: 0;
     //  The head is a few dozen bytes: count it exactly only near the end.
-    if (self->data.size + len + rid + 256 <= KVP_EVENTS_BODY_MAX)
+    if (self->data.size + len + rid + 256 <= KVP_PAGE_BODY_MAX)
         return false;
     kvp_events_page_t page = walk->page;
     page.next++;
     return kvp_reply_events_size (walk->rid, &page, self->page_count + 1,
                                   self->data.size + len)
-         > KVP_EVENTS_BODY_MAX;
+         > KVP_PAGE_BODY_MAX;
 }
 
 //  log_each callback: take one event into the page, as it is stored (the

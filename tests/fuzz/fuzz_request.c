@@ -58,7 +58,17 @@ s_check_success (kvp_request_t *request)
         uint64_t from;
         uint32_t limit;
         kvp_request_events (request, NULL, &from, &limit);
-        CHECK (from >= 1 && limit >= 1 && limit <= KVP_EVENTS_LIMIT_MAX);
+        CHECK (from >= 1 && limit >= 1 && limit <= KVP_PAGE_LIMIT_MAX);
+    }
+    if (op == KVP_OP_GET_KVP_ITEMS) {
+        uint32_t limit;
+        const kvp_after_t *after;
+        kvp_request_page (request, &limit, &after);
+        CHECK (limit >= 1 && limit <= KVP_PAGE_LIMIT_MAX);
+        if (after)
+            CHECK (after->name_len >= 1 && after->name_len <= KVP_NAME_MAX
+                && !memchr (after->name, 0, after->name_len)
+                && kvp_utf8_valid (after->name, after->name_len));
     }
     size_t len;
     if (op == KVP_OP_DEFINE_SYSTEM) {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang into build/fuzz/ and run each one
 # for SECONDS (default 60). Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
-# Targets: request cim wire route wal change (all by default). Seeds come from
-# tests/fuzz/corpus/<target>/ when there is one (route uses request's; wal
-# builds its own valid segments from the input), with
+# Targets: request cim wire route rid wal change (all by default). Seeds come
+# from tests/fuzz/corpus/<target>/ when there is one (route and rid use
+# request's; wal builds its own valid segments from the input), with
 # tests/fuzz/<target>.dict when there is one; what the fuzzer learns goes to
 # build/fuzz/corpus/<target>/ and crashes to build/fuzz/crash-<target>-*.
 # Exits non-zero if a target crashes, leaks, times out or fails to build.
@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-request cim wire route wal change}
+TARGETS=${*:-request cim wire route rid wal change}
 OUT=build/fuzz
 CC=${FUZZ_CC:-clang}
 
@@ -71,6 +71,7 @@ for target in $TARGETS; do
     case $target in
         request) maxlen=1100000 ;;
         route)   maxlen=1100000; seeds=request ;;   # the same bodies
+        rid)     seeds=request ;;   # within the scan's header budget
         cim)     maxlen=70000 ;;
         wal)     maxlen=16384 ;;
     esac

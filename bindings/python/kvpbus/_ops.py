@@ -12,6 +12,7 @@ from .types import (ClusterStatus, EventsPage, Item, ItemLike, ItemsPage, Job, S
                     items_to_wire)
 
 ITEM_OPS = ("AddKvpItems", "ModifyKvpItems", "RemoveKvpItems")
+PAGE = 1000         # items a GetKvpItems page holds unless told otherwise
 
 
 @dataclass
@@ -103,26 +104,21 @@ class Ops:
     def get_items_page(self, target: str, source: Optional[int] = None,
                        limit: Optional[int] = None,
                        after: Optional[Item] = None) -> Any:
-        """GetKvpItems with paging: an ItemsPage after ``after`` (an Item)."""
-        body: Dict[str, Any] = {"op": "GetKvpItems", "target": target}
+        """GetKvpItems, one page: an ItemsPage of at most ``limit`` items
+        (1 to 10000; None: 1000) that sort after ``after`` (an Item, such as
+        the last one of the page before; None: from the first), of one
+        Source if given. ``more`` says whether items follow. A page ends
+        early where one more item would take the reply past 4 MiB.
+        get_items and iter_items read every page for you."""
+        body: Dict[str, Any] = {"op": "GetKvpItems", "target": target,
+                                "limit": PAGE if limit is None else limit}
         if source is not None:
             body["Source"] = source
-        body["limit"] = limit or 1000
         if after is not None:
             body["after"] = {"Source": after.source, "Name": after.name}
         return self._do(Request(body, lambda r: ItemsPage(
             [Item.from_wire(i) for i in r.get("items", [])], bool(r.get("more"))),
             resend=True))
-
-    def get_items(self, target: str, source: Optional[int] = None) -> Any:
-        """GetKvpItems: every item of a system (optionally of one Source),
-        sorted by Source then Name, as a list of Item (in one reply; use
-        get_items_page or iter_items for a system past 4 MiB)."""
-        body: Dict[str, Any] = {"op": "GetKvpItems", "target": target}
-        if source is not None:
-            body["Source"] = source
-        return self._do(Request(body, lambda r: [Item.from_wire(i) for i in r["items"]],
-                                resend=True))
 
     # --- jobs, events, cluster ----------------------------------------------
     def get_job(self, job: str) -> Any:
@@ -152,6 +148,28 @@ class Ops:
         """Send any body (a map with ``op``) and return the reply map as it is,
         whatever its rc: for ops this package does not know yet."""
         return self._do(Request(dict(body), lambda r: r, resend=False, raw=True))
+
+
+def _order(item: Item) -> Any:
+    """Where an item sorts: by Source, then Name bytewise (as UTF-8)."""
+    return (item.source, item.name.encode("utf-8", "surrogatepass"))
+
+
+def next_after(page: ItemsPage, after: Optional[Item]) -> Optional[Item]:
+    """Where the page after ``page`` (asked for ``after``) starts: its last
+    item, or None when it is the last page. Raises KvpError (rc -1) when
+    the page breaks the paging rules (an item that does not sort after the
+    one before it, ``more`` with no items), so that a reader never loops."""
+    prev = after
+    for item in page.items:
+        if prev is not None and _order(item) <= _order(prev):
+            raise KvpError(-1, "GetKvpItems: item %r does not sort after %r"
+                           % (item.name, prev.name), None, "GetKvpItems")
+        prev = item
+    if page.more and not page.items:
+        raise KvpError(-1, "GetKvpItems: a page with more but no items", None,
+                       "GetKvpItems")
+    return page.items[-1] if page.more else None
 
 
 def decode_reply(req: Request, reply: Dict[str, Any]) -> Any:

@@ -1,13 +1,14 @@
 """The asyncio KVP/1 client: many requests in flight on one connection."""
 import asyncio
 import itertools
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import (TYPE_CHECKING, Any, AsyncIterator, Dict, List, Mapping, Optional,
+                    Sequence, Union)
 
 import msgpack
 import zmq
 import zmq.asyncio
 
-from ._ops import Ops, Request, decode_reply, may_retry
+from ._ops import PAGE, Ops, Request, decode_reply, may_retry, next_after
 from .client import SIGNATURE, Curve, new_dealer, unpack_reply
 from .errors import NoReply
 from .types import (ClusterStatus, EventsPage, Item, ItemLike, ItemsPage, Job,
@@ -42,7 +43,6 @@ class AsyncClient(Ops):
                 self, target: str, items: Items, key: Optional[str] = None) -> Job: ...
         async def get_items_page(
                 self, target: str, source: Optional[int] = None, limit: Optional[int] = None, after: Optional[Item] = None) -> ItemsPage: ...
-        async def get_items(self, target: str, source: Optional[int] = None) -> List[Item]: ...
         async def get_job(self, job: str) -> Job: ...
         async def get_events(
                 self, partition: int, from_seq: int, limit: Optional[int] = None) -> EventsPage: ...
@@ -120,3 +120,23 @@ class AsyncClient(Ops):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
         raise NoReply(str(req.body.get("op")), self.timeout)
+
+    async def iter_items(self, target: str, source: Optional[int] = None,
+                         page: int = PAGE) -> AsyncIterator[Item]:
+        """Every item of a system (of one Source if given), in order of
+        Source then Name, read ``page`` items at a time: any size of system."""
+        after: Optional[Item] = None
+        while True:
+            result = await self.get_items_page(target, source, page, after)
+            nxt = next_after(result, after)
+            for item in result.items:
+                yield item
+            if nxt is None:
+                return
+            after = nxt
+
+    async def get_items(self, target: str, source: Optional[int] = None,
+                        page: int = PAGE) -> List[Item]:
+        """GetKvpItems: every item of a system (of one Source if given) as a
+        list of Item, sorted by Source then Name, read page by page."""
+        return [item async for item in self.iter_items(target, source, page)]

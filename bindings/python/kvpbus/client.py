@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, 
 import msgpack
 import zmq
 
-from ._ops import Ops, Request, decode_reply, may_retry
+from ._ops import PAGE, Ops, Request, decode_reply, may_retry, next_after
 from .errors import NoReply
 from .types import (ClusterStatus, EventsPage, Item, ItemLike, ItemsPage, Job,
                     System)
@@ -89,7 +89,6 @@ class Client(Ops):
         def remove_items(self, target: str, items: Items, key: Optional[str] = None) -> Job: ...
         def get_items_page(
                 self, target: str, source: Optional[int] = None, limit: Optional[int] = None, after: Optional[Item] = None) -> ItemsPage: ...
-        def get_items(self, target: str, source: Optional[int] = None) -> List[Item]: ...
         def get_job(self, job: str) -> Job: ...
         def get_events(
                 self, partition: int, from_seq: int, limit: Optional[int] = None) -> EventsPage: ...
@@ -146,12 +145,20 @@ class Client(Ops):
         raise NoReply(str(req.body.get("op")), self.timeout)
 
     def iter_items(self, target: str, source: Optional[int] = None,
-                   page: int = 1000) -> Iterator[Item]:
-        """Every item of a system, read page by page (any size of system)."""
+                   page: int = PAGE) -> Iterator[Item]:
+        """Every item of a system (of one Source if given), in order of
+        Source then Name, read ``page`` items at a time: any size of system."""
         after: Optional[Item] = None
         while True:
             result = self.get_items_page(target, source, page, after)
+            nxt = next_after(result, after)
             yield from result.items
-            if not result.more or not result.items:
+            if nxt is None:
                 return
-            after = result.items[-1]
+            after = nxt
+
+    def get_items(self, target: str, source: Optional[int] = None,
+                  page: int = PAGE) -> List[Item]:
+        """GetKvpItems: every item of a system (of one Source if given) as a
+        list of Item, sorted by Source then Name, read page by page."""
+        return list(self.iter_items(target, source, page))

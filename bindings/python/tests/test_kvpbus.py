@@ -53,6 +53,19 @@ class PureTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             kvpbus.guid_of("not-a-guid")
 
+    def test_pages_that_break_the_rules(self):
+        a, b = Item("a"), Item("b")
+        self.assertEqual(kvpbus._ops.next_after(kvpbus.ItemsPage([a, b], True), None), b)
+        self.assertIsNone(kvpbus._ops.next_after(kvpbus.ItemsPage([b], False), a))
+        self.assertEqual(kvpbus._ops.next_after(kvpbus.ItemsPage([Item("a", "", 4)], True), b),
+                         Item("a", "", 4))
+        for page, after in ((kvpbus.ItemsPage([b, a], True), None),
+                            (kvpbus.ItemsPage([b], True), b),
+                            (kvpbus.ItemsPage([], True), a)):
+            with self.assertRaises(KvpError) as cm:
+                kvpbus._ops.next_after(page, after)
+            self.assertEqual(cm.exception.rc, -1)
+
     def test_error_names(self):
         err = KvpError(32777, "down")
         self.assertEqual(err.name, "System is not available")
@@ -118,11 +131,33 @@ class ClientTest(unittest.TestCase):
         vm = self.c.define_system("pages")
         self.c.add_items(vm, [Item("n%03d" % i, "d") for i in range(120)])
         page = self.c.get_items_page(vm, limit=50)
-        # A cluster that does not page yet answers with every item and no
-        # "more"; one that does gives 50 and more.
-        self.assertIn((len(page.items), page.more), [(50, True), (120, False)])
+        self.assertEqual((len(page.items), page.more), (50, True))
+        page = self.c.get_items_page(vm, limit=50, after=page.items[-1])
+        self.assertEqual((page.items[0].name, page.more), ("n050", True))
+        last = self.c.get_items_page(vm, after=Item("n119"))
+        self.assertEqual((last.items, last.more), ([], False))
         names = [i.name for i in self.c.iter_items(vm, page=7)]
         self.assertEqual(names, ["n%03d" % i for i in range(120)])
+        self.assertEqual(len(self.c.get_items(vm, page=1)), 120)
+        for bad in (0, 10001):
+            with self.assertRaises(KvpError) as cm:
+                self.c.get_items_page(vm, limit=bad)
+            self.assertEqual(cm.exception.rc, 32773)
+
+    def test_system_past_4mib(self):
+        vm = self.c.define_system("big")
+        data = "d" * 16000
+        for r in range(5):
+            self.c.add_items(vm, [Item("k%03d" % (r * 60 + i), data, 4) for i in range(60)])
+        whole = self.c.call({"op": "GetKvpItems", "target": vm})
+        self.assertEqual(whole["rc"], 32778)
+        self.assertIn("page", whole["error"])
+        first = self.c.get_items_page(vm, limit=10000)
+        self.assertTrue(first.more)
+        self.assertLess(len(first.items), 300)
+        items = self.c.get_items(vm)
+        self.assertEqual([i.name for i in items], ["k%03d" % i for i in range(300)])
+        self.assertTrue(all(i.data == data and i.source == 4 for i in items))
 
     def test_cluster_ping_raw(self):
         self.c.ping()
@@ -192,6 +227,9 @@ class AsyncTest(unittest.TestCase):
                 jobs = await asyncio.gather(*(c.add_items(vms[i % 8], Item("k%d" % i, str(i)))
                                               for i in range(200)))
                 items = await asyncio.gather(*(c.get_items(vm) for vm in vms))
+                paged = [i async for i in c.iter_items(vms[1], page=3)]
+                self.assertEqual(paged, items[1])
+                self.assertEqual(await c.get_items(vms[1], page=1), items[1])
                 with self.assertRaises(KvpError):
                     await c.get_system("00000000-0000-0000-0000-000000000000")
                 return vms, jobs, items
