@@ -33,6 +33,8 @@ static char s_pool [300];           /* the pool folder */
 static char s_file [320];           /* its .kvp_pool_0 */
 static char s_position [300];
 static pid_t s_guest;
+static char s_secret [400];         /* secured: the agent's reader key */
+static char s_broker_key [400];     /* and the broker's public file */
 
 //  --- the agent ------------------------------------------------------------------
 
@@ -52,6 +54,11 @@ s_guest_start (void)
             dup2 (fd, 1);
             dup2 (fd, 2);
         }
+        //  Secured, the keys come from the environment, as the README says
+        if (*s_secret) {
+            setenv ("KVP_CURVE_SECRET", s_secret, 1);
+            setenv ("KVP_BROKER_PUBLIC", s_broker_key, 1);
+        }
         execl (path, path, "--system", s_id, "--pool-dir", s_pool,
                "--position", s_position, "--broker", cluster->clients,
                "--events", cluster->events, "--resync-ms", "300",
@@ -62,12 +69,23 @@ s_guest_start (void)
 }
 
 static void
-s_setup_with (int workers, const char *worker_args)
+s_setup_with (int workers, const char *worker_args, bool secure)
 {
     cluster = tk_cluster_new (workers);
     cluster->worker_args = worker_args;
+    *s_secret = 0;
+    if (secure) {
+        tk_cluster_secure (cluster);
+        snprintf (s_secret, sizeof s_secret, "%s",
+                  tk_key (cluster, "clients", "reader", true));
+        snprintf (s_broker_key, sizeof s_broker_key, "%s",
+                  tk_key (cluster, NULL, "broker", false));
+    }
     ck_assert_msg (tk_cluster_start (cluster), "cluster did not come up");
-    client = tk_dealer (cluster->clients);
+    client = secure ? tk_dealer_curve (cluster->clients,
+                                       tk_key (cluster, "clients", "admin",
+                                               true), s_broker_key)
+                    : tk_dealer (cluster->clients);
     ck_assert_int_eq (tk_define (client, "guest", s_id), 0);
     snprintf (s_pool, sizeof s_pool, "%s/hyperv", cluster->dir);
     snprintf (s_file, sizeof s_file, "%s/.kvp_pool_0", s_pool);
@@ -78,7 +96,14 @@ s_setup_with (int workers, const char *worker_args)
 static void
 s_setup (void)
 {
-    s_setup_with (2, NULL);
+    s_setup_with (2, NULL, false);
+}
+
+//  CURVE on: the agent holds a reader key (it only reads and subscribes).
+static void
+s_setup_secure (void)
+{
+    s_setup_with (2, NULL, true);
 }
 
 static void
@@ -448,7 +473,7 @@ END_TEST
 static void
 s_setup_short (void)
 {
-    s_setup_with (1, "--retention 1");
+    s_setup_with (1, "--retention 1", false);
 }
 
 START_TEST (test_command_line)
@@ -481,6 +506,12 @@ main (void)
     tcase_set_timeout (lost, 120);
     tcase_add_test (lost, test_lost_events_resync);
     suite_add_tcase (suite, lost);
+    TCase *secure = tcase_create ("secured");
+    tcase_add_checked_fixture (secure, s_setup_secure, s_teardown);
+    tcase_set_timeout (secure, 120);
+    tcase_add_test (secure, test_follows_items);
+    tcase_add_test (secure, test_destroy_empties_the_file);
+    suite_add_tcase (suite, secure);
     TCase *cli = tcase_create ("command line");
     tcase_add_test (cli, test_command_line);
     suite_add_tcase (suite, cli);
