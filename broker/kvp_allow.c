@@ -1,6 +1,7 @@
 /*  kvp_allow.c - the keys one folder lets in.
 */
 #include "kvp_allow.h"
+#include "kvp_curve.h"
 #include <czmq.h>
 #include <dirent.h>
 #include <errno.h>
@@ -45,7 +46,7 @@ s_is_secret (const char *file)
 static bool
 s_add (kvp_allow_t *self, zhashx_t *keys, const char *path)
 {
-    zconfig_t *root = zconfig_load (path);
+    zconfig_t *root = kvp_curve_read (path);
     const char *key = root ? zconfig_get (root, "/curve/public-key", "")
                            : "";
     const char *name = root ? zconfig_get (root, "/metadata/name", "") : "";

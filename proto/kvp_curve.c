@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #define S_Z85_LEN   40          //  a 32-byte key in Z85
+#define S_CERT_MAX  65536       //  bytes a certificate file may hold
 
 struct _kvp_curve_t {
     zcert_t *cert;              /* ours, with its secret key */
@@ -40,6 +41,24 @@ s_key (zconfig_t *root, const char *path)
     return text && strlen (text) == S_Z85_LEN ? text : NULL;
 }
 
+zconfig_t *
+kvp_curve_read (const char *path)
+{
+    FILE *in = fopen (path, "r");
+    if (!in)
+        return NULL;
+    char *text = malloc (S_CERT_MAX + 1);
+    size_t len = text ? fread (text, 1, S_CERT_MAX + 1, in) : 0;
+    fclose (in);
+    zconfig_t *root = NULL;
+    if (text && len <= S_CERT_MAX) {
+        text [len] = 0;
+        root = zconfig_str_load (text);
+    }
+    free (text);
+    return root;
+}
+
 static zconfig_t *
 s_read (const char *file, char *error, size_t size)
 {
@@ -47,9 +66,10 @@ s_read (const char *file, char *error, size_t size)
         snprintf (error, size, "%s: %s", file, strerror (errno));
         return NULL;
     }
-    zconfig_t *root = zconfig_load (file);
+    zconfig_t *root = kvp_curve_read (file);
     if (!root)
-        snprintf (error, size, "%s: not a certificate (ZPL)", file);
+        snprintf (error, size, "%s: not a certificate (ZPL, at most %d "
+                  "bytes)", file, S_CERT_MAX);
     return root;
 }
 

@@ -76,6 +76,12 @@ void
     kvp_curve_server (const kvp_curve_t *self, zsock_t *sock,
                       const char *domain);
 
+/*  A certificate file's ZPL tree, or NULL when the file cannot be read, is
+    over 64 KiB or is not ZPL. (CZMQ's zconfig_load leaks on a file it
+    cannot parse; this reads the text first.) Destroy with zconfig_destroy. */
+zconfig_t *
+    kvp_curve_read (const char *path);
+
 /*  Our certificate's metadata `name` ("" when none). */
 const char *
     kvp_curve_name (const kvp_curve_t *self);
