@@ -61,8 +61,7 @@ static const kvp_opts_option_t s_options [] = {
       .check = kvp_opts_check_hostport, S_AT (metrics),
       .help = "serve Prometheus metrics at http://HOST:PORT/metrics (off "
               "when not given)" },
-    { .name = "verbose", .type = KVP_OPTS_FLAG, S_AT (verbose),
-      .help = "debug logs" },
+    KVP_LOG_OPTIONS (kvp_bconfig_t, log),
 };
 #define S_OPTIONS   KVP_OPTS_COUNT (s_options)
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "kvp_opts.h"
+#include "kvp_log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,7 +42,7 @@ typedef struct {
     uint64_t max_msg;           /* --max-msg: ZMQ_MAXMSGSIZE, bytes */
     uint64_t events_hwm;        /* --events-hwm: queued per subscriber */
     const char *metrics;        /* --metrics HOST:PORT, or NULL: off */
-    bool verbose;               /* --verbose: debug logs */
+    kvp_log_config_t log;       /* --log-level, --log-format, --verbose */
 } kvp_bconfig_t;
 
 /*  Fill `self` with every option's default. */

@@ -164,7 +164,6 @@ kvp_broker_new (const kvp_bconfig_t *config, int *exit_code)
     if (!self)
         return NULL;
     self->config = *config;
-    self->verbose = config->verbose;
     snprintf (self->logid, sizeof self->logid, "kvp-broker[%d]",
               (int) getpid ());
     self->silence_ms = (int64_t) (config->liveness * config->heartbeat_ms);

@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "kvp_log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,6 +37,7 @@ typedef struct {
     const char *events;         /* events endpoint */
     unsigned timeout_ms;        /* wait for a reply before asking again */
     unsigned resync_ms;         /* read every item again this often */
+    kvp_log_config_t log;       /* the program's log options (main) */
 } kvp_guest_config_t;
 
 typedef struct _kvp_guest_t kvp_guest_t;

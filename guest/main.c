@@ -9,6 +9,7 @@
 #include "kvp_guest.h"
 
 #include <czmq.h>
+#include <unistd.h>
 #include "kvp_opts.h"
 
 static const kvp_opts_option_t s_options [] = {
@@ -35,6 +36,7 @@ static const kvp_opts_option_t s_options [] = {
       .def = "10000", .min = 100, .max = 86400000,
       KVP_OPTS_FIELD (kvp_guest_config_t, resync_ms),
       .help = "read every item again this often (a destroyed system empties the file)" },
+    KVP_LOG_OPTIONS (kvp_guest_config_t, log),
 };
 
 static void
@@ -66,11 +68,11 @@ main (int argc, char *argv [])
         fprintf (stderr, "kvp-guest: %s (try --help)\n", error);
         return 2;
     }
-    zsys_init ();
-    zsys_set_logstream (stderr);
-    char ident [80];
-    snprintf (ident, sizeof ident, "kvp-guest %.36s", config.system);
-    zsys_set_logident (ident);
+    if (!kvp_log_start (&config.log, "kvp-guest", STDERR_FILENO))
+        return 1;
+    char ident [40];
+    snprintf (ident, sizeof ident, "%.36s", config.system);
+    kvp_log_name (ident);
     kvp_guest_t *guest = kvp_guest_new (&config);
     if (!guest) {
         zsys_shutdown ();

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "kvp_opts.h"
+#include "kvp_log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -45,7 +46,7 @@ typedef struct {
     uint64_t liveness;          /* --liveness: silent intervals -> dead */
     uint64_t batch;             /* --batch: requests per group commit */
     const char *metrics;        /* --metrics HOST:PORT, or NULL: off */
-    bool verbose;               /* --verbose: debug logs */
+    kvp_log_config_t log;       /* --log-level, --log-format, --verbose */
 } kvp_config_t;
 
 /*  Parse argv[1..argc-1] into `self` (defaults first). Returns

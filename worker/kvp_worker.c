@@ -4,6 +4,7 @@
 #include "kvp_batch.h"
 #include "kvp_events.h"
 #include "kvp_identity.h"
+#include "kvp_log.h"
 #include "kvp_rc.h"
 #include "kvp_request.h"
 #include "kvp_route.h"
@@ -31,7 +32,6 @@ typedef enum {
 
 struct _kvp_worker_t {
     const kvp_config_t *config; /* borrowed */
-    bool verbose;               /* --verbose: debug logs */
     kvp_identity_t ident;       /* id, token, nparts of the directory */
     kvp_store_t *store;
     kvp_batch_t *batch;         /* group commit and sent marks */
@@ -355,8 +355,8 @@ s_on_message (kvp_worker_t *self, zmsg_t **msg_p)
         //  for WELCOME only WELCOME counts.
         if (self->state == S_READY)
             s_alive (self);
-        if (self->verbose && i > 0)
-            zsys_debug ("broker: %s", s_commands [i].name);
+        if (i > 0)
+            KVP_DEBUG ("broker: %s", s_commands [i].name);
         s_commands [i].handler (self, msg_p);
     }
     zmsg_destroy (msg_p);
@@ -410,8 +410,7 @@ s_serve (kvp_worker_t *self)
     size_t size = kvp_batch_size (self->batch);
     if (!size)
         return;
-    if (self->verbose)
-        zsys_debug ("batch of %zu requests", size);
+    KVP_DEBUG ("batch of %zu requests", size);
     int64_t start_us = self->metrics ? zclock_usecs () : 0;
     kvp_batch_run (self->batch);
     if (self->metrics)
@@ -479,8 +478,8 @@ s_housekeeping (kvp_worker_t *self, int64_t now)
     if (rc)
         zsys_warning ("purge failed: %s", kvp_store_strerror (rc));
     else
-    if (purged && self->verbose)
-        zsys_debug ("purged %zu jobs", purged);
+    if (purged)
+        KVP_DEBUG ("purged %zu jobs", purged);
     bool more = purged == S_PURGE_MAX;
     if (!more && (rc = kvp_batch_flush (self->batch)))
         zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));
@@ -587,7 +586,6 @@ kvp_worker_new (const kvp_config_t *config, int *status)
     if (!self)
         return NULL;
     self->config = config;
-    self->verbose = config->verbose;
     self->heartbeat = (int64_t) config->heartbeat_ms;
     self->status = -1;
     msgpack_sbuffer_init (&self->buf);
