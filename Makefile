@@ -21,6 +21,9 @@ PACKAGES    := build-essential pkg-config libzmq3-dev libczmq-dev \
                libmicrohttpd-dev
 PEER_PACKAGES := redis-server libhiredis-dev
 PKGS        := libczmq libzmq msgpack lmdb expat libmicrohttpd
+# sd_notify for Type=notify units (kvp_notify)
+PACKAGES    += libsystemd-dev
+PKGS        += libsystemd
 PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)

@@ -5,6 +5,7 @@
 #include "kvp_events.h"
 #include "kvp_identity.h"
 #include "kvp_log.h"
+#include "kvp_notify.h"
 #include "kvp_rc.h"
 #include "kvp_request.h"
 #include "kvp_route.h"
@@ -216,6 +217,8 @@ s_on_welcome (kvp_worker_t *self, zmsg_t **msg_p)
         s_alive (self);
         zsys_notice ("registered: %zu of %u partitions, heartbeat %lld ms",
                      self->owned_count, nparts, (long long) self->heartbeat);
+        kvp_notify_ready ("serving %zu of %u partitions from %s",
+                          self->owned_count, nparts, self->config->broker);
     }
     free (parts);
 }
@@ -491,6 +494,7 @@ s_housekeeping (kvp_worker_t *self, int64_t now)
 static void
 s_timers (kvp_worker_t *self, int64_t now)
 {
+    kvp_notify_alive (now);
     if (now >= self->tick_at)
         s_housekeeping (self, now);
     if (self->metrics && now >= self->metrics_at) {
@@ -518,6 +522,8 @@ s_timeout (kvp_worker_t *self, int64_t now)
     int64_t next = self->tick_at < self->expiry ? self->tick_at : self->expiry;
     if (self->metrics && self->metrics_at < next)
         next = self->metrics_at;
+    if (kvp_notify_due () < next)
+        next = kvp_notify_due ();
     if (self->state == S_READY && self->send_at < next)
         next = self->send_at;
     if (self->state == S_UNREGISTERED && self->register_at
@@ -649,6 +655,7 @@ s_backlog (kvp_worker_t *self)
 static void
 s_stop (kvp_worker_t *self)
 {
+    kvp_notify_stopping ();
     int rc = kvp_batch_flush (self->batch);
     if (rc)
         zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));
