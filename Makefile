@@ -9,6 +9,9 @@
 #   make crash      the long power-loss run (CRASH_POINTS crash points)
 #   make bench      start a cluster in a temporary folder and measure it
 #                   (BENCH_PEERS=1: also the Redis and zero-work references)
+#   make install    programs, libkvpbus, headers, kvpbus.pc, man pages, units
+#                   and example configs into DESTDIR/PREFIX (/usr/local);
+#                   make uninstall removes them
 #
 # MODE=release (default) builds into bin/ and build/obj/; MODE=asan builds
 # into build/asan/ so both can live side by side.
