@@ -30,8 +30,8 @@ s_listen (void)
 }
 
 //  Wait at most `timeout_ms` for a datagram holding the line `want`
-//  (e.g. "READY=1"); others are skipped, and counted into *watchdogs (may be
-//  NULL) when they hold WATCHDOG=1. True when it came.
+//  (e.g. "READY=1"). The WATCHDOG=1 lines before it are counted into
+//  *watchdogs (may be NULL). True when it came.
 static bool
 s_wait_for (int fd, const char *want, int timeout_ms, int *watchdogs)
 {
