@@ -10,6 +10,9 @@
 #   make crash      the long power-loss run (CRASH_POINTS crash points)
 #   make bench      start a cluster in a temporary folder and measure it
 #                   (BENCH_PEERS=1: also the Redis and zero-work references)
+#   make install    programs, libkvpbus, headers, kvpbus.pc, man pages, units
+#                   and example configs into DESTDIR/PREFIX (/usr/local);
+#                   make uninstall removes them
 #
 # MODE=release (default) builds into bin/ and build/obj/; MODE=asan builds
 # into build/asan/ so both can live side by side.
@@ -22,6 +25,9 @@ PACKAGES    := build-essential pkg-config libzmq3-dev libczmq-dev \
                libmicrohttpd-dev
 PEER_PACKAGES := redis-server libhiredis-dev
 PKGS        := libczmq libzmq msgpack lmdb expat libmicrohttpd
+# sd_notify for Type=notify units (kvp_notify)
+PACKAGES    += libsystemd-dev
+PKGS        += libsystemd
 PKG_CFLAGS   = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null)
@@ -175,6 +181,116 @@ crash: deps programs tests
 BENCH_PEERS ?= 0
 bench: deps programs $(if $(filter 1,$(BENCH_PEERS)),deps-peers)
 	@BENCH_PEERS=$(BENCH_PEERS) deploy/bench.sh $(BIN)
+
+# --- libkvpbus, man pages, make install ---------------------------------
+# The client library as a shared library (soname libkvpbus.so.1, only the
+# public API exported) and a static archive, both from objects built with
+# -fPIC: the client API and the proto/ code it uses. Its public headers
+# are kvpbus.h and what it includes (czmq.h and msgpack.h beside them).
+KVPBUS_VERSION := 1.0.0
+KVPBUS_SOVER   := 1
+KVPBUS_SRC  := client/kvp_client.c client/kvp_client_reply.c client/kvp_sub.c \
+               client/kvp_feed.c client/kvp_merge.c client/kvp_obj.c \
+               client/kvp_poll.c client/kvp_pager.c proto/kvp_guid.c \
+               proto/kvp_mpcheck.c proto/kvp_pack.c proto/kvp_curve.c
+KVPBUS_HDR  := client/kvpbus.h client/kvp_client.h client/kvp_client_reply.h \
+               client/kvp_sub.h client/kvp_feed.h client/kvp_merge.h \
+               client/kvp_pager.h proto/kvp_curve.h
+KVPBUS_PKGS := libczmq libzmq msgpack
+KVPBUS_SO   := $(OUT)/lib/libkvpbus.so.$(KVPBUS_VERSION)
+KVPBUS_A    := $(OUT)/lib/libkvpbus.a
+KVPBUS_OBJ  := $(patsubst %.c,$(OBJ)/pic/%.o,$(KVPBUS_SRC))
+# Man pages, made from each program's --help (its option table)
+MAN_PAGES   := $(patsubst $(BIN)/%,$(OUT)/man/%.1,$(PROGRAMS))
+
+.PHONY: lib man install uninstall
+lib: $(KVPBUS_SO) $(KVPBUS_A)
+man: $(MAN_PAGES)
+
+$(OBJ)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -MMD -MP -c -o $@ $<
+
+$(KVPBUS_SO): $(KVPBUS_OBJ) client/libkvpbus.map
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_MODE) $(LDFLAGS) -shared -o $@ $(KVPBUS_OBJ) \
+	  -Wl,-soname,libkvpbus.so.$(KVPBUS_SOVER) -Wl,--no-undefined \
+	  -Wl,--version-script,client/libkvpbus.map \
+	  $(shell pkg-config --libs $(KVPBUS_PKGS) 2>/dev/null)
+	ln -sf $(notdir $@) $(dir $@)libkvpbus.so.$(KVPBUS_SOVER)
+	ln -sf libkvpbus.so.$(KVPBUS_SOVER) $(dir $@)libkvpbus.so
+
+$(KVPBUS_A): $(KVPBUS_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/man/%.1: $(BIN)/% deploy/mkman.sh
+	@mkdir -p $(dir $@)
+	deploy/mkman.sh $< $(KVPBUS_VERSION) > $@.tmp && mv $@.tmp $@
+
+# Where `make install` puts things (DESTDIR is prepended to each). The
+# units read their options from SYSCONFDIR/kvpbus/*.cfg, which install
+# leaves to the administrator: the example files go to DATADIR/kvpbus.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+DOCDIR      ?= $(DATADIR)/doc/kvpbus
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR  ?= /etc
+# Run after the library lands in the real system (no DESTDIR, as root)
+LDCONFIG    ?= ldconfig
+UNITS       := $(wildcard deploy/systemd/*.service)
+CONFIGS     := deploy/kvp-broker.cfg deploy/kvp-worker.cfg
+# Everything install writes, so that uninstall removes exactly that; and
+# the folders that are kvpbus's own, removed too when left empty.
+INSTALLED   := $(addprefix $(BINDIR)/,$(notdir $(PROGRAMS))) \
+               $(LIBDIR)/$(notdir $(KVPBUS_SO)) \
+               $(LIBDIR)/libkvpbus.so.$(KVPBUS_SOVER) $(LIBDIR)/libkvpbus.so \
+               $(LIBDIR)/libkvpbus.a $(LIBDIR)/pkgconfig/kvpbus.pc \
+               $(addprefix $(INCLUDEDIR)/kvpbus/,$(notdir $(KVPBUS_HDR))) \
+               $(addprefix $(MANDIR)/man1/,$(notdir $(MAN_PAGES))) \
+               $(addprefix $(UNITDIR)/,$(notdir $(UNITS))) \
+               $(addprefix $(DATADIR)/kvpbus/,$(notdir $(CONFIGS))) \
+               $(DOCDIR)/README.md $(DOCDIR)/examples/ping.c
+OWN_DIRS    := $(DOCDIR)/examples $(DOCDIR) $(DATADIR)/kvpbus \
+               $(INCLUDEDIR)/kvpbus
+# The installed paths inside the units and the pkg-config file
+UNIT_PATHS  := -e 's|/usr/local/bin/|$(BINDIR)/|g' \
+               -e 's|/usr/local/share/doc/kvpbus/|$(DOCDIR)/|g' \
+               -e 's|/usr/local/share/kvpbus/|$(DATADIR)/kvpbus/|g' \
+               -e 's|/usr/local/lib/systemd/system|$(UNITDIR)|g' \
+               -e 's|/etc/|$(SYSCONFDIR)/|g'
+PC_PATHS    := -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+               -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+               -e 's|@VERSION@|$(KVPBUS_VERSION)|'
+
+install: programs lib man
+	install -d $(addprefix $(DESTDIR),$(BINDIR) $(LIBDIR)/pkgconfig \
+	  $(INCLUDEDIR)/kvpbus $(MANDIR)/man1 $(UNITDIR) $(DATADIR)/kvpbus \
+	  $(DOCDIR)/examples)
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(KVPBUS_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(KVPBUS_SO)) $(DESTDIR)$(LIBDIR)/libkvpbus.so.$(KVPBUS_SOVER)
+	ln -sf libkvpbus.so.$(KVPBUS_SOVER) $(DESTDIR)$(LIBDIR)/libkvpbus.so
+	install -m 0644 $(KVPBUS_A) $(DESTDIR)$(LIBDIR)/
+	sed $(PC_PATHS) client/kvpbus.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/kvpbus.pc
+	install -m 0644 $(KVPBUS_HDR) $(DESTDIR)$(INCLUDEDIR)/kvpbus/
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
+	for u in $(UNITS); do sed $(UNIT_PATHS) $$u \
+	  > $(DESTDIR)$(UNITDIR)/$$(basename $$u) || exit 1; done
+	install -m 0644 $(CONFIGS) $(DESTDIR)$(DATADIR)/kvpbus/
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -m 0644 client/examples/ping.c $(DESTDIR)$(DOCDIR)/examples/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(addprefix $(DESTDIR),$(OWN_DIRS)) 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then $(LDCONFIG); fi
 
 clean:
 	rm -rf build bin

@@ -75,8 +75,7 @@ static const kvp_opts_option_t s_options [] = {
               "the worker id)" },
     { .name = "insecure", .type = KVP_OPTS_FLAG, S_AT (insecure),
       .help = "allow binding beyond loopback without --curve-secret" },
-    { .name = "verbose", .type = KVP_OPTS_FLAG, S_AT (verbose),
-      .help = "debug logs" },
+    KVP_LOG_OPTIONS (kvp_bconfig_t, log),
 };
 #define S_OPTIONS   KVP_OPTS_COUNT (s_options)
 

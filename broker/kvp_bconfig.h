@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "kvp_opts.h"
+#include "kvp_log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -45,7 +46,7 @@ typedef struct {
     const char *clients_allow;  /* --clients-allow DIR: client keys */
     const char *workers_allow;  /* --workers-allow DIR: worker keys */
     bool insecure;              /* --insecure: plain beyond loopback */
-    bool verbose;               /* --verbose: debug logs */
+    kvp_log_config_t log;       /* --log-level, --log-format, --verbose */
 } kvp_bconfig_t;
 
 /*  Fill `self` with every option's default. */

@@ -7,6 +7,7 @@
 #include "kvp_workers.h"
 #include "kvp_bio.h"
 #include "kvp_dir.h"
+#include "kvp_notify.h"
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -234,7 +235,6 @@ kvp_broker_new (const kvp_bconfig_t *config, int *exit_code)
     if (!self)
         return NULL;
     self->config = *config;
-    self->verbose = config->verbose;
     snprintf (self->logid, sizeof self->logid, "kvp-broker[%d]",
               (int) getpid ());
     self->silence_ms = (int64_t) (config->liveness * config->heartbeat_ms);
@@ -314,6 +314,8 @@ s_timeout (kvp_broker_t *self)
         next = deadline;
     if (self->metrics && self->metrics_at < next)
         next = self->metrics_at;
+    if (kvp_notify_due () < next)
+        next = kvp_notify_due ();
     return next > self->now ? (long) (next - self->now) : 0;
 }
 
@@ -341,6 +343,7 @@ s_publish_metrics (kvp_broker_t *self)
 static void
 s_timers (kvp_broker_t *self)
 {
+    kvp_notify_alive (self->now);
     if (self->metrics && self->now >= self->metrics_at)
         s_publish_metrics (self);
     if (self->now >= self->heartbeat_at) {
@@ -362,6 +365,7 @@ s_check_interrupt (kvp_broker_t *self)
     }
     if (zsys_interrupted && !self->draining) {
         self->draining = true;
+        kvp_notify_stopping ();
         zsys_notice ("%s: stopping; %zu requests in flight", self->logid,
                      kvp_inflight_size (self->inflight));
     }
@@ -372,6 +376,8 @@ kvp_broker_run (kvp_broker_t *self)
 {
     self->now = zclock_mono ();
     self->heartbeat_at = self->now;
+    kvp_notify_ready ("routing %u partitions; clients %s", self->nparts,
+                      self->config.clients);
     //  Workers first: their replies free in-flight room for clients.
     zmq_pollitem_t items [] = {
         { self->workers_h, 0, ZMQ_POLLIN, 0 },

@@ -31,11 +31,11 @@
 #include "kvp_wire.h"
 #include "kvp_guid.h"
 #include "kvp_rc.h"
+#include "kvp_log.h"
 
 struct _kvp_broker_t {
     kvp_bconfig_t config;           /* the command line */
     char logid [48];                /* "kvp-broker[pid]" on every line */
-    bool verbose;                   /* debug logs on */
     int64_t now;                    /* monotonic ms, once per loop pass */
 
     kvp_registry_t *registry;       /* ownership on disk */
@@ -75,8 +75,7 @@ struct _kvp_broker_t {
     uint64_t lost;
 };
 
-/*  A debug line, formatted only when --verbose is on. */
-#define KVP_BROKER_DEBUG(self, ...) \
-    do { if ((self)->verbose) zsys_debug (__VA_ARGS__); } while (0)
+/*  A debug line, formatted only when debug lines are written. */
+#define KVP_BROKER_DEBUG(self, ...) KVP_DEBUG (__VA_ARGS__)
 
 #endif

@@ -5,6 +5,7 @@
     flag or value, or a registry made with another --partitions.
 */
 #include <czmq.h>
+#include <unistd.h>
 #include "kvp_bconfig.h"
 #include "kvp_broker.h"
 
@@ -22,10 +23,12 @@ main (int argc, char *argv [])
         fprintf (stderr, "kvp-broker: %s (see --help)\n", error);
         return 2;
     }
-    zsys_init ();
-    zsys_set_logident ("kvp-broker");
-    zsys_set_logstream (stderr);    //  stdout is for --help only
-    int exit_code;
+    //  Logs go to stderr: stdout is for --help only
+    int exit_code = 1;
+    if (!kvp_log_start (&config.log, "kvp-broker", STDERR_FILENO)) {
+        kvp_bconfig_release (&config);
+        return exit_code;
+    }
     kvp_broker_t *broker = kvp_broker_new (&config, &exit_code);
     if (broker) {
         kvp_broker_run (broker);

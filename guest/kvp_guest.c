@@ -145,9 +145,9 @@ static void
 s_handle (kvp_guest_t *self, const kvp_feed_msg_t *msg)
 {
     self->moved = true;
-    zsys_debug ("%s seq %" PRIu64 " of partition %u",
-                msg->kind == KVP_FEED_LOST? "lost": "event", msg->seq,
-                msg->partition);
+    KVP_DEBUG ("%s seq %" PRIu64 " of partition %u",
+               msg->kind == KVP_FEED_LOST? "lost": "event", msg->seq,
+               msg->partition);
     if (msg->kind == KVP_FEED_LOST) {
         zsys_warning ("lost %" PRIu64 " events of partition %u from seq %"
                       PRIu64 ": reading the items again", msg->count,

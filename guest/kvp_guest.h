@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "kvp_curve.h"
+#include "kvp_log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,6 +44,7 @@ typedef struct {
     const char *broker_public;  /* and the broker's public one */
     const kvp_curve_t *curve;   /* the keys those name (main loads them),
                                    or NULL: plain */
+    kvp_log_config_t log;       /* the program's log options (main) */
 } kvp_guest_config_t;
 
 typedef struct _kvp_guest_t kvp_guest_t;

@@ -9,6 +9,7 @@
 #include "kvp_guest.h"
 
 #include <czmq.h>
+#include <unistd.h>
 #include "kvp_opts.h"
 #include "kvp_curve.h"
 
@@ -44,6 +45,7 @@ static const kvp_opts_option_t s_options [] = {
       KVP_OPTS_FIELD (kvp_guest_config_t, broker_public),
       .help = "the broker's public certificate (default $"
               KVP_CURVE_ENV_BROKER ")" },
+    KVP_LOG_OPTIONS (kvp_guest_config_t, log),
 };
 
 static void
@@ -81,11 +83,11 @@ main (int argc, char *argv [])
         fprintf (stderr, "kvp-guest: %s (try --help)\n", error);
         return 2;
     }
-    zsys_init ();
-    zsys_set_logstream (stderr);
-    char ident [80];
-    snprintf (ident, sizeof ident, "kvp-guest %.36s", config.system);
-    zsys_set_logident (ident);
+    if (!kvp_log_start (&config.log, "kvp-guest", STDERR_FILENO))
+        return 1;
+    char ident [40];
+    snprintf (ident, sizeof ident, "%.36s", config.system);
+    kvp_log_name (ident);
     kvp_guest_t *guest = kvp_guest_new (&config);
     if (!guest) {
         kvp_curve_destroy (&curve);

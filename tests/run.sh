@@ -19,6 +19,8 @@ if [ -n "${TESTS:-}" ]; then
 else
     # Unit suites first (fast), then the ones that run whole clusters.
     late="test_broker_sock test_broker_events test_cluster test_faults test_security test_feed test_guest test_chaos test_crash"
+    # Then what an operator meets: the service manager, make install
+    late+=" test_notify test_install"
     for t in "$BIN"/tests/test_*; do
         case " $late " in *" $(basename "$t") "*) ;; *) progs+=("$t") ;; esac
     done

@@ -481,7 +481,7 @@ START_TEST (test_bconfig)
                                          sizeof error), KVP_BCONFIG_OK);
     ck_assert_uint_eq (config.partitions, 8);
     ck_assert_str_eq (config.data, "/x");
-    ck_assert (config.verbose);
+    ck_assert (config.log.verbose);
     ck_assert_uint_eq (config.deadline_ms, 1000);
     char *help [] = { "kvp-broker", "--help" };
     ck_assert_int_eq (kvp_bconfig_parse (&config, 2, help, error,

@@ -43,7 +43,9 @@ START_TEST (test_defaults)
     ck_assert_int_eq (c.heartbeat_ms, 1000);
     ck_assert_int_eq (c.liveness, 3);
     ck_assert_int_eq (c.batch, 256);
-    ck_assert (!c.verbose);
+    ck_assert (!c.log.verbose);
+    ck_assert_uint_eq (c.log.level, KVP_LOG_INFO);
+    ck_assert_uint_eq (c.log.format, KVP_LOG_TEXT);
 }
 END_TEST
 
@@ -55,7 +57,8 @@ START_TEST (test_both_forms)
         "--broker", "tcp://127.0.0.1:7001", "--events-in=tcp://127.0.0.1:7002",
         "--id=w1", "--sync", "none", "--map-size=2M", "--map-max", "1g",
         "--retention=60", "--heartbeat", "250", "--liveness=5", "--batch",
-        "8", "--verbose", NULL), KVP_CONFIG_OK);
+        "8", "--verbose", "--log-level=warning", "--log-format", "json",
+        NULL), KVP_CONFIG_OK);
     ck_assert_str_eq (c.data, "/x");
     ck_assert_str_eq (c.broker, "tcp://127.0.0.1:7001");
     ck_assert_str_eq (c.events_in, "tcp://127.0.0.1:7002");
@@ -67,7 +70,9 @@ START_TEST (test_both_forms)
     ck_assert_int_eq (c.heartbeat_ms, 250);
     ck_assert_int_eq (c.liveness, 5);
     ck_assert_int_eq (c.batch, 8);
-    ck_assert (c.verbose);
+    ck_assert (c.log.verbose);
+    ck_assert_uint_eq (c.log.level, KVP_LOG_WARNING);
+    ck_assert_uint_eq (c.log.format, KVP_LOG_JSON);
 }
 END_TEST
 
@@ -88,6 +93,7 @@ START_TEST (test_help)
     const char *flags [] = { "--data DIR", "--broker EP", "--events-in EP",
         "--id NAME", "--sync", "--map-size", "--map-max", "--retention",
         "--heartbeat", "--liveness", "--batch", "--verbose", "--help",
+        "--log-level LEVEL", "--log-format text|json",
         "tcp://127.0.0.1:5556", "86400" };
     for (size_t i = 0; i < sizeof flags / sizeof flags [0]; i++)
         ck_assert_msg (strstr (text, flags [i]), "usage lacks %s", flags [i]);
@@ -112,6 +118,8 @@ START_TEST (test_errors)
         { { "--data", "/x", "--map-size=12Q" }, "--map-size" },
         { { "--data", "/x", "--id", "has space" }, "--id" },
         { { "--data", "/x", "--verbose=1" }, "--verbose" },
+        { { "--data", "/x", "--log-level", "loud" }, "--log-level" },
+        { { "--data", "/x", "--log-format=xml" }, "text|json" },
         { { "--data", "/x", "stray" }, "stray" },
         { { "--data=" }, "--data" },
         { { "--data", "/x", "--checkpoint-ms", "0" }, "--checkpoint-ms" },
@@ -164,7 +172,8 @@ START_TEST (test_file)
 {
     char path [512];
     s_write (path, "w.cfg", "data = \"/srv/w\"\nbatch = 16\nsync = none\n"
-                            "verbose = true\nmetrics = \"127.0.0.1:9\"\n");
+                            "verbose = true\nmetrics = \"127.0.0.1:9\"\n"
+                            "log-format = json\n");
     kvp_config_t c;
     char error [256];
     ck_assert_int_eq (s_parse (&c, error, sizeof error, "--config", path,
@@ -172,7 +181,8 @@ START_TEST (test_file)
     ck_assert_str_eq (c.data, "/srv/w");
     ck_assert_uint_eq (c.batch, 32);            //  the flag wins
     ck_assert (c.nosync);
-    ck_assert (c.verbose);
+    ck_assert (c.log.verbose);
+    ck_assert_uint_eq (c.log.format, KVP_LOG_JSON);
     ck_assert_str_eq (c.metrics, "127.0.0.1:9");
     ck_assert_uint_eq (c.heartbeat_ms, 1000);   //  untouched: the default
     kvp_config_release (&c);
@@ -332,7 +342,8 @@ START_TEST (test_shipped_worker)
     S_SAME_U (a, b, backlog_max); S_SAME_U (a, b, retention_s);
     S_SAME_U (a, b, heartbeat_ms); S_SAME_U (a, b, liveness);
     S_SAME_U (a, b, batch); S_SAME_S (a, b, metrics);
-    S_SAME_U (a, b, verbose);
+    S_SAME_U (a, b, log.level); S_SAME_U (a, b, log.format);
+    S_SAME_U (a, b, log.verbose);
     kvp_config_release (&b);
     //  As shipped (all commented out) it parses too
     ck_assert_int_eq (s_parse (&b, error, sizeof error, "--data", "/d",
@@ -361,7 +372,9 @@ START_TEST (test_shipped_broker)
     S_SAME_U (a, b, heartbeat_ms); S_SAME_U (a, b, liveness);
     S_SAME_U (a, b, deadline_ms); S_SAME_U (a, b, queue_limit);
     S_SAME_U (a, b, max_msg); S_SAME_U (a, b, events_hwm);
-    S_SAME_S (a, b, metrics); S_SAME_U (a, b, verbose);
+    S_SAME_S (a, b, metrics); S_SAME_U (a, b, log.level);
+    S_SAME_U (a, b, log.format);
+    S_SAME_U (a, b, log.verbose);
     kvp_bconfig_release (&b);
     //  A file value, then a flag over it; a bad key is refused
     s_write (path, "b.cfg", "partitions = 8\nliveness = 4\nbogus = 1\n");

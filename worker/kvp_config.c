@@ -104,8 +104,7 @@ static const kvp_opts_option_t s_options [] = {
     { .name = "broker-public", .type = KVP_OPTS_STRING, .metavar = "FILE",
       S_AT (broker_public),
       .help = "the broker's public certificate (with --curve-secret)" },
-    { .name = "verbose", .type = KVP_OPTS_FLAG, S_AT (verbose),
-      .help = "log every message (debug level)" },
+    KVP_LOG_OPTIONS (kvp_config_t, log),
 };
 #define S_OPTIONS   KVP_OPTS_COUNT (s_options)
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "kvp_opts.h"
+#include "kvp_log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -47,7 +48,7 @@ typedef struct {
     const char *metrics;        /* --metrics HOST:PORT, or NULL: off */
     const char *curve_secret;   /* --curve-secret FILE: CURVE on, or NULL */
     const char *broker_public;  /* --broker-public FILE: the broker's key */
-    bool verbose;               /* --verbose: debug logs */
+    kvp_log_config_t log;       /* --log-level, --log-format, --verbose */
 } kvp_config_t;
 
 /*  Parse argv[1..argc-1] into `self` (defaults first). Returns

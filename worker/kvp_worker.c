@@ -5,6 +5,8 @@
 #include "kvp_batch.h"
 #include "kvp_events.h"
 #include "kvp_identity.h"
+#include "kvp_log.h"
+#include "kvp_notify.h"
 #include "kvp_rc.h"
 #include "kvp_request.h"
 #include "kvp_route.h"
@@ -33,7 +35,6 @@ typedef enum {
 struct _kvp_worker_t {
     const kvp_config_t *config; /* borrowed */
     kvp_curve_t *curve;         /* --curve-secret, or NULL: plain */
-    bool verbose;               /* --verbose: debug logs */
     kvp_identity_t ident;       /* id, token, nparts of the directory */
     kvp_store_t *store;
     kvp_batch_t *batch;         /* group commit and sent marks */
@@ -219,6 +220,8 @@ s_on_welcome (kvp_worker_t *self, zmsg_t **msg_p)
         s_alive (self);
         zsys_notice ("registered: %zu of %u partitions, heartbeat %lld ms",
                      self->owned_count, nparts, (long long) self->heartbeat);
+        kvp_notify_ready ("serving %zu of %u partitions from %s",
+                          self->owned_count, nparts, self->config->broker);
     }
     free (parts);
 }
@@ -358,8 +361,8 @@ s_on_message (kvp_worker_t *self, zmsg_t **msg_p)
         //  for WELCOME only WELCOME counts.
         if (self->state == S_READY)
             s_alive (self);
-        if (self->verbose && i > 0)
-            zsys_debug ("broker: %s", s_commands [i].name);
+        if (i > 0)
+            KVP_DEBUG ("broker: %s", s_commands [i].name);
         s_commands [i].handler (self, msg_p);
     }
     zmsg_destroy (msg_p);
@@ -413,8 +416,7 @@ s_serve (kvp_worker_t *self)
     size_t size = kvp_batch_size (self->batch);
     if (!size)
         return;
-    if (self->verbose)
-        zsys_debug ("batch of %zu requests", size);
+    KVP_DEBUG ("batch of %zu requests", size);
     int64_t start_us = self->metrics ? zclock_usecs () : 0;
     kvp_batch_run (self->batch);
     if (self->metrics)
@@ -482,8 +484,8 @@ s_housekeeping (kvp_worker_t *self, int64_t now)
     if (rc)
         zsys_warning ("purge failed: %s", kvp_store_strerror (rc));
     else
-    if (purged && self->verbose)
-        zsys_debug ("purged %zu jobs", purged);
+    if (purged)
+        KVP_DEBUG ("purged %zu jobs", purged);
     bool more = purged == S_PURGE_MAX;
     if (!more && (rc = kvp_batch_flush (self->batch)))
         zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));
@@ -495,6 +497,7 @@ s_housekeeping (kvp_worker_t *self, int64_t now)
 static void
 s_timers (kvp_worker_t *self, int64_t now)
 {
+    kvp_notify_alive (now);
     if (now >= self->tick_at)
         s_housekeeping (self, now);
     if (self->metrics && now >= self->metrics_at) {
@@ -522,6 +525,8 @@ s_timeout (kvp_worker_t *self, int64_t now)
     int64_t next = self->tick_at < self->expiry ? self->tick_at : self->expiry;
     if (self->metrics && self->metrics_at < next)
         next = self->metrics_at;
+    if (kvp_notify_due () < next)
+        next = kvp_notify_due ();
     if (self->state == S_READY && self->send_at < next)
         next = self->send_at;
     if (self->state == S_UNREGISTERED && self->register_at
@@ -612,7 +617,6 @@ kvp_worker_new (const kvp_config_t *config, int *status)
     if (!self)
         return NULL;
     self->config = config;
-    self->verbose = config->verbose;
     self->heartbeat = (int64_t) config->heartbeat_ms;
     self->status = -1;
     msgpack_sbuffer_init (&self->buf);
@@ -677,6 +681,7 @@ s_backlog (kvp_worker_t *self)
 static void
 s_stop (kvp_worker_t *self)
 {
+    kvp_notify_stopping ();
     int rc = kvp_batch_flush (self->batch);
     if (rc)
         zsys_warning ("cannot write sent marks: %s", kvp_store_strerror (rc));

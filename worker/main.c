@@ -10,6 +10,7 @@
 #include "kvp_worker.h"
 
 #include <czmq.h>
+#include <unistd.h>
 
 int
 main (int argc, char *argv [])
@@ -25,18 +26,15 @@ main (int argc, char *argv [])
         fprintf (stderr, "kvp-worker: %s (try --help)\n", error);
         return 2;
     }
-    zsys_init ();
-    zsys_set_logstream (stderr);
-    zsys_set_logident ("kvp-worker");
-    int status;
-    kvp_worker_t *worker = kvp_worker_new (&config, &status);
+    int status = 1;
+    kvp_worker_t *worker = NULL;
+    if (kvp_log_start (&config.log, "kvp-worker", STDERR_FILENO))
+        worker = kvp_worker_new (&config, &status);
     if (!worker) {
         kvp_config_release (&config);
         return status;
     }
-    char ident [128];
-    snprintf (ident, sizeof ident, "kvp-worker %s", kvp_worker_id (worker));
-    zsys_set_logident (ident);
+    kvp_log_name (kvp_worker_id (worker));
     zsys_notice ("serving from %s (sync %s)", config.data,
                  config.nosync ? "none" : "full");
     status = kvp_worker_run (worker);

@@ -33,10 +33,11 @@ target_build() {
         change) SRCS="store/kvp_change.c"
              DEPS="store/kvp_change.c store/kvp_change.h"
              INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
-        # the decoders: not the option parser (czmq's zconfig), the
-        # metrics endpoint (libmicrohttpd) nor the keys (czmq's zcert),
-        # which proto also holds
-        *)   SRCS=$(ls proto/*.c | grep -v -e kvp_opts.c -e kvp_metrics.c -e kvp_curve.c)
+        # the decoders: not the option parser (czmq's zconfig), the log
+        # (czmq's zsys), sd_notify (libsystemd), the keys (czmq's zcert)
+        # nor the metrics endpoint (libmicrohttpd), which proto also holds
+        *)   SRCS=$(ls proto/*.c | grep -v -e kvp_opts.c -e kvp_metrics.c \
+                    -e kvp_log.c -e kvp_notify.c -e kvp_curve.c)
              DEPS="proto"; INCS="-Iproto"
              PKG_CFLAGS=$(pkg-config --cflags msgpack expat)
              LIBS="$(pkg-config --libs msgpack expat) -lpthread" ;;

@@ -1,6 +1,7 @@
 /*  kvp_json.h - print a msgpack object as one line of JSON.
 
-    Used by kvpctl --json and kvpbench --json. The mapping:
+    Used by kvpctl --json and kvpbench --json, and for the strings of the
+    programs' JSON log lines (kvp_log). The mapping:
 
       nil -> null, bool -> true/false, integers -> decimal, floats -> the
       shortest round-trip form (NaN and infinities, which JSON lacks, ->
