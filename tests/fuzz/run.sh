@@ -33,9 +33,10 @@ target_build() {
         change) SRCS="store/kvp_change.c"
              DEPS="store/kvp_change.c store/kvp_change.h"
              INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
-        # the decoders: not the option parser (czmq's zconfig) nor the
-        # metrics endpoint (libmicrohttpd), which proto also holds
-        *)   SRCS=$(ls proto/*.c | grep -v -e kvp_opts.c -e kvp_metrics.c)
+        # the decoders: not the option parser nor the CURVE keys (czmq's
+        # zconfig, zcert) nor the metrics endpoint (libmicrohttpd), which
+        # proto also holds
+        *)   SRCS=$(ls proto/*.c | grep -v -e kvp_opts.c -e kvp_curve.c -e kvp_metrics.c)
              DEPS="proto"; INCS="-Iproto"
              PKG_CFLAGS=$(pkg-config --cflags msgpack expat)
              LIBS="$(pkg-config --libs msgpack expat) -lpthread" ;;
