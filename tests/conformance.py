@@ -4,9 +4,11 @@
 Starts a real broker and two workers from $KVP_BIN (default bin/) on
 127.0.0.1 ports the kernel picks, data in a temporary folder, and talks to
 them with pyzmq and msgpack (Debian's python3-zmq, python3-msgpack): REQ and
-DEALER clients, the documented partition function, events, return codes, and
-event replay (GetEvents), also past retention on a second cluster, and
-GetKvpItems paging through a system past 4 MiB of items.
+DEALER clients, the documented partition function, events, return codes,
+event replay (GetEvents), also past retention on a second cluster,
+GetKvpItems paging through a system past 4 MiB of items, and security
+(section 11) on a third: certificates written here from the section's file
+format, CURVE keys from zmq.curve_keypair().
 Every wait is a bounded poll; every process is stopped by its PID.
 Exit status 0 when every check passed.
 """
@@ -49,7 +51,9 @@ def partition(guid, n):
 
 
 class Cluster:
-    def __init__(self, workers=2, worker_args=()):
+    """A broker and workers w0, w1, ...; secured when given Keys."""
+
+    def __init__(self, workers=2, worker_args=(), keys=None):
         self.dir = tempfile.mkdtemp(prefix="kvpconf.")
         ports = [free_port() for _ in range(4)]
         self.clients, self.workers_ep, self.events_in, self.events = (
@@ -57,11 +61,12 @@ class Cluster:
         self.procs = []
         self.spawn("kvp-broker", "--data", self.dir + "/broker", "--clients", self.clients,
                    "--workers", self.workers_ep, "--events-in", self.events_in,
-                   "--events", self.events)
+                   "--events", self.events, *(keys.broker_args() if keys else ()))
         for i in range(workers):
-            self.spawn("kvp-worker", "--data", "%s/w%d" % (self.dir, i), "--id", "w%d" % i,
+            wid = "w%d" % i
+            self.spawn("kvp-worker", "--data", "%s/%s" % (self.dir, wid), "--id", wid,
                        "--broker", self.workers_ep, "--events-in", self.events_in,
-                       *worker_args)
+                       *worker_args, *(keys.worker_args(wid) if keys else ()))
 
     def spawn(self, prog, *args):
         log = open(os.path.join(LOGS, "conformance-%s.log" % prog), "ab")
@@ -80,11 +85,21 @@ class Cluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def dealer(endpoint):
-    s = CTX.socket(zmq.DEALER)
+def socket_to(kind, endpoint, curve=None):
+    """A socket of `kind` connected to `endpoint`; a CURVE client when
+    `curve` is (our Cert, the server's public key)."""
+    s = CTX.socket(kind)
     s.setsockopt(zmq.LINGER, 0)
+    if curve is not None:
+        cert, server = curve
+        s.curve_secretkey, s.curve_publickey = cert.secret, cert.public
+        s.curve_serverkey = server
     s.connect(endpoint)
     return s
+
+
+def dealer(endpoint, curve=None):
+    return socket_to(zmq.DEALER, endpoint, curve)
 
 
 def call_sized(sock, body, timeout_ms=10000, raw=None):
@@ -129,6 +144,17 @@ def main():
         run_retention(cluster)
     finally:
         cluster.stop()
+    keys = Keys(["w0"], [("ann", "admin"), ("wes", "writer"), ("rae", "reader"),
+                         ("carl", "writer")])
+    try:
+        cluster = Cluster(1, keys=keys)
+        try:
+            run_secured(cluster, keys)
+        finally:
+            cluster.stop()
+        run_refusals(keys)
+    finally:
+        shutil.rmtree(keys.dir, ignore_errors=True)
     print("conformance: %d failed" % len(FAILED))
     return 1 if FAILED else 0
 
@@ -419,6 +445,325 @@ def run_retention(cluster):
           "from first -> rc 0")
     c.close()
 
+
+# --- Section 11: security ------------------------------------------------
+
+class Cert:
+    """A CURVE key pair in the ZPL form section 11 gives: the public file
+    FOLDER/NAME (`metadata` name and role, `curve` public-key) and the
+    secret file FOLDER/NAME_secret (also `curve` secret-key), mode 0600."""
+
+    def __init__(self, folder, name, role=None):
+        self.name, self.role = name, role
+        self.public, self.secret = zmq.curve_keypair()
+        os.makedirs(folder, exist_ok=True)
+        self.public_file = os.path.join(folder, name)
+        self.secret_file = self.public_file + "_secret"
+        self.write_public()
+        self.write_secret(self.secret_file, 0o600)
+
+    def text(self, secret):
+        lines = ["metadata", '    name = "%s"' % self.name]
+        if self.role:
+            lines.append('    role = "%s"' % self.role)
+        lines += ["curve", '    public-key = "%s"' % self.public.decode()]
+        if secret:
+            lines.append('    secret-key = "%s"' % self.secret.decode())
+        return "\n".join(lines) + "\n"
+
+    def write_public(self):
+        with open(self.public_file, "w", encoding="ascii") as f:
+            f.write(self.text(False))
+
+    def write_secret(self, path, mode):
+        """The secret file at `path` with exactly `mode`."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(self.text(True))
+            os.fchmod(f.fileno(), mode)
+
+
+class Keys:
+    """A secured cluster's certificates: the broker's, the workers' (in the
+    --workers-allow folder), the clients' (--clients-allow, beside their
+    secret files), and a stray key that no folder holds."""
+
+    def __init__(self, workers, clients):
+        self.dir = tempfile.mkdtemp(prefix="kvpkeys.")
+        self.clients_dir = os.path.join(self.dir, "clients")
+        self.workers_dir = os.path.join(self.dir, "workers")
+        self.broker = Cert(os.path.join(self.dir, "broker"), "broker")
+        self.workers = {w: Cert(self.workers_dir, w) for w in workers}
+        self.clients = {name: Cert(self.clients_dir, name, role) for name, role in clients}
+        self.stray = Cert(os.path.join(self.dir, "stray"), "stray", "admin")
+
+    def curve(self, cert):
+        return (cert, self.broker.public)
+
+    def broker_args(self, secret_file=None):
+        return ("--curve-secret", secret_file or self.broker.secret_file,
+                "--clients-allow", self.clients_dir, "--workers-allow", self.workers_dir)
+
+    def worker_args(self, wid, secret_file=None):
+        return ("--curve-secret", secret_file or self.workers[wid].secret_file,
+                "--broker-public", self.broker.public_file)
+
+
+def items_of(sock, gid):
+    """A system's items, or None when the reply has none."""
+    r = call(sock, {"op": "GetKvpItems", "target": gid})
+    return r.get("items") if r else None
+
+
+def run_secured(cluster, keys):
+    """Section 11 on a running secured cluster."""
+    admin = dealer(cluster.clients, keys.curve(keys.clients["ann"]))
+    status = wait_alive(admin, 1, 20)
+    check(status is not None, "secured: the worker registered with its key, the admin is answered")
+    if status is None:
+        return
+    gid = call(admin, {"op": "DefineSystem", "name": "sec01"})["id"]
+    job = call(admin, {"op": "AddKvpItems", "target": gid, "items": [item("seed", "1")]})["job"]
+
+    def state():
+        return call(admin, {"op": "GetSystem", "target": gid}), items_of(admin, gid)
+    before = state()
+    run_shut_out(cluster, keys, gid)
+    check(state() == before, "... and they changed nothing (seen by the admin)")
+    run_roles(cluster, keys, admin, gid, job, status["partitions"])
+    check(state()[0] == before[0], "the system is as it was after the refusals")
+    run_admin(admin)
+    run_secured_events(cluster, keys, admin)
+    run_removal(cluster, keys)
+    admin.close()
+
+
+def run_shut_out(cluster, keys, gid):
+    """Peers whose key is not let in get no reply at all."""
+    peers = [("a client without CURVE", None), ("an unknown key", keys.curve(keys.stray)),
+             ("a worker's key on the clients endpoint", keys.curve(keys.workers["w0"]))]
+    poller = zmq.Poller()
+    socks = []
+    for _, curve in peers:
+        s = dealer(cluster.clients, curve)
+        for body in ({"op": "AddKvpItems", "target": gid, "items": [item("intruder", "x")]},
+                     {"op": "Ping"}):
+            s.send_multipart([b"", b"KVP1", msgpack.packb(body)])
+        poller.register(s, zmq.POLLIN)
+        socks.append(s)
+    answered, end = set(), time.time() + 2
+    while time.time() < end:
+        for s, _ in poller.poll(100):
+            answered.add(s)
+            s.recv_multipart()
+    for (what, _), s in zip(peers, socks):
+        check(s not in answered, "secured: %s gets no reply" % what)
+        s.close()
+
+
+def refused(sock, who, op, fields):
+    """Whether `op` is refused with 32769 and an error naming op and `who`."""
+    r = call(sock, dict({"op": op}, **fields))
+    return (r is not None and r.get("rc") == 32769 and op in r.get("error", "")
+            and who in r.get("error", ""))
+
+
+def run_roles(cluster, keys, admin, gid, job, n):
+    """reader < writer < admin, each refusal 32769 naming op and client."""
+    reader = dealer(cluster.clients, keys.curve(keys.clients["rae"]))
+    writer = dealer(cluster.clients, keys.curve(keys.clients["wes"]))
+    other = "0badc0de-0000-4000-8000-000000000001"
+    reads = [("Ping", {}), ("ClusterStatus", {}), ("GetSystem", {"target": gid}),
+             ("GetKvpItems", {"target": gid}), ("GetJob", {"job": job["InstanceID"]}),
+             ("GetEvents", {"partition": partition(gid, n), "from": 1})]
+    writes = [("AddKvpItems", {"target": gid, "items": [item("w", "1")]}),
+              ("ModifyKvpItems", {"target": gid, "items": [item("seed", "2")]}),
+              ("RemoveKvpItems", {"target": gid, "items": [{"Name": "seed", "Source": 0}]})]
+    admins = [("DefineSystem", {"name": "nope", "id": other}),
+              ("ModifySystemSettings", {"target": gid, "DataExchangeEnabled": False}),
+              ("DestroySystem", {"target": gid})]
+    items = items_of(admin, gid)
+    for op, fields in reads:
+        r = call(reader, dict({"op": op}, **fields))
+        check(r is not None and r["rc"] == 0, "a reader may %s" % op)
+    for op, fields in writes + admins:
+        check(refused(reader, "rae", op, fields), "a reader's %s -> 32769 naming op and client" % op)
+    check(items_of(admin, gid) == items,
+          "the reader's refused writes changed no item")
+    r = call(reader, {"op": "Frobnicate"})
+    check(r["rc"] == 32770, "a reader's unknown op is still 32770 (that check comes first)")
+    r = call(reader, {"op": "AddKvpItems", "target": 5})
+    check(r["rc"] == 32769, "a reader's AddKvpItems with a target of the wrong type -> 32769 "
+          "(right after the unknown-op check)")
+    for op, fields in admins:
+        check(refused(writer, "wes", op, fields), "a writer's %s -> 32769 naming op and client" % op)
+    r = call(admin, {"op": "GetSystem", "target": other})
+    check(r["rc"] == 32773, "the writer's refused DefineSystem made no system")
+    for op, fields in writes:
+        r = call(writer, dict({"op": op}, **fields))
+        check(r is not None and r["rc"] == 4096 and r["job"]["JobState"] == 7,
+              "a writer may %s" % op)
+    check(items_of(admin, gid) == [item("w", "1")],
+          "the writer's jobs did what they said")
+    reader.close()
+    writer.close()
+
+
+def run_admin(admin):
+    """An admin may do everything."""
+    r = call(admin, {"op": "DefineSystem", "name": "sec02"})
+    check(r["rc"] == 0, "an admin may DefineSystem")
+    gid = r["id"]
+    for op, fields in [("AddKvpItems", {"items": [item("a", "1")]}),
+                       ("ModifyKvpItems", {"items": [item("a", "2")]}),
+                       ("RemoveKvpItems", {"items": [{"Name": "a", "Source": 0}]})]:
+        r = call(admin, dict({"op": op, "target": gid}, **fields))
+        check(r["rc"] == 4096 and r["job"]["JobState"] == 7, "an admin may %s" % op)
+    r = call(admin, {"op": "ModifySystemSettings", "target": gid, "DataExchangeEnabled": False})
+    check(r["rc"] == 0 and call(admin, {"op": "GetSystem", "target": gid})["DataExchangeEnabled"]
+          is False, "an admin may ModifySystemSettings")
+    r = call(admin, {"op": "DestroySystem", "target": gid})
+    check(r["rc"] == 0 and call(admin, {"op": "GetSystem", "target": gid})["rc"] == 32773,
+          "an admin may DestroySystem")
+
+
+def run_secured_events(cluster, keys, admin):
+    """Only an allowed key's subscription receives events, and all of them."""
+    gid = call(admin, {"op": "DefineSystem", "name": "sec03"})["id"]
+    subs = {}
+    for what, curve in [("no key", None), ("an unknown key", keys.curve(keys.stray)),
+                        ("a worker's key", keys.curve(keys.workers["w0"])),
+                        ("an allowed reader", keys.curve(keys.clients["rae"]))]:
+        subs[what] = socket_to(zmq.SUB, cluster.events, curve)
+        subs[what].setsockopt(zmq.SUBSCRIBE, b"job/")
+    got = {what: [] for what in subs}
+
+    def drain(wait_ms):
+        for what, s in subs.items():
+            while s.poll(wait_ms if what == "an allowed reader" else 0):
+                got[what].append(msgpack.unpackb(s.recv_multipart()[1], raw=False))
+                wait_ms = 0
+    for attempt in range(50):           # until the reader's subscription is through
+        call(admin, {"op": "AddKvpItems", "target": gid, "items": [item("probe%d" % attempt, "")]})
+        drain(200)
+        if got["an allowed reader"]:
+            break
+    jobs = set()
+    for i in range(20):
+        r = call(admin, {"op": "AddKvpItems", "target": gid, "items": [item("ev%d" % i, "")]})
+        jobs.add(r["job"]["InstanceID"])
+    end = time.time() + 10
+    while time.time() < end and not jobs <= {e["InstanceID"] for e in got["an allowed reader"]}:
+        drain(100)
+    time.sleep(0.3)
+    drain(0)
+    mine = [e["InstanceID"] for e in got["an allowed reader"] if e["InstanceID"] in jobs]
+    check(sorted(mine) == sorted(jobs), "secured: an allowed reader's subscription receives "
+          "all 20 events, each once")
+    for what in ("no key", "an unknown key", "a worker's key"):
+        check(got[what] == [], "secured: a subscriber with %s receives no events" % what)
+    for s in subs.values():
+        s.close()
+
+
+def answered(endpoint, curve, timeout_ms=1000):
+    """Whether a new connection with `curve` gets Ping answered."""
+    s = dealer(endpoint, curve)
+    r = call(s, {"op": "Ping"}, timeout_ms)
+    s.close()
+    return r is not None and r.get("rc") == 0
+
+
+def until(want, seconds):
+    """Seconds after which `want()` (a new connection each time) first held, or None."""
+    start = time.time()
+    while time.time() - start < seconds:
+        at = time.time() - start
+        if want():
+            return at
+        time.sleep(0.1)
+    return None
+
+
+def run_removal(cluster, keys):
+    """Removing a certificate shuts out the key's next connection; adding it lets it in."""
+    cert = keys.clients["carl"]
+    curve = keys.curve(cert)
+    check(answered(cluster.clients, curve, 5000), "a key in --clients-allow is let in")
+    os.remove(cert.public_file)
+    at = until(lambda: not answered(cluster.clients, curve), 8)
+    check(at is not None and at <= 5 and not answered(cluster.clients, curve),
+          "removing a client's certificate shuts out its next connection within 5 s (%s s)"
+          % (None if at is None else round(at, 1)))
+    cert.write_public()
+    at = until(lambda: answered(cluster.clients, curve), 8)
+    check(at is not None and at <= 5, "adding it back lets the next connection in within 5 s "
+          "(%s s)" % (None if at is None else round(at, 1)))
+
+
+def exits(prog, *args, seconds=10):
+    """Run a program expected to refuse to start: (exit status, output);
+    (None, "") when it was still running after `seconds` (then killed)."""
+    try:
+        p = subprocess.run([os.path.join(BIN, prog), *args], capture_output=True,
+                           timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return None, ""
+    return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+
+
+def endpoints(clients_host="127.0.0.1"):
+    ports = [free_port() for _ in range(4)]
+    eps = ["tcp://127.0.0.1:%d" % p for p in ports]
+    eps[0] = "tcp://%s:%d" % (clients_host, ports[0])
+    return ["--clients", eps[0], "--workers", eps[1], "--events-in", eps[2],
+            "--events", eps[3]], ports[0]
+
+
+def run_refusals(keys):
+    """Secret files open to others, and protected mode, each exit 2."""
+    data = os.path.join(keys.dir, "data")
+    loose = os.path.join(keys.dir, "loose")
+    os.makedirs(loose)
+    broker_secret = os.path.join(loose, "broker_secret")
+    keys.broker.write_secret(broker_secret, 0o644)
+    rc, out = exits("kvp-broker", "--data", data + "/b1", *endpoints()[0],
+                    *keys.broker_args(broker_secret))
+    check(rc == 2 and out.strip() != "", "a broker given a world-readable secret file exits 2, "
+          "saying why (rc %s)" % rc)
+    worker_secret = os.path.join(loose, "w0_secret")
+    keys.workers["w0"].write_secret(worker_secret, 0o640)
+    rc, out = exits("kvp-worker", "--data", data + "/w0", "--id", "w0",
+                    "--broker", "tcp://127.0.0.1:%d" % free_port(),
+                    *keys.worker_args("w0", worker_secret))
+    check(rc == 2 and out.strip() != "", "a worker given a group-readable secret file exits 2 "
+          "(rc %s)" % rc)
+    for host in ("0.0.0.0", "*"):
+        rc, out = exits("kvp-broker", "--data", data + "/b2", *endpoints(host)[0])
+        check(rc == 2 and out.strip() != "", "protected mode: a broker binding tcp://%s without "
+              "--curve-secret exits 2, saying why (rc %s)" % (host, rc))
+    # --insecure lifts it. The broker binds 0.0.0.0 only inside a network
+    # namespace of its own (unshare --net: nothing but a down loopback in
+    # it, gone with the process), so no port opens on this host.
+    if subprocess.run(["unshare", "--net", "true"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        print("skip: --insecure (unshare --net not allowed here)")
+        return
+    eps, _ = endpoints("0.0.0.0")
+    broker = subprocess.Popen(["unshare", "--net", os.path.join(BIN, "kvp-broker"),
+                               "--data", data + "/b3", *eps, "--insecure"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.5)
+        check(broker.poll() is None, "protected mode: with --insecure the broker starts "
+              "(exit %s)" % broker.poll())
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        try:
+            broker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+            broker.wait()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,8 @@ import zmq
 import zmq.asyncio
 
 from ._ops import PAGE, Ops, Request, decode_reply, may_retry, next_after
-from .client import SIGNATURE, Curve, new_dealer, unpack_reply
+from .client import SIGNATURE, new_dealer, unpack_reply
+from .curve import CurveLike, curve_of
 from .errors import NoReply
 from .types import (ClusterStatus, EventsPage, Item, ItemLike, ItemsPage, Job,
                     System)
@@ -22,7 +23,7 @@ class AsyncClient(Ops):
 
     Requests are pipelined on one DEALER; one reader task hands each reply
     to the request with its ``rid``, whatever order they come back in.
-    ``timeout``, ``retries`` and ``backoff`` are as for Client. Use it from
+    ``curve``, ``timeout``, ``retries`` and ``backoff`` are as for Client. Use it from
     one event loop; ``async with AsyncClient(...) as c:`` closes it.
 
         async with AsyncClient(ep) as c:
@@ -50,15 +51,16 @@ class AsyncClient(Ops):
         async def cluster_status(self) -> ClusterStatus: ...
         async def call(self, body: Mapping[str, Any]) -> Dict[str, Any]: ...
 
-    def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", curve: Optional[Curve] = None,
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", curve: CurveLike = None,
                  timeout: float = 10.0, retries: int = 3, backoff: float = 0.1,
                  context: Optional[zmq.asyncio.Context] = None):
         self.endpoint = endpoint
+        self.curve = curve_of(curve)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self._ctx = context or zmq.asyncio.Context.instance()
-        self._sock = new_dealer(self._ctx, endpoint, curve)
+        self._sock = new_dealer(self._ctx, endpoint, self.curve, timeout)
         self._rids = itertools.count(1)
         self._waiting: Dict[int, "asyncio.Future[Dict[str, Any]]"] = {}
         self._reader: Optional["asyncio.Task[None]"] = None
@@ -98,10 +100,10 @@ class AsyncClient(Ops):
             self._reader = asyncio.ensure_future(self._read())
         fut: "asyncio.Future[Dict[str, Any]]" = asyncio.get_running_loop().create_future()
         self._waiting[rid] = fut
-        await self._sock.send_multipart(frames)
         try:
+            await self._sock.send_multipart(frames)
             return await asyncio.wait_for(fut, self.timeout)
-        except asyncio.TimeoutError:
+        except (asyncio.TimeoutError, zmq.Again):   # Again: no connection took it
             return None
         finally:
             self._waiting.pop(rid, None)

@@ -1,12 +1,13 @@
 """The blocking KVP/1 client: one DEALER connection to a broker."""
 import itertools
 import time
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Mapping, Optional, Sequence, Union
 
 import msgpack
 import zmq
 
 from ._ops import PAGE, Ops, Request, decode_reply, may_retry, next_after
+from .curve import Curve, CurveLike, curve_of
 from .errors import NoReply
 from .types import (ClusterStatus, EventsPage, Item, ItemLike, ItemsPage, Job,
                     System)
@@ -16,40 +17,28 @@ Items = Union[ItemLike, Sequence[ItemLike]]
 SIGNATURE = b"KVP1"
 MAX_MSG = 8 * 1024 * 1024
 
-#: CURVE settings: (client secret certificate file, broker public
-#: certificate file), the files ``kvpctl keygen`` writes.
-Curve = Tuple[str, str]
 
+def new_dealer(ctx: zmq.Context, endpoint: str, curve: Optional[Curve],
+               timeout: float) -> zmq.Socket:
+    """A DEALER to a broker's clients endpoint, with the client library's
+    options; a CURVE client when ``curve`` is given.
 
-def read_cert(path: str) -> Dict[str, str]:
-    """The Z85 keys of a CZMQ certificate file (``public-key``, ``secret-key``)."""
-    keys: Dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            name, sep, value = line.strip().partition("=")
-            if sep and name.strip() in ("public-key", "secret-key"):
-                keys[name.strip()] = value.strip().strip('"')
-    return keys
-
-
-def apply_curve(sock: zmq.Socket, curve: Optional[Curve]) -> None:
-    """Make ``sock`` a CURVE client with the given key files (no-op on None)."""
-    if curve is None:
-        return
-    mine, broker = read_cert(curve[0]), read_cert(curve[1])
-    sock.curve_secretkey = mine["secret-key"].encode()
-    sock.curve_publickey = mine["public-key"].encode()
-    sock.curve_serverkey = broker["public-key"].encode()
-
-
-def new_dealer(ctx: zmq.Context, endpoint: str, curve: Optional[Curve]) -> zmq.Socket:
-    """A DEALER to a broker's clients endpoint, with the client library's options."""
+    A send waits at most ``timeout`` seconds (then zmq.Again): with no
+    connection to queue on, as after a refused CURVE handshake, a DEALER's
+    send would otherwise block for ever."""
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG)
     sock.setsockopt(zmq.RECONNECT_IVL, 100)
-    apply_curve(sock, curve)
-    sock.connect(endpoint)
+    sock.setsockopt(zmq.SNDTIMEO, max(1, int(timeout * 1000)))
+    sock.setsockopt(zmq.SNDHWM, 100000)     # pipelining: not 1000 at most
+    try:
+        if curve is not None:
+            curve.apply(sock)
+        sock.connect(endpoint)
+    except BaseException:
+        sock.close(0)
+        raise
     return sock
 
 
@@ -67,8 +56,13 @@ def unpack_reply(frames: list) -> Optional[Dict[str, Any]]:
 class Client(Ops):
     """A blocking KVP/1 client.
 
-    ``endpoint`` is the broker's clients endpoint; ``curve`` a pair of key
-    files when the cluster is secured; ``timeout`` (seconds) bounds each
+    ``endpoint`` is the broker's clients endpoint; ``curve`` the keys of a
+    secured cluster: a Curve, or (our secret certificate file, the broker's
+    public certificate file); when not given, the files named by
+    $KVP_CURVE_SECRET and $KVP_BROKER_PUBLIC if set (False: plain whatever
+    the environment says); bad key files raise CurveError. A key the
+    broker does not let in gets no reply at all (NoReply), a role that may
+    not do an op gets KvpError 32769. ``timeout`` (seconds) bounds each
     try; ``retries`` is how many more tries a request gets when no reply
     comes, or the reply is 32771, 32772, 32774 or 32777 (item requests are
     resent with the same ``key``, so a job is never made twice), with
@@ -96,15 +90,16 @@ class Client(Ops):
         def cluster_status(self) -> ClusterStatus: ...
         def call(self, body: Mapping[str, Any]) -> Dict[str, Any]: ...
 
-    def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", curve: Optional[Curve] = None,
+    def __init__(self, endpoint: str = "tcp://127.0.0.1:5555", curve: CurveLike = None,
                  timeout: float = 10.0, retries: int = 3, backoff: float = 0.1,
                  context: Optional[zmq.Context] = None):
         self.endpoint = endpoint
+        self.curve = curve_of(curve)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self._ctx = context or zmq.Context.instance()
-        self._sock = new_dealer(self._ctx, endpoint, curve)
+        self._sock = new_dealer(self._ctx, endpoint, self.curve, timeout)
         self._rids = itertools.count(1)
 
     def close(self) -> None:
@@ -133,8 +128,12 @@ class Client(Ops):
         frames = [b"", SIGNATURE, msgpack.packb(body, use_bin_type=True)]
         delay = self.backoff
         for attempt in range(self.retries + 1):
-            self._sock.send_multipart(frames)
-            reply = self._wait(body["rid"], self.timeout)
+            try:
+                self._sock.send_multipart(frames)
+            except zmq.Again:           # no connection took it within the timeout
+                reply = None
+            else:
+                reply = self._wait(body["rid"], self.timeout)
             last = attempt == self.retries
             if reply is not None and (last or not may_retry(reply, req)):
                 return decode_reply(req, reply)

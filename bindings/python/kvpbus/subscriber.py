@@ -9,7 +9,8 @@ from typing import Any, Deque, Dict, Iterator, Optional, Union
 import msgpack
 import zmq
 
-from .client import Client, Curve, apply_curve
+from .client import Client
+from .curve import CurveLike, curve_of
 from .errors import KvpError, INVALID_PARAMETER
 from .types import Event, Lost, guid_of, partition_of
 
@@ -42,21 +43,26 @@ class Subscriber:
     without a saved position starts from now (``from_start``: from the
     first event kept). ``position``/``load``/``save`` keep the place
     between runs, in the file format ``kvpctl watch --position`` uses.
+    ``curve`` (as for Client, the environment's keys when not given) is
+    used for both connections; on a secured cluster any role may subscribe,
+    and a key not let in receives nothing.
     """
 
     def __init__(self, broker: str, events: str, system: Optional[str] = None,
-                 from_start: bool = False, curve: Optional[Curve] = None,
+                 from_start: bool = False, curve: CurveLike = None,
                  timeout: float = 3.0, limit: int = 1000,
                  context: Optional[zmq.Context] = None):
         self.system = guid_of(system) if system else None
         self.from_start = from_start
         self.limit = limit
-        self._client = Client(broker, curve=curve, timeout=timeout, retries=0,
+        keys = curve_of(curve)
+        self._client = Client(broker, curve=keys or False, timeout=timeout, retries=0,
                               context=context)
         self._sub = (context or zmq.Context.instance()).socket(zmq.SUB)
         self._sub.setsockopt(zmq.LINGER, 0)
         self._sub.setsockopt(zmq.RCVHWM, 100000)
-        apply_curve(self._sub, curve)
+        if keys is not None:
+            keys.apply(self._sub)
         self._sub.setsockopt(zmq.SUBSCRIBE, ("job/" + (self.system or "")).encode())
         self._sub.connect(events)
         self._parts: Dict[int, _Part] = {}
