@@ -54,13 +54,29 @@ kvp_client_new_curve (const char *endpoint, const kvp_curve_t *curve)
     zsock_set_sndhwm (self->sock, 100000);
     zsock_set_rcvhwm (self->sock, 100000);
     zsock_set_linger (self->sock, 0);
-    if (zsock_connect (self->sock, "%s", endpoint)) {
+    if (kvp_client_attach (self->sock, endpoint)) {
         zsys_error ("client %s: cannot connect: %s", endpoint,
                     zmq_strerror (zmq_errno ()));
         kvp_client_destroy (&self);
         return NULL;
     }
     return self;
+}
+
+int
+kvp_client_attach (zsock_t *sock, const char *endpoints)
+{
+    //  Several brokers: requests go only to one that is connected.
+    if (strchr (endpoints, ','))
+        zsock_set_immediate (sock, 1);
+    char *list = strdup (endpoints);
+    int rc = list ? 0 : -1;
+    char *save = NULL;
+    for (char *ep = list ? strtok_r (list, ",", &save) : NULL; ep && !rc;
+         ep = strtok_r (NULL, ",", &save))
+        rc = zsock_connect (sock, "%s", ep);
+    free (list);
+    return rc;
 }
 
 void

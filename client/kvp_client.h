@@ -44,7 +44,8 @@ extern "C" {
 
 typedef struct _kvp_client_t kvp_client_t;
 
-/*  Create a client connected to `endpoint` (e.g. "tcp://127.0.0.1:5555").
+/*  Create a client connected to `endpoint` (e.g. "tcp://127.0.0.1:5555",
+    or a comma-separated list: see kvp_client_attach).
     Connecting does not wait for the broker: the first request goes out
     when it is there. Returns NULL if the socket cannot be made or the
     endpoint is invalid. */
@@ -57,6 +58,14 @@ kvp_client_t *
     in never answers: calls time out. `curve` may be freed after. */
 kvp_client_t *
     kvp_client_new_curve (const char *endpoint, const kvp_curve_t *curve);
+
+/*  Connect `sock` to each endpoint of a comma-separated list ("EP" or
+    "EP1,EP2"): several brokers, of which a request goes to one that is
+    connected (ZMQ_IMMEDIATE), so a client given a list keeps working
+    while one of them is away. Returns 0, or -1 if an endpoint is invalid.
+    kvp_client_new and kvp_sub_new take such lists. */
+int
+    kvp_client_attach (zsock_t *sock, const char *endpoints);
 
 /*  Close the connection (unsent requests are discarded), free the replies
     still kept, and null the caller's pointer; safe on NULL. */

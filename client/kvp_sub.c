@@ -43,7 +43,7 @@ kvp_sub_new_curve (const char *endpoint, const char *prefix, int rcvhwm,
     zsock_set_reconnect_ivl (self->sock, KVP_CLIENT_RECONNECT_MS);
     zsock_set_rcvhwm (self->sock, rcvhwm > 0 ? rcvhwm : KVP_SUB_RCVHWM);
     zsock_set_subscribe (self->sock, prefix);
-    if (zsock_connect (self->sock, "%s", endpoint)) {
+    if (kvp_client_attach (self->sock, endpoint)) {
         zsys_error ("sub %s: cannot connect: %s", endpoint,
                     zmq_strerror (zmq_errno ()));
         kvp_sub_destroy (&self);

@@ -25,10 +25,11 @@ static const kvp_opts_option_t s_options [] = {
       .help = "keep the event position here, to resume after a restart" },
     { .name = "broker", .type = KVP_OPTS_STRING, .metavar = "EP",
       .def = "tcp://127.0.0.1:5555", KVP_OPTS_FIELD (kvp_guest_config_t, broker),
-      .help = "the broker's clients endpoint" },
+      .help = "the broker's clients endpoint (EP1,EP2,...: several, any "
+              "one of them connected serves)" },
     { .name = "events", .type = KVP_OPTS_STRING, .metavar = "EP",
       .def = "tcp://127.0.0.1:5558", KVP_OPTS_FIELD (kvp_guest_config_t, events),
-      .help = "the broker's events endpoint" },
+      .help = "the broker's events endpoint (a list, as --broker)" },
     { .name = "timeout-ms", .type = KVP_OPTS_UINT, .metavar = "MS",
       .def = "3000", .min = 100, .max = 600000,
       KVP_OPTS_FIELD (kvp_guest_config_t, timeout_ms),

@@ -59,8 +59,13 @@ s_guest_start (void)
             setenv ("KVP_CURVE_SECRET", s_secret, 1);
             setenv ("KVP_BROKER_PUBLIC", s_broker_key, 1);
         }
+        //  A list of brokers, the first never there: the agent is served
+        //  by the one that is
+        char brokers [200];
+        snprintf (brokers, sizeof brokers, "tcp://127.0.0.1:1,%s",
+                  cluster->clients);
         execl (path, path, "--system", s_id, "--pool-dir", s_pool,
-               "--position", s_position, "--broker", cluster->clients,
+               "--position", s_position, "--broker", brokers,
                "--events", cluster->events, "--resync-ms", "300",
                "--timeout-ms", "1000", (char *) NULL);
         _exit (127);
