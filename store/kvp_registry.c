@@ -286,9 +286,6 @@ s_convert (kvp_registry_t *self, MDB_txn *txn, uint32_t nparts)
         rc = s_convert_table (self, txn, "owners", s_convert_owner);
     if (rc == KVP_STORE_EINVAL)
         rc = KVP_STORE_CORRUPT;     //  a row that no record can say
-    if (rc == KVP_STORE_OK)
-        zsys_info ("registry %s: converted to decision records (%llu)",
-                   self->dir, (unsigned long long) self->seq);
     return rc;
 }
 
@@ -352,9 +349,9 @@ s_load (kvp_registry_t *self, MDB_txn *txn, uint32_t nparts)
 
 //  Read "nparts" and open what it says: nothing yet, layout 1 or 2
 static int
-s_open_txn (kvp_registry_t *self, MDB_txn *txn, void *arg)
+s_open_layout (kvp_registry_t *self, MDB_txn *txn, const s_shape_t *shape,
+               bool *converted)
 {
-    const s_shape_t *shape = (const s_shape_t *) arg;
     const char *names [] = { "config", "records", "snapshot" };
     MDB_dbi *dbis [] = { &self->config, &self->records, &self->snapshot };
     int rc = kvp_lmdb_dbis_create (txn, names, dbis, 3);
@@ -365,7 +362,8 @@ s_open_txn (kvp_registry_t *self, MDB_txn *txn, void *arg)
     if (rc == KVP_STORE_OK && got != MDB_SUCCESS)
         return kvp_lmdb_rc (got, "registry nparts");
     const uint8_t *bytes = (const uint8_t *) val.mv_data;
-    if (rc == KVP_STORE_OK && val.mv_size == 4)
+    *converted = rc == KVP_STORE_OK && val.mv_size == 4;
+    if (*converted)
         return s_convert (self, txn, kvp_lmdb_get_u32 (bytes));
     if (rc == KVP_STORE_OK && val.mv_size == 8
     &&  kvp_lmdb_get_u32 (bytes + 4) == S_LAYOUT)
@@ -373,16 +371,25 @@ s_open_txn (kvp_registry_t *self, MDB_txn *txn, void *arg)
     return rc? rc: KVP_STORE_CORRUPT;
 }
 
-//  The directory's shape against the caller's
+//  Open, and refuse a directory of another shape before anything of it
+//  (a conversion) commits
 static int
-s_check_shape (kvp_registry_t *self, const s_shape_t *shape)
+s_open_txn (kvp_registry_t *self, MDB_txn *txn, void *arg)
 {
+    const s_shape_t *shape = (const s_shape_t *) arg;
+    bool converted = false;
+    int rc = s_open_layout (self, txn, shape, &converted);
     const kvp_regstate_t *state = self->state;
-    if ((shape->nparts && shape->nparts != kvp_regstate_partitions (state))
-    ||  shape->replicas != kvp_regstate_replicas (state)
-    ||  shape->min_insync != kvp_regstate_min_insync (state))
-        return KVP_STORE_MISMATCH;
-    return KVP_STORE_OK;
+    if (rc == KVP_STORE_OK
+    &&  ((shape->nparts && shape->nparts != kvp_regstate_partitions (state))
+      || shape->replicas != kvp_regstate_replicas (state)
+      || shape->min_insync != kvp_regstate_min_insync (state)))
+        rc = KVP_STORE_MISMATCH;
+    if (rc == KVP_STORE_OK && converted)
+        zsys_info ("registry %s: converting the old layout to %llu "
+                   "decision records", self->dir,
+                   (unsigned long long) self->seq);
+    return rc;
 }
 
 //  Are the caller's N, R and M possible?
@@ -405,8 +412,6 @@ s_open (kvp_registry_t *self, const s_shape_t *shape)
                                 &self->env);
     if (rc == KVP_STORE_OK)
         rc = s_txn (self, s_open_txn, (void *) shape);
-    if (rc == KVP_STORE_OK)
-        rc = s_check_shape (self, shape);
     if (rc == KVP_STORE_OK)
         s_snapshot_due (self);
     return rc;
