@@ -1,60 +1,20 @@
-/*  kvp_regstate.c - the registry's state machine (see kvp_regstate.h).
+/*  kvp_regstate.c - the registry's state machine: the records' rules
+    (see kvp_regstate.h; snapshots are kvp_regsnap.c).
 
     Workers live in an array by id (the order they became known; ids exist
     only in memory and in snapshots), with two arrays in name order, of
     ids and of names, for lookups and listing. A partition names its
     copies by worker id. Names are freed only with the state, so the
     pointers handed out stay valid however the arrays move.
-
-    Snapshot encoding (integers big-endian, strings as kvp_cursor.h):
-
-      version(1) seq(8) nparts(4) replicas(1) min_insync(1)
-      nworkers(4), by id: flags(1: 1 token, 2 retired) name [token]
-      nplaced(4), ascending: part(2) epoch(8) count(1) leader(1) isr(1)
-                             id(4) x count
-      crc32c(4) of everything before
 */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "kvp_regstate.h"
-#include "kvp_cursor.h"
+#include "kvp_regstate_priv.h"
 #include "kvp_store.h"
-#include "kvp_walseg.h"
 
-#define S_NONE      UINT32_MAX      //  no such worker
-#define S_TOKEN     1               //  worker flags in a snapshot
-#define S_RETIRED   2
-
-typedef struct {
-    char *name;
-    char *token;                    //  or NULL
-    bool retired;
-} s_worker_t;
-
-typedef struct {
-    uint64_t epoch;                 //  0 until placed
-    uint32_t ids [KVP_DECISION_REPLICAS_MAX];   //  copies, replica order
-    uint8_t count;                  //  0 = never placed
-    uint8_t leader;                 //  index in ids
-    uint8_t isr;                    //  bit i: ids [i] is in sync
-} s_part_t;
-
-struct _kvp_regstate_t {
-    uint32_t nparts;                //  N; 0 before CREATE
-    uint8_t replicas;               //  R
-    uint8_t min_insync;             //  M
-    s_part_t *parts;                //  [nparts]
-    s_worker_t *workers;            //  by id
-    uint32_t *sorted;               //  ids in name order
-    const char **names;             //  names in name order
-    size_t count;                   //  workers known
-    size_t size;                    //  room in the three arrays
-    char *spare_name;               //  prepared for commit: a new name,
-    char *spare_token;              //  a new token,
-    s_part_t *spare_parts;          //  CREATE's partitions
-};
+#define S_NONE      KVP_REGSTATE_NONE
 
 typedef int (s_check_fn) (const kvp_regstate_t *self,
                           const kvp_decision_t *d, char *why, size_t size);
@@ -63,8 +23,9 @@ typedef void (s_commit_fn) (kvp_regstate_t *self, const kvp_decision_t *d);
 //  --- Workers --------------------------------------------------------------
 
 //  Binary search by name: the index in name order, or where it would go
-static size_t
-s_search (const kvp_regstate_t *self, const char *name, bool *found)
+size_t
+kvp_regstate_search (const kvp_regstate_t *self, const char *name,
+                     bool *found)
 {
     size_t low = 0, high = self->count;
     *found = false;
@@ -88,18 +49,18 @@ static uint32_t
 s_id (const kvp_regstate_t *self, const char *name)
 {
     bool found;
-    size_t at = s_search (self, name, &found);
+    size_t at = kvp_regstate_search (self, name, &found);
     return found? self->sorted [at]: S_NONE;
 }
 
 //  Room for one more worker in every array
-static int
-s_reserve (kvp_regstate_t *self)
+int
+kvp_regstate_grow (kvp_regstate_t *self)
 {
     if (self->count < self->size)
         return KVP_STORE_OK;
     size_t size = self->size? self->size * 2: 16;
-    s_worker_t *workers = realloc (self->workers, size * sizeof *workers);
+    kvp_regworker_t *workers = realloc (self->workers, size * sizeof *workers);
     if (workers)
         self->workers = workers;
     uint32_t *sorted = workers? realloc (self->sorted, size * sizeof *sorted)
@@ -117,13 +78,14 @@ s_reserve (kvp_regstate_t *self)
 
 //  Add the worker `name` (owned, room reserved) at `at` in name order;
 //  returns its id
-static uint32_t
-s_insert (kvp_regstate_t *self, size_t at, char *name)
+uint32_t
+kvp_regstate_insert (kvp_regstate_t *self, size_t at, char *name)
 {
     uint32_t id = (uint32_t) self->count;
-    self->workers [id] = (s_worker_t) { name, NULL, false };
+    self->workers [id] = (kvp_regworker_t) { name, NULL, false };
     size_t tail = self->count - at;
-    memmove (self->sorted + at + 1, self->sorted + at, tail * sizeof (uint32_t));
+    memmove (self->sorted + at + 1, self->sorted + at,
+             tail * sizeof (uint32_t));
     memmove (self->names + at + 1, self->names + at, tail * sizeof (char *));
     self->sorted [at] = id;
     self->names [at] = name;
@@ -136,12 +98,12 @@ static uint32_t
 s_intern (kvp_regstate_t *self, const char *name)
 {
     bool found;
-    size_t at = s_search (self, name, &found);
+    size_t at = kvp_regstate_search (self, name, &found);
     if (found)
         return self->sorted [at];
     char *owned = self->spare_name;
     self->spare_name = NULL;
-    return s_insert (self, at, owned);
+    return kvp_regstate_insert (self, at, owned);
 }
 
 //  --- Checks -------------------------------------------------------------
@@ -165,19 +127,13 @@ s_refuse (char *why, size_t size, const char *format, ...)
 
 //  The index of worker `name`'s copy of `p`, or -1
 static int
-s_holder (const kvp_regstate_t *self, const s_part_t *p, const char *name)
+s_holder (const kvp_regstate_t *self, const kvp_regslot_t *p, const char *name)
 {
     uint32_t id = s_id (self, name);
     for (int i = 0; id != S_NONE && i < p->count; i++)
         if (p->ids [i] == id)
             return i;
     return -1;
-}
-
-static bool
-s_in_sync (const s_part_t *p, int index)
-{
-    return index >= 0 && (p->isr >> index) & 1;
 }
 
 static int
@@ -196,7 +152,7 @@ s_check_placed (const kvp_regstate_t *self, const kvp_decision_t *d,
                 bool current, char *why, size_t size)
 {
     int rc = s_check_range (self, d, why, size);
-    const s_part_t *p = rc? NULL: &self->parts [d->part];
+    const kvp_regslot_t *p = rc? NULL: &self->parts [d->part];
     if (p && !p->count)
         return s_refuse (why, size, "partition %u is not placed", d->part);
     if (p && current && d->epoch != p->epoch)
@@ -272,7 +228,7 @@ s_check_leader (const kvp_regstate_t *self, const kvp_decision_t *d,
                 char *why, size_t size)
 {
     int rc = s_check_placed (self, d, false, why, size);
-    const s_part_t *p = rc? NULL: &self->parts [d->part];
+    const kvp_regslot_t *p = rc? NULL: &self->parts [d->part];
     if (p && d->epoch <= p->epoch)
         return s_refuse (why, size, "epoch %llu does not grow past "
                          "partition %u's %llu", (unsigned long long) d->epoch,
@@ -281,7 +237,7 @@ s_check_leader (const kvp_regstate_t *self, const kvp_decision_t *d,
     if (p && index < 0)
         return s_refuse (why, size, "worker %s holds no copy of "
                          "partition %u", d->worker, d->part);
-    if (p && !s_in_sync (p, index))
+    if (p && !kvp_regslot_in_sync (p, index))
         return s_refuse (why, size, "worker %s is not in sync on "
                          "partition %u", d->worker, d->part);
     return rc;
@@ -292,9 +248,9 @@ s_check_shrink (const kvp_regstate_t *self, const kvp_decision_t *d,
                 char *why, size_t size)
 {
     int rc = s_check_placed (self, d, true, why, size);
-    const s_part_t *p = rc? NULL: &self->parts [d->part];
+    const kvp_regslot_t *p = rc? NULL: &self->parts [d->part];
     int index = p? s_holder (self, p, d->worker): -1;
-    if (p && !s_in_sync (p, index))
+    if (p && !kvp_regslot_in_sync (p, index))
         return s_refuse (why, size, "worker %s is not in sync on "
                          "partition %u", d->worker, d->part);
     if (p && index == p->leader)
@@ -308,12 +264,12 @@ s_check_expand (const kvp_regstate_t *self, const kvp_decision_t *d,
                 char *why, size_t size)
 {
     int rc = s_check_placed (self, d, true, why, size);
-    const s_part_t *p = rc? NULL: &self->parts [d->part];
+    const kvp_regslot_t *p = rc? NULL: &self->parts [d->part];
     int index = p? s_holder (self, p, d->worker): -1;
     if (p && index < 0)
         return s_refuse (why, size, "worker %s holds no copy of "
                          "partition %u", d->worker, d->part);
-    if (p && s_in_sync (p, index))
+    if (p && kvp_regslot_in_sync (p, index))
         return s_refuse (why, size, "worker %s is in sync on partition %u "
                          "already", d->worker, d->part);
     return rc;
@@ -322,13 +278,13 @@ s_check_expand (const kvp_regstate_t *self, const kvp_decision_t *d,
 //  MOVE's old holder: a copy out of sync (an empty name adds a copy)
 static int
 s_check_from (const kvp_regstate_t *self, const kvp_decision_t *d,
-              const s_part_t *p, char *why, size_t size)
+              const kvp_regslot_t *p, char *why, size_t size)
 {
     int index = *d->worker? s_holder (self, p, d->worker): -1;
     if (*d->worker && index < 0)
         return s_refuse (why, size, "worker %s holds no copy of "
                          "partition %u", d->worker, d->part);
-    if (s_in_sync (p, index))
+    if (kvp_regslot_in_sync (p, index))
         return s_refuse (why, size, "worker %s is in sync on partition %u: "
                          "it leaves the in-sync set first", d->worker,
                          d->part);
@@ -343,7 +299,7 @@ s_check_move (const kvp_regstate_t *self, const kvp_decision_t *d,
               char *why, size_t size)
 {
     int rc = s_check_placed (self, d, true, why, size);
-    const s_part_t *p = rc? NULL: &self->parts [d->part];
+    const kvp_regslot_t *p = rc? NULL: &self->parts [d->part];
     if (p)
         rc = s_check_from (self, d, p, why, size);
     if (rc == 0 && *d->to)
@@ -382,7 +338,7 @@ s_commit_create (kvp_regstate_t *self, const kvp_decision_t *d)
 static void
 s_commit_worker (kvp_regstate_t *self, const kvp_decision_t *d)
 {
-    s_worker_t *worker = &self->workers [s_intern (self, d->worker)];
+    kvp_regworker_t *worker = &self->workers [s_intern (self, d->worker)];
     free (worker->token);
     worker->token = self->spare_token;
     self->spare_token = NULL;
@@ -392,7 +348,7 @@ static void
 s_commit_assign (kvp_regstate_t *self, const kvp_decision_t *d)
 {
     uint32_t id = s_intern (self, d->worker);
-    s_part_t *p = &self->parts [d->part];
+    kvp_regslot_t *p = &self->parts [d->part];
     if (!p->count || p->ids [p->leader] != id)
         p->epoch++;                 //  a new leader, a new epoch
     p->ids [0] = id;
@@ -404,7 +360,7 @@ s_commit_assign (kvp_regstate_t *self, const kvp_decision_t *d)
 static void
 s_commit_place (kvp_regstate_t *self, const kvp_decision_t *d)
 {
-    s_part_t *p = &self->parts [d->part];
+    kvp_regslot_t *p = &self->parts [d->part];
     for (size_t i = 0; i < d->count; i++)
         p->ids [i] = s_id (self, d->workers [i]);
     p->count = (uint8_t) d->count;
@@ -416,7 +372,7 @@ s_commit_place (kvp_regstate_t *self, const kvp_decision_t *d)
 static void
 s_commit_leader (kvp_regstate_t *self, const kvp_decision_t *d)
 {
-    s_part_t *p = &self->parts [d->part];
+    kvp_regslot_t *p = &self->parts [d->part];
     int index = s_holder (self, p, d->worker);
     if (index != p->leader)         //  the deposed leader is out of sync
         p->isr &= (uint8_t) ~(1u << p->leader);
@@ -427,20 +383,20 @@ s_commit_leader (kvp_regstate_t *self, const kvp_decision_t *d)
 static void
 s_commit_shrink (kvp_regstate_t *self, const kvp_decision_t *d)
 {
-    s_part_t *p = &self->parts [d->part];
+    kvp_regslot_t *p = &self->parts [d->part];
     p->isr &= (uint8_t) ~(1u << s_holder (self, p, d->worker));
 }
 
 static void
 s_commit_expand (kvp_regstate_t *self, const kvp_decision_t *d)
 {
-    s_part_t *p = &self->parts [d->part];
+    kvp_regslot_t *p = &self->parts [d->part];
     p->isr |= (uint8_t) (1u << s_holder (self, p, d->worker));
 }
 
 //  Take copy `index` (out of sync, so not the leader) out of `p`
 static void
-s_drop (s_part_t *p, int index)
+s_drop (kvp_regslot_t *p, int index)
 {
     memmove (p->ids + index, p->ids + index + 1,
              (size_t) (p->count - index - 1) * sizeof (uint32_t));
@@ -454,7 +410,7 @@ s_drop (s_part_t *p, int index)
 static void
 s_commit_move (kvp_regstate_t *self, const kvp_decision_t *d)
 {
-    s_part_t *p = &self->parts [d->part];
+    kvp_regslot_t *p = &self->parts [d->part];
     int index = *d->worker? s_holder (self, p, d->worker): p->count++;
     if (*d->to)
         p->ids [index] = s_id (self, d->to);
@@ -542,13 +498,13 @@ s_reserve_for (kvp_regstate_t *self, const kvp_decision_t *d)
     bool names = d->type == KVP_DECISION_WORKER
               || d->type == KVP_DECISION_ASSIGN;
     if (names && s_id (self, d->worker) == S_NONE
-    &&  (s_reserve (self) || !(self->spare_name = strdup (d->worker))))
+    &&  (kvp_regstate_grow (self) || !(self->spare_name = strdup (d->worker))))
         return KVP_STORE_EIO;
     if (d->type == KVP_DECISION_WORKER
     &&  !(self->spare_token = strdup (d->token)))
         return KVP_STORE_EIO;
     if (d->type == KVP_DECISION_CREATE
-    &&  !(self->spare_parts = calloc (d->nparts, sizeof (s_part_t))))
+    &&  !(self->spare_parts = calloc (d->nparts, sizeof (kvp_regslot_t))))
         return KVP_STORE_EIO;
     return KVP_STORE_OK;
 }
@@ -583,6 +539,15 @@ kvp_regstate_apply (kvp_regstate_t *self, const kvp_decision_t *record,
     return rc;
 }
 
+int
+kvp_regstate_create (kvp_regstate_t *self, const kvp_decision_t *create)
+{
+    if (s_reserve_for (self, create))
+        return KVP_STORE_EIO;
+    s_commit_create (self, create);
+    return KVP_STORE_OK;
+}
+
 //  --- Reading ------------------------------------------------------------
 
 uint32_t
@@ -606,7 +571,7 @@ kvp_regstate_min_insync (const kvp_regstate_t *self)
 const char *
 kvp_regstate_leader (const kvp_regstate_t *self, uint32_t part)
 {
-    const s_part_t *p = part < self->nparts? &self->parts [part]: NULL;
+    const kvp_regslot_t *p = part < self->nparts? &self->parts [part]: NULL;
     return p && p->count? self->workers [p->ids [p->leader]].name: NULL;
 }
 
@@ -616,14 +581,14 @@ kvp_regstate_partition (const kvp_regstate_t *self, uint32_t part,
 {
     if (part >= self->nparts)
         return false;
-    const s_part_t *p = &self->parts [part];
+    const kvp_regslot_t *p = &self->parts [part];
     memset (out, 0, sizeof *out);
     out->epoch = p->epoch;
     out->count = p->count;
     out->leader = p->leader;
     for (int i = 0; i < p->count; i++) {
         out->replicas [i] = self->workers [p->ids [i]].name;
-        out->in_sync [i] = s_in_sync (p, i);
+        out->in_sync [i] = kvp_regslot_in_sync (p, i);
     }
     return true;
 }
@@ -636,7 +601,7 @@ kvp_regstate_workers (const kvp_regstate_t *self, size_t *count)
 }
 
 //  The worker called `name`, or NULL
-static const s_worker_t *
+static const kvp_regworker_t *
 s_worker (const kvp_regstate_t *self, const char *name)
 {
     uint32_t id = name? s_id (self, name): S_NONE;
@@ -646,7 +611,7 @@ s_worker (const kvp_regstate_t *self, const char *name)
 const char *
 kvp_regstate_token (const kvp_regstate_t *self, const char *worker)
 {
-    const s_worker_t *known = s_worker (self, worker);
+    const kvp_regworker_t *known = s_worker (self, worker);
     return known? known->token: NULL;
 }
 
@@ -659,7 +624,7 @@ kvp_regstate_known (const kvp_regstate_t *self, const char *worker)
 bool
 kvp_regstate_retired (const kvp_regstate_t *self, const char *worker)
 {
-    const s_worker_t *known = s_worker (self, worker);
+    const kvp_regworker_t *known = s_worker (self, worker);
     return known && known->retired;
 }
 
@@ -672,8 +637,8 @@ s_same_str (const char *a, const char *b)
 }
 
 static bool
-s_part_equal (const kvp_regstate_t *a, const s_part_t *pa,
-              const kvp_regstate_t *b, const s_part_t *pb)
+s_part_equal (const kvp_regstate_t *a, const kvp_regslot_t *pa,
+              const kvp_regstate_t *b, const kvp_regslot_t *pb)
 {
     if (pa->epoch != pb->epoch || pa->count != pb->count
     ||  pa->leader != pb->leader || pa->isr != pb->isr)
@@ -692,8 +657,8 @@ kvp_regstate_equal (const kvp_regstate_t *a, const kvp_regstate_t *b)
     ||  a->min_insync != b->min_insync || a->count != b->count)
         return false;
     for (size_t i = 0; i < a->count; i++) {
-        const s_worker_t *wa = &a->workers [a->sorted [i]];
-        const s_worker_t *wb = &b->workers [b->sorted [i]];
+        const kvp_regworker_t *wa = &a->workers [a->sorted [i]];
+        const kvp_regworker_t *wb = &b->workers [b->sorted [i]];
         if (strcmp (wa->name, wb->name) || wa->retired != wb->retired
         ||  !s_same_str (wa->token, wb->token))
             return false;
@@ -702,202 +667,4 @@ kvp_regstate_equal (const kvp_regstate_t *a, const kvp_regstate_t *b)
         if (!s_part_equal (a, &a->parts [part], b, &b->parts [part]))
             return false;
     return true;
-}
-
-//  --- Snapshots ----------------------------------------------------------
-
-static void
-s_write_workers (const kvp_regstate_t *self, kvp_writer_t *w)
-{
-    kvp_writer_u32 (w, (uint32_t) self->count);
-    for (size_t id = 0; id < self->count; id++) {
-        const s_worker_t *worker = &self->workers [id];
-        kvp_writer_u8 (w, (uint8_t) ((worker->token? S_TOKEN: 0)
-                                   | (worker->retired? S_RETIRED: 0)));
-        kvp_writer_str (w, worker->name);
-        if (worker->token)
-            kvp_writer_str (w, worker->token);
-    }
-}
-
-static void
-s_write_parts (const kvp_regstate_t *self, kvp_writer_t *w)
-{
-    uint32_t placed = 0;
-    for (uint32_t part = 0; part < self->nparts; part++)
-        placed += self->parts [part].count > 0;
-    kvp_writer_u32 (w, placed);
-    for (uint32_t part = 0; part < self->nparts; part++) {
-        const s_part_t *p = &self->parts [part];
-        if (!p->count)
-            continue;
-        kvp_writer_u16 (w, (uint16_t) part);
-        kvp_writer_u64 (w, p->epoch);
-        kvp_writer_u8 (w, p->count);
-        kvp_writer_u8 (w, p->leader);
-        kvp_writer_u8 (w, p->isr);
-        for (int i = 0; i < p->count; i++)
-            kvp_writer_u32 (w, p->ids [i]);
-    }
-}
-
-static void
-s_write_state (const kvp_regstate_t *self, uint64_t seq, kvp_writer_t *w)
-{
-    kvp_writer_u8 (w, KVP_REGSTATE_VERSION);
-    kvp_writer_u64 (w, seq);
-    kvp_writer_u32 (w, self->nparts);
-    kvp_writer_u8 (w, self->replicas);
-    kvp_writer_u8 (w, self->min_insync);
-    s_write_workers (self, w);
-    s_write_parts (self, w);
-}
-
-uint8_t *
-kvp_regstate_save (const kvp_regstate_t *self, uint64_t seq, size_t *size)
-{
-    kvp_writer_t count = { NULL, 0, 0 };
-    s_write_state (self, seq, &count);
-    size_t total = count.pos + 4;
-    uint8_t *buf = malloc (total);
-    if (!buf)
-        return NULL;
-    kvp_writer_t w = { buf, total, 0 };
-    s_write_state (self, seq, &w);
-    kvp_writer_u32 (&w, kvp_walseg_crc32c (0, buf, w.pos));
-    *size = total;
-    return buf;
-}
-
-//  N, R and M: a valid CREATE, or all 0 for a state before one
-static int
-s_load_config (kvp_regstate_t *self, kvp_reader_t *r)
-{
-    kvp_decision_t create = { .type = KVP_DECISION_CREATE };
-    create.nparts = kvp_reader_u32 (r);
-    create.replicas = kvp_reader_u8 (r);
-    create.min_insync = kvp_reader_u8 (r);
-    if (!create.nparts && !create.replicas && !create.min_insync)
-        return KVP_STORE_OK;
-    if (!kvp_decision_valid (&create, NULL, 0))
-        return KVP_STORE_CORRUPT;
-    if (s_reserve_for (self, &create))
-        return KVP_STORE_EIO;
-    s_commit_create (self, &create);
-    return KVP_STORE_OK;
-}
-
-//  One worker: its flags, a new name, its token if it has one
-static int
-s_load_worker (kvp_regstate_t *self, kvp_reader_t *r)
-{
-    uint8_t flags = kvp_reader_u8 (r);
-    const char *name = kvp_reader_str (r, KVP_DECISION_NAME_MAX);
-    const char *token = flags & S_TOKEN
-                      ? kvp_reader_str (r, KVP_DECISION_TOKEN_MAX): NULL;
-    bool found = true;
-    size_t at = name? s_search (self, name, &found): 0;
-    if (!r->ok || flags > (S_TOKEN | S_RETIRED) || !*name || found)
-        return KVP_STORE_CORRUPT;
-    char *owned = s_reserve (self) == 0? strdup (name): NULL;
-    char *copy = owned && token? strdup (token): NULL;
-    if (!owned || (token && !copy)) {
-        free (owned);
-        return KVP_STORE_EIO;
-    }
-    s_worker_t *worker = &self->workers [s_insert (self, at, owned)];
-    worker->token = copy;
-    worker->retired = (flags & S_RETIRED) != 0;
-    return KVP_STORE_OK;
-}
-
-static int
-s_load_workers (kvp_regstate_t *self, kvp_reader_t *r)
-{
-    uint32_t count = kvp_reader_u32 (r);
-    if (count && !self->nparts)
-        return KVP_STORE_CORRUPT;   //  no record names one before CREATE
-    int rc = KVP_STORE_OK;
-    for (uint32_t i = 0; rc == 0 && r->ok && i < count; i++)
-        rc = s_load_worker (self, r);
-    return rc;
-}
-
-//  A partition's copies: distinct known workers, a leader in sync, an
-//  in-sync set among the copies
-static bool
-s_part_ok (const kvp_regstate_t *self, const s_part_t *p)
-{
-    if (p->epoch == 0 || p->leader >= p->count
-    ||  (p->isr >> p->count) || !s_in_sync (p, p->leader))
-        return false;
-    for (int i = 0; i < p->count; i++) {
-        if (p->ids [i] >= self->count)
-            return false;
-        for (int j = 0; j < i; j++)
-            if (p->ids [i] == p->ids [j])
-                return false;
-    }
-    return true;
-}
-
-static int
-s_load_parts (kvp_regstate_t *self, kvp_reader_t *r)
-{
-    uint32_t placed = kvp_reader_u32 (r);
-    int64_t last = -1;
-    for (uint32_t i = 0; r->ok && i < placed; i++) {
-        uint32_t part = kvp_reader_u16 (r);
-        if ((int64_t) part <= last || part >= self->nparts)
-            return KVP_STORE_CORRUPT;
-        s_part_t *p = &self->parts [part];
-        p->epoch = kvp_reader_u64 (r);
-        p->count = kvp_reader_u8 (r);
-        p->leader = kvp_reader_u8 (r);
-        p->isr = kvp_reader_u8 (r);
-        if (p->count < 1 || p->count > self->replicas)
-            return KVP_STORE_CORRUPT;
-        for (int j = 0; j < p->count; j++)
-            p->ids [j] = kvp_reader_u32 (r);
-        if (!s_part_ok (self, p))
-            return KVP_STORE_CORRUPT;
-        last = part;
-    }
-    return r->ok? KVP_STORE_OK: KVP_STORE_CORRUPT;
-}
-
-//  The version, the CRC, then the state; the reader spans the bytes
-//  before the CRC and must end exactly there
-static int
-s_load (kvp_regstate_t *self, const uint8_t *bytes, size_t size,
-        uint64_t *seq)
-{
-    if (size < 1 + 4 || bytes [0] != KVP_REGSTATE_VERSION
-    ||  kvp_walseg_crc32c (0, bytes, size - 4)
-        != kvp_lmdb_get_u32 (bytes + size - 4))
-        return KVP_STORE_CORRUPT;
-    kvp_reader_t r = { bytes, size - 4, 1, true };
-    *seq = kvp_reader_u64 (&r);
-    int rc = r.ok? s_load_config (self, &r): KVP_STORE_CORRUPT;
-    if (rc == 0)
-        rc = s_load_workers (self, &r);
-    if (rc == 0)
-        rc = s_load_parts (self, &r);
-    if (rc == 0 && (!r.ok || r.pos != r.size))
-        rc = KVP_STORE_CORRUPT;
-    return rc;
-}
-
-kvp_regstate_t *
-kvp_regstate_load (const void *data, size_t size, uint64_t *seq, int *rc)
-{
-    kvp_regstate_t *self = kvp_regstate_new ();
-    int status = self? KVP_STORE_CORRUPT: KVP_STORE_EIO;
-    if (self && data)
-        status = s_load (self, (const uint8_t *) data, size, seq);
-    if (status)
-        kvp_regstate_destroy (&self);
-    if (rc)
-        *rc = status;
-    return self;
 }

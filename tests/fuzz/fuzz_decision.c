@@ -62,7 +62,8 @@ s_check_snapshot (const kvp_regstate_t *state, uint64_t seq)
     int rc = -1;
     kvp_regstate_t *back = kvp_regstate_load (bytes, size, &back_seq, &rc);
     CHECK (back && rc == 0 && back_seq == seq);
-    CHECK (kvp_regstate_equal (back, state) && kvp_regstate_equal (state, back));
+    CHECK (kvp_regstate_equal (back, state)
+        && kvp_regstate_equal (state, back));
     kvp_regstate_destroy (&back);
     free (bytes);
 }

@@ -35,8 +35,10 @@ target_build() {
         change) SRCS="store/kvp_change.c"
              DEPS="store/kvp_change.c store/kvp_change.h"
              INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
-        decision) SRCS="store/kvp_decision.c store/kvp_regstate.c store/kvp_walseg.c"
-             DEPS="$SRCS store/kvp_decision.h store/kvp_regstate.h store/kvp_cursor.h"
+        decision) SRCS="store/kvp_decision.c store/kvp_regstate.c
+                   store/kvp_regsnap.c store/kvp_walseg.c"
+             DEPS="$SRCS store/kvp_decision.h store/kvp_regstate.h
+                   store/kvp_regstate_priv.h store/kvp_cursor.h"
              INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
         # the decoders: not the option parser (czmq's zconfig), the
         # metrics endpoint (libmicrohttpd) nor the keys (czmq's zcert),
