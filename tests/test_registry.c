@@ -808,7 +808,7 @@ END_TEST
 START_TEST (test_large)
 {
     static const char *owners [65536];
-    static char names [64][16];
+    static char names [64][24];
     const char *tokens [2 * 64 + 1] = { NULL };
     for (int i = 0; i < 64; i++) {
         snprintf (names [i], sizeof names [i], "worker-%02d", i);
