@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang into build/fuzz/ and run each one
 # for SECONDS (default 60). Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
-# Targets: request cim wire route rid wal change (all by default). Seeds come
-# from tests/fuzz/corpus/<target>/ when there is one (route and rid use
-# request's; wal builds its own valid segments from the input), with
+# Targets: request cim wire route rid wal change decision (all by default).
+# Seeds come from tests/fuzz/corpus/<target>/ when there is one (route and
+# rid use request's; wal and decision build their own valid input from the
+# fuzzer's bytes), with
 # tests/fuzz/<target>.dict when there is one; what the fuzzer learns goes to
 # build/fuzz/corpus/<target>/ and crashes to build/fuzz/crash-<target>-*.
 # Exits non-zero if a target crashes, leaks, times out or fails to build.
@@ -11,7 +12,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-request cim wire route rid wal change}
+TARGETS=${*:-request cim wire route rid wal change decision}
 OUT=build/fuzz
 CC=${FUZZ_CC:-clang}
 
@@ -23,8 +24,9 @@ mkdir -p "$OUT"
 CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
-# What a target is built from: the proto decoders, or one of the log's
-# leaf modules over libc (the segment format, the change records)
+# What a target is built from: the proto decoders, or one of the store's
+# leaf modules over libc (the log's segment format and change records, the
+# registry's decision records and state)
 target_build() {
     case $1 in
         wal) SRCS="store/kvp_walseg.c"
@@ -32,6 +34,11 @@ target_build() {
              INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
         change) SRCS="store/kvp_change.c"
              DEPS="store/kvp_change.c store/kvp_change.h"
+             INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
+        decision) SRCS="store/kvp_decision.c store/kvp_regstate.c
+                   store/kvp_regsnap.c store/kvp_walseg.c"
+             DEPS="$SRCS store/kvp_decision.h store/kvp_regstate.h
+                   store/kvp_regstate_priv.h store/kvp_cursor.h"
              INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
         # the decoders: not the option parser (czmq's zconfig), the log
         # (czmq's zsys), sd_notify (libsystemd), the keys (czmq's zcert)
