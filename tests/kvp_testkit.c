@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,6 +104,80 @@ tk_argv (char **argv, int max, const char *argv0, va_list args)
         argv [argc++] = arg;
     argv [argc] = NULL;
     return argc;
+}
+
+bool
+tk_tmpfs_mount (const char *dir, size_t bytes)
+{
+    char options [64];
+    snprintf (options, sizeof options, "size=%zu,mode=0755", bytes);
+    return mount ("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, options) == 0;
+}
+
+void
+tk_tmpfs_umount (const char *dir)
+{
+    umount2 (dir, MNT_DETACH);
+    rmdir (dir);
+}
+
+size_t
+tk_fill_disk (const char *path)
+{
+    static const char zeros [64 * 1024];
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    size_t total = 0;
+    ssize_t n = 1;
+    //  Bounded: each write takes room until there is none
+    while (fd >= 0 && n > 0)
+        if ((n = write (fd, zeros, sizeof zeros)) > 0)
+            total += (size_t) n;
+    //  The last pages, a smaller write at a time
+    for (size_t size = sizeof zeros / 2; fd >= 0 && size >= 512; size /= 2)
+        while ((n = write (fd, zeros, size)) > 0)
+            total += (size_t) n;
+    if (fd >= 0)
+        close (fd);
+    return total;
+}
+
+//  Fields 14 and 15 (utime, stime) of /proc/PID/stat, or field 24 (rss
+//  pages), after the command name (which may hold spaces).
+static bool
+s_proc_stat (pid_t pid, unsigned long long *utime, unsigned long long *stime,
+             long long *rss)
+{
+    char path [64], text [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    size_t n = file ? fread (text, 1, sizeof text - 1, file) : 0;
+    if (file)
+        fclose (file);
+    text [n] = 0;
+    char *after = strrchr (text, ')');
+    return after && sscanf (after + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u"
+                            " %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u"
+                            " %*u %lld", utime, stime, rss) == 3;
+}
+
+double
+tk_cpu_seconds (pid_t pid)
+{
+    unsigned long long utime, stime;
+    long long rss;
+    if (!s_proc_stat (pid, &utime, &stime, &rss))
+        return -1;
+    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+}
+
+int64_t
+tk_rss_bytes (pid_t pid)
+{
+    unsigned long long utime, stime;
+    long long rss;
+    if (!s_proc_stat (pid, &utime, &stime, &rss))
+        return -1;
+    return (int64_t) rss * sysconf (_SC_PAGESIZE);
 }
 
 //  Clusters not yet destroyed, so a test that ends early (a failed

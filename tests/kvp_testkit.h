@@ -56,6 +56,24 @@ const char *tk_root (void);
     a NULL after the last). Returns argc. */
 int tk_argv (char **argv, int max, const char *argv0, va_list args);
 
+/*  Mount a tmpfs of `bytes` on `dir` (an existing folder), for tests of
+    a full disk. Returns false when mounting is not permitted (not root,
+    or a container without the right): the caller skips, saying so. A
+    test process that fails ends at once, so mount from an unchecked
+    fixture (the runner's process), which also unmounts:
+    tk_tmpfs_umount detaches it (lazily: files still open keep it alive
+    until they close) and removes the folder. */
+bool tk_tmpfs_mount (const char *dir, size_t bytes);
+void tk_tmpfs_umount (const char *dir);
+/*  Fill the file system holding `path` with a new file of that name
+    (zeros until the disk says no room). Returns the bytes written. */
+size_t tk_fill_disk (const char *path);
+
+/*  CPU seconds (user + system) a process has used so far, or -1. */
+double tk_cpu_seconds (pid_t pid);
+/*  Resident memory of a process, bytes, or -1. */
+int64_t tk_rss_bytes (pid_t pid);
+
 /*  Make a cluster description with `nworkers` workers and fresh ports;
     nothing is started. */
 tk_cluster_t *tk_cluster_new (int nworkers);
