@@ -19,8 +19,10 @@
 #include <msgpack.h>
 #include "kvp_broker.h"
 #include "kvp_bmetrics.h"
+#include "kvp_conns.h"
 #include "kvp_proxy.h"
 #include "kvp_inflight.h"
+#include "kvp_peers.h"
 #include "kvp_owners.h"
 #include "kvp_session.h"
 #include "kvp_registry.h"
@@ -39,6 +41,7 @@ struct _kvp_broker_t {
     kvp_registry_t *registry;       /* ownership on disk */
     kvp_owners_t *owners;           /* ownership in memory, liveness */
     kvp_inflight_t *inflight;       /* routed requests awaiting a reply */
+    kvp_peers_t *peers;             /* clients: in flight, replies waiting */
     kvp_proxy_t *events;            /* the XSUB -> XPUB proxy thread */
     uint32_t nparts;                /* N */
 
@@ -47,6 +50,12 @@ struct _kvp_broker_t {
     void *clients_h;                /* their libzmq handles */
     void *workers_h;
     zhashx_t *sessions;             /* routing id -> kvp_session_t */
+    kvp_conns_budget_t budget;      /* client and subscriber connections */
+    kvp_conns_budget_t workers_budget;  /* worker connections: no cap */
+    kvp_conns_t *clients_conns;     /* their monitors */
+    kvp_conns_t *workers_conns;
+    uint64_t trimmed;               /* peers gone at the last malloc_trim */
+    int64_t trim_at;                /* the next one may be then, mono ms */
 
     kvp_request_t *request;         /* the reusable decoder */
     msgpack_sbuffer buf;            /* replies and maps we encode */
@@ -61,6 +70,7 @@ struct _kvp_broker_t {
     int64_t warned_at;              /* last rate-limited warning */
     size_t warnings_held;           /* warnings not printed since then */
     bool draining;                  /* interrupted: no more clients */
+    int64_t drain_until;            /* then: replies waiting go until */
     kvp_bmetrics_t *metrics;        /* --metrics, or NULL */
     int64_t metrics_at;             /* next metrics snapshot, mono ms */
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -251,21 +252,49 @@ s_split_args (char *copy, char **argv, int max)
     return argc;
 }
 
-//  fork + exec $KVP_BIN/prog with argv; output appended to a log file.
+//  The log file of `logname` into `log` (size bytes).
+static void
+s_log_path (char *log, size_t size, const char *logname)
+{
+    const char *logdir = getenv ("KVP_TEST_LOGS");
+    snprintf (log, size, "%s/%s.log", logdir ? logdir : "/tmp", logname);
+}
+
+bool
+tk_log_has (const char *name, const char *text)
+{
+    char log [512];
+    s_log_path (log, sizeof log, name);
+    FILE *file = fopen (log, "r");
+    char *line = NULL;
+    size_t size = 0;
+    bool found = false;
+    while (file && !found && getline (&line, &size, file) > 0)
+        found = strstr (line, text) != NULL;
+    free (line);
+    if (file)
+        fclose (file);
+    return found;
+}
+
+//  fork + exec $KVP_BIN/prog with argv, with an open-file limit of
+//  `nofile` when not 0; output appended to a log file.
 static pid_t
-s_spawn (const char *prog, char **argv, const char *logname)
+s_spawn (const char *prog, char **argv, const char *logname, unsigned nofile)
 {
     char path [512];
     snprintf (path, sizeof path, "%s/%s", s_bin_dir (), prog);
     argv [0] = path;
     char log [512];
-    const char *logdir = getenv ("KVP_TEST_LOGS");
-    snprintf (log, sizeof log, "%s/%s.log", logdir ? logdir : "/tmp", logname);
+    s_log_path (log, sizeof log, logname);
     pid_t pid = fork ();
     assert (pid >= 0);
     if (pid == 0) {
         //  If the test dies (a failed assert, a Check timeout), so do we.
         prctl (PR_SET_PDEATHSIG, SIGKILL);
+        struct rlimit limit = { nofile, nofile };
+        if (nofile && setrlimit (RLIMIT_NOFILE, &limit) != 0)
+            _exit (126);
         int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2 (fd, 1);
@@ -291,7 +320,8 @@ tk_broker_start (tk_cluster_t *self)
     int argc = 11;
     argc += s_split_args (extra, argv + argc, TK_ARGS_MAX - argc - 1);
     argv [argc] = NULL;
-    self->broker = s_spawn ("kvp-broker", argv, "broker");
+    self->broker = s_spawn ("kvp-broker", argv, "broker",
+                            self->broker_nofile);
     return self->broker;
 }
 
@@ -312,7 +342,7 @@ tk_worker_start (tk_cluster_t *self, int i)
     int argc = 11;
     argc += s_split_args (extra, argv + argc, TK_ARGS_MAX - argc - 1);
     argv [argc] = NULL;
-    self->workers [i] = s_spawn ("kvp-worker", argv, id);
+    self->workers [i] = s_spawn ("kvp-worker", argv, id, 0);
     return self->workers [i];
 }
 

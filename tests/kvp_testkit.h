@@ -32,6 +32,8 @@ typedef struct {
     int nworkers;                   /* workers configured */
     const char *broker_args;        /* extra flags, space-separated, or NULL */
     const char *worker_args;        /* extra flags for every worker, or NULL */
+    unsigned broker_nofile;         /* the broker's open-file limit, soft
+                                       and hard (0: as the test's) */
 } tk_cluster_t;
 
 /*  Run every test of `suite` (CK_RUN_SUITE / CK_RUN_CASE select, as
@@ -68,6 +70,10 @@ void tk_tmpfs_umount (const char *dir);
 /*  Fill the file system holding `path` with a new file of that name
     (zeros until the disk says no room). Returns the bytes written. */
 size_t tk_fill_disk (const char *path);
+
+/*  Whether the log of a program started here ($KVP_TEST_LOGS/NAME.log:
+    "broker", "w0", ...) holds `text`. */
+bool tk_log_has (const char *name, const char *text);
 
 /*  CPU seconds (user + system) a process has used so far, or -1. */
 double tk_cpu_seconds (pid_t pid);

@@ -18,7 +18,7 @@ if [ -n "${TESTS:-}" ]; then
     for t in $TESTS; do progs+=("$BIN/tests/$t"); done
 else
     # Unit suites first (fast), then the ones that run whole clusters.
-    late="test_broker_sock test_broker_events test_cluster test_faults test_feed test_guest test_chaos test_crash"
+    late="test_broker_sock test_broker_events test_cluster test_faults test_bounds test_feed test_guest test_chaos test_crash"
     for t in "$BIN"/tests/test_*; do
         case " $late " in *" $(basename "$t") "*) ;; *) progs+=("$t") ;; esac
     done

@@ -7,6 +7,7 @@
     1 for any other failure.
 */
 #include "kvp_config.h"
+#include "kvp_fdlimit.h"
 #include "kvp_worker.h"
 
 #include <czmq.h>
@@ -28,6 +29,8 @@ main (int argc, char *argv [])
     zsys_init ();
     zsys_set_logstream (stderr);
     zsys_set_logident ("kvp-worker");
+    kvp_fdlimit_t fdlimit;
+    kvp_fdlimit_raise (&fdlimit);
     int status;
     kvp_worker_t *worker = kvp_worker_new (&config, &status);
     if (!worker) {
@@ -37,8 +40,10 @@ main (int argc, char *argv [])
     char ident [128];
     snprintf (ident, sizeof ident, "kvp-worker %s", kvp_worker_id (worker));
     zsys_set_logident (ident);
-    zsys_notice ("serving from %s (sync %s)", config.data,
-                 config.nosync ? "none" : "full");
+    char limits [160];
+    kvp_fdlimit_describe (&fdlimit, limits, sizeof limits);
+    zsys_notice ("serving from %s (sync %s); %s", config.data,
+                 config.nosync ? "none" : "full", limits);
     status = kvp_worker_run (worker);
     kvp_worker_destroy (&worker);
     kvp_config_release (&config);
