@@ -82,6 +82,12 @@ s_socket (int type, const char *endpoint, int64_t max_msg, int sndhwm,
     zsock_set_rcvhwm (sock, KVP_PROXY_HWM);
     zsock_set_linger (sock, 0);
     zsock_set_maxmsgsize (sock, (int) max_msg);
+    //  Each subscriber's kernel buffer fixed and small (set before the
+    //  bind, it applies to every connection accepted): a stalled one
+    //  fills it at once and then costs the I/O thread nothing, instead of
+    //  taking megabytes of its writes first
+    if (type == ZMQ_XPUB)
+        zsock_set_sndbuf (sock, KVP_PROXY_SNDBUF);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         snprintf (error, size, "cannot bind %s: %s", endpoint,
                   zmq_strerror (zmq_errno ()));

@@ -14,8 +14,9 @@
     events back (section 10). In bytes, a subscriber's queue holds a
     ZeroMQ message header per event frame (2 x 64 bytes) with the event's
     body shared by every subscriber that holds it: at most `hwm` x (128 +
-    the largest event) for a subscriber alone in holding them. Once full,
-    a stalled subscriber costs the fan-out nothing: ZeroMQ skips it until
+    the largest event) for a subscriber alone in holding them, and the
+    kernel's send buffer, fixed at KVP_PROXY_SNDBUF. Once both are full a
+    stalled subscriber costs the fan-out nothing: ZeroMQ skips it until
     it reads again.
     XSUB caps incoming messages at the transport limit (max_msg), XPUB
     at KVP_PROXY_TOPIC_MAX (it hears only subscriptions).
@@ -33,6 +34,8 @@ extern "C" {
 
 #define KVP_PROXY_HWM       10000   /* events read ahead per worker */
 #define KVP_PROXY_TOPIC_MAX 1024    /* a subscription message, bytes */
+#define KVP_PROXY_SNDBUF    (128 << 10) /* kernel send buffer per
+                                           subscriber, bytes */
 
 typedef struct _kvp_proxy_t kvp_proxy_t;
 
