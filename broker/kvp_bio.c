@@ -69,7 +69,6 @@ kvp_bio_send_buf (kvp_broker_t *self, zframe_t **client_p)
     zframe_destroy (client_p);      //  out of memory: nothing to send
 }
 
-
 //  The first frame of a message, without waiting: NULL when none is
 //  queued. Asking ZMQ_EVENTS first (zsock_events) would make libzmq look
 //  at its command pipe on every message, a poll and a getpid system call
