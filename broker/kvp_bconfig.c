@@ -48,13 +48,31 @@ static const kvp_opts_option_t s_options [] = {
     { .name = "queue-limit", .type = KVP_OPTS_UINT, .metavar = "N",
       .def = "4096", .min = 1024, .max = 1000000, S_AT (queue_limit),
       .help = "requests in flight per worker before 32774" },
+    { .name = "queue-bytes", .type = KVP_OPTS_BYTES, .metavar = "BYTES",
+      .def = "64M", .min = 4 * S_MIB, .max = 64 * 1024 * S_MIB,
+      S_AT (queue_bytes),
+      .help = "request bytes in flight per worker before 32774" },
+    { .name = "client-inflight", .type = KVP_OPTS_UINT, .metavar = "N",
+      .def = "1024", .min = 1, .max = 1000000, S_AT (client_inflight),
+      .help = "requests in flight per client before 32774" },
+    { .name = "client-queue", .type = KVP_OPTS_BYTES, .metavar = "BYTES",
+      .def = "64M", .min = S_MIB, .max = 16 * 1024 * S_MIB,
+      S_AT (client_queue),
+      .help = "replies a client has not read and requests it sent "
+              "meanwhile, per client, past which its requests are "
+              "discarded unread" },
+    { .name = "clients-max", .type = KVP_OPTS_UINT, .metavar = "N",
+      .def = "0", .min = 0, .max = 100000000, S_AT (clients_max),
+      .help = "client and subscriber connections at once; one more is "
+              "closed at once (0: the open-file limit less 64 and the "
+              "files open at start, kept for workers)" },
     //  4 MiB + 64 KiB: the largest KVP/1 body plus room for its envelope
     { .name = "max-msg", .type = KVP_OPTS_UINT, .metavar = "BYTES",
       .def = "4259840", .min = 4 * S_MIB, .max = 1024 * S_MIB,
       S_AT (max_msg),
       .help = "transport cap (ZMQ_MAXMSGSIZE) on network-facing sockets" },
     { .name = "events-hwm", .type = KVP_OPTS_UINT, .metavar = "N",
-      .def = "1000000", .min = 1, .max = 100000000, S_AT (events_hwm),
+      .def = "1000", .min = 1, .max = 100000000, S_AT (events_hwm),
       .help = "events queued per subscriber before it loses some (it can "
               "read them back with GetEvents)" },
     { .name = "metrics", .type = KVP_OPTS_STRING, .metavar = "HOST:PORT",

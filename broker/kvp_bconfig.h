@@ -39,6 +39,10 @@ typedef struct {
     uint64_t liveness;          /* --liveness: silent intervals -> down */
     uint64_t deadline_ms;       /* --deadline: a worker's time to answer */
     uint64_t queue_limit;       /* --queue-limit: in flight per worker */
+    uint64_t queue_bytes;       /* --queue-bytes: their bytes per worker */
+    uint64_t client_inflight;   /* --client-inflight: per client */
+    uint64_t client_queue;      /* --client-queue: bytes held per client */
+    uint64_t clients_max;       /* --clients-max: connections, 0: derived */
     uint64_t max_msg;           /* --max-msg: ZMQ_MAXMSGSIZE, bytes */
     uint64_t events_hwm;        /* --events-hwm: queued per subscriber */
     const char *metrics;        /* --metrics HOST:PORT, or NULL: off */

@@ -26,16 +26,21 @@ kvp_bio_warn (kvp_broker_t *self, const char *format, ...)
     self->warnings_held = 0;
 }
 
-//  [identity][empty][KVP1] with more to come; takes the identity frame.
-static void
-s_client_head (kvp_broker_t *self, zframe_t **client_p)
+int
+kvp_bio_send_client (void *arg, zframe_t *identity, zframe_t **body_p)
 {
-    //  ROUTER without mandatory never blocks nor fails on send: a gone or
-    //  full client just loses the reply.
-    if (zframe_send (client_p, self->clients_h, ZFRAME_MORE) == -1)
-        zframe_destroy (client_p);
-    zmq_send (self->clients_h, "", 0, ZMQ_SNDMORE);
-    zmq_send (self->clients_h, KVP_BIO_SIG, KVP_BIO_SIG_LEN, ZMQ_SNDMORE);
+    kvp_broker_t *self = arg;
+    int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
+    //  Mandatory routing: a full client fails here (EAGAIN), a gone one too
+    //  (EHOSTUNREACH); once this frame is in, the rest of the message is
+    if (zmq_send (self->clients_h, zframe_data (identity),
+                  zframe_size (identity), more) == -1)
+        return zmq_errno () == EAGAIN ? EAGAIN : EHOSTUNREACH;
+    zmq_send (self->clients_h, "", 0, more);
+    zmq_send (self->clients_h, KVP_BIO_SIG, KVP_BIO_SIG_LEN, more);
+    if (zframe_send (body_p, self->clients_h, ZFRAME_DONTWAIT) == -1)
+        zframe_destroy (body_p);
+    return 0;
 }
 
 void
@@ -56,19 +61,12 @@ kvp_bio_reply (kvp_broker_t *self, zframe_t **client_p,
 void
 kvp_bio_send_buf (kvp_broker_t *self, zframe_t **client_p)
 {
-    s_client_head (self, client_p);
     if (self->metrics)
         kvp_bmetrics_reply (self->metrics, self->buf.data, self->buf.size);
-    zmq_send (self->clients_h, self->buf.data, self->buf.size, 0);
-}
-
-void
-kvp_bio_forward (kvp_broker_t *self, zframe_t **client_p,
-                 zframe_t **body_p)
-{
-    s_client_head (self, client_p);
-    if (zframe_send (body_p, self->clients_h, 0) == -1)
-        zframe_destroy (body_p);
+    zframe_t *body = zframe_new (self->buf.data, self->buf.size);
+    if (body)
+        kvp_peers_send (self->peers, client_p, &body);
+    zframe_destroy (client_p);      //  out of memory: nothing to send
 }
 
 //  The first frame of a message, without waiting: NULL when none is

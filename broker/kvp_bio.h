@@ -30,15 +30,16 @@ void
                    const char *format, ...)
     __attribute__ ((format (printf, 5, 6)));
 
-/*  Send the body encoded in self->buf to a client, taking the identity.
-    A gone or full client just loses it. */
+/*  Send the body encoded in self->buf to a client, taking the identity:
+    through self->peers, so it waits there when the client's queue is
+    full; a gone client loses it. */
 void
     kvp_bio_send_buf (kvp_broker_t *self, zframe_t **client_p);
 
-/*  Send a body (a worker's reply, moved) to a client, taking both frames. */
-void
-    kvp_bio_forward (kvp_broker_t *self, zframe_t **client_p,
-                     zframe_t **body_p);
+/*  kvp_peers_send_fn for self->peers (arg is the broker): one reply as
+    [identity][empty][KVP1][body], never blocking. */
+int
+    kvp_bio_send_client (void *arg, zframe_t *identity, zframe_t **body_p);
 
 /*  What kvp_bio_drain hands each message to: its frames (at most the
     `max` given to kvp_bio_drain) and its total frame count, which may be

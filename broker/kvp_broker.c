@@ -8,13 +8,23 @@
 #include "kvp_bio.h"
 #include "kvp_dir.h"
 #include "kvp_notify.h"
+#include "kvp_idkey.h"
+#include "kvp_fdlimit.h"
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
-#define S_SNDHWM        100000      //  messages queued per peer
+#define S_CLIENT_SNDHWM 64          //  replies ZeroMQ queues per client
+                                    //  (more wait in self->peers, in bytes)
+#define S_CLIENT_RCVHWM 256         //  requests it reads ahead per client
+#define S_WORKER_SLACK  1024        //  a worker's queue: --queue-limit
+                                    //  requests and this many commands
 #define S_LINGER_MS     2000        //  flush the last replies at exit
 #define S_METRICS_MS    500         //  metrics snapshot period
+#define S_FD_RESERVE    64          //  descriptors no client may take
+                                    //  (workers, files, the metrics)
+#define S_TRIM_MS       1000        //  malloc_trim at most this often
 
 //  --- construction --------------------------------------------------------
 
@@ -28,17 +38,22 @@ s_on_hangup (int signum)
 }
 
 //  A ROUTER bound to `endpoint` (secured in the ZAP `domain` when CURVE is
-//  on), or NULL (reason logged).
+//  on) queueing `sndhwm` messages to a peer and reading `rcvhwm` ahead, or
+//  NULL (reason logged). Mandatory routing: a send to a full or gone peer
+//  fails (EAGAIN, EHOSTUNREACH) rather than vanish, and never waits.
 static zsock_t *
 s_router (kvp_broker_t *self, const char *role, const char *endpoint,
-          const char *domain)
+          const char *domain, int sndhwm, int rcvhwm)
 {
     zsock_t *sock = zsock_new (ZMQ_ROUTER);
     if (!sock)
         return NULL;
     kvp_curve_server (self->curve, sock, domain);
     zsock_set_maxmsgsize (sock, (int) self->config.max_msg);
-    zsock_set_sndhwm (sock, S_SNDHWM);
+    zsock_set_sndhwm (sock, sndhwm);
+    zsock_set_rcvhwm (sock, rcvhwm);
+    zsock_set_router_mandatory (sock, 1);
+    zsock_set_sndtimeo (sock, 0);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         zsys_error ("%s: cannot bind the %s endpoint %s: %s", self->logid,
                     role, endpoint, zmq_strerror (zmq_errno ()));
@@ -79,77 +94,72 @@ s_open_sockets (kvp_broker_t *self)
 {
     const kvp_bconfig_t *config = &self->config;
     self->clients = s_router (self, "clients", config->clients,
-                              KVP_CURVE_CLIENTS);
+                              KVP_CURVE_CLIENTS, S_CLIENT_SNDHWM,
+                              S_CLIENT_RCVHWM);
     self->workers = self->clients
                   ? s_router (self, "workers", config->workers,
-                              KVP_CURVE_WORKERS) : NULL;
+                              KVP_CURVE_WORKERS,
+                              (int) config->queue_limit + S_WORKER_SLACK,
+                              (int) config->queue_limit + S_WORKER_SLACK)
+                  : NULL;
     if (!self->workers)
         return false;
     zsock_set_linger (self->clients, S_LINGER_MS);
-    //  A send to a gone worker must fail (EHOSTUNREACH) rather than vanish:
-    //  it tells us at once that the worker is down.
-    zsock_set_router_mandatory (self->workers, 1);
     self->clients_h = zsock_resolve (self->clients);
     self->workers_h = zsock_resolve (self->workers);
+    self->clients_conns = kvp_conns_new (self->clients, "clients",
+                                         &self->budget, self->logid);
+    self->workers_conns = kvp_conns_new (self->workers, "workers",
+                                         &self->workers_budget, self->logid);
+    if (!self->clients_conns || !self->workers_conns) {
+        zsys_error ("%s: cannot monitor the sockets", self->logid);
+        return false;
+    }
     char error [256];
     self->events = kvp_proxy_new (config->events_in, config->events,
                                   (int64_t) config->max_msg,
                                   (int) config->events_hwm, self->curve,
+                                  &self->budget,
                                   self->logid, error, sizeof error);
     if (!self->events)
         zsys_error ("%s: %s", self->logid, error);
     return self->events != NULL;
 }
 
-//  Hash, compare, copy and free routing ids (kept as a length byte then
-//  the bytes) for the sessions table.
-static size_t
-s_id_hash (const void *key)
-{
-    const uint8_t *id = key;
-    return kvp_fnv1a32 (id + 1, id [0]);
-}
-
-static int
-s_id_compare (const void *a, const void *b)
-{
-    const uint8_t *x = a, *y = b;
-    if (x [0] != y [0])
-        return x [0] < y [0] ? -1 : 1;
-    return memcmp (x + 1, y + 1, x [0]);
-}
-
-static void *
-s_id_dup (const void *key)
-{
-    const uint8_t *id = key;
-    uint8_t *copy = malloc (1 + id [0]);
-    if (copy)
-        memcpy (copy, id, 1 + id [0]);
-    return copy;
-}
-
+//  Raise the open-file limit to the hard limit, and keep clients and
+//  subscribers S_FD_RESERVE descriptors under it (or at --clients-max).
 static void
-s_id_free (void **key_p)
+s_limit_clients (kvp_broker_t *self)
 {
-    free (*key_p);
-    *key_p = NULL;
+    kvp_fdlimit_t limit;
+    kvp_fdlimit_raise (&limit);
+    char text [160];
+    kvp_fdlimit_describe (&limit, text, sizeof text);
+    int64_t cap = (int64_t) self->config.clients_max;
+    if (!cap) {
+        cap = (int64_t) limit.soft - (int64_t) kvp_fdlimit_open ()
+            - S_FD_RESERVE;
+        cap = cap > 1 ? cap : 1;
+    }
+    self->budget.cap = cap;
+    zsys_notice ("%s: %s; at most %lld client and subscriber connections",
+                 self->logid, text, (long long) cap);
 }
 
 static bool
 s_make_tables (kvp_broker_t *self)
 {
     self->inflight = kvp_inflight_new ();
+    self->peers = kvp_peers_new (self->config.client_inflight,
+                                 self->config.client_queue,
+                                 kvp_bio_send_client, self);
     self->request = kvp_request_new ();
     self->sessions = zhashx_new ();
     self->scratch = calloc (self->nparts, sizeof *self->scratch);
-    if (!self->inflight || !self->request || !self->sessions
+    if (!self->inflight || !self->peers || !self->request || !self->sessions
     ||  !self->scratch)
         return false;
-    zhashx_set_key_hasher (self->sessions, s_id_hash);
-    zhashx_set_key_comparator (self->sessions, s_id_compare);
-    zhashx_set_key_duplicator (self->sessions, s_id_dup);
-    zhashx_set_key_destructor (self->sessions, s_id_free);
+    kvp_idkey_table (self->sessions);
     zhashx_set_destructor (self->sessions,
                            (zhashx_destructor_fn *) kvp_session_destroy);
     msgpack_sbuffer_init (&self->buf);
@@ -243,6 +253,7 @@ kvp_broker_new (const kvp_bconfig_t *config, int *exit_code)
         kvp_broker_destroy (&self);
         return NULL;
     }
+    s_limit_clients (self);
     if (!s_open_registry (self, exit_code)
     ||  !s_make_tables (self)
     ||  !s_open_sockets (self)
@@ -269,8 +280,11 @@ kvp_broker_destroy (kvp_broker_t **self_p)
     kvp_proxy_destroy (&self->events);
     //  Entries still in flight hold client frames; the table frees them.
     kvp_inflight_destroy (&self->inflight);
+    kvp_peers_destroy (&self->peers);
     kvp_broker_workers_clear (self);
     zhashx_destroy (&self->sessions);
+    kvp_conns_destroy (&self->clients_conns);
+    kvp_conns_destroy (&self->workers_conns);
     zsock_destroy (&self->clients);
     zsock_destroy (&self->workers);
     kvp_zap_destroy (&self->zap);
@@ -293,13 +307,12 @@ s_expire_deadlines (kvp_broker_t *self)
 {
     kvp_flight_t *entry;
     while ((entry = kvp_inflight_expire (self->inflight, self->now))) {
-        kvp_session_t *session = entry->worker;
-        kvp_session_inflight_add (session, -1);
         self->timeouts++;
         kvp_bio_reply (self, &entry->client, &entry->rid, KVP_RC_TIMEOUT,
                        "no answer from worker %s within %llu ms",
-                       kvp_session_name (session),
+                       kvp_session_name (entry->worker),
                        (unsigned long long) self->config.deadline_ms);
+        kvp_broker_flight_done (self, entry);
         kvp_inflight_release (self->inflight, &entry);
     }
 }
@@ -316,6 +329,9 @@ s_timeout (kvp_broker_t *self)
         next = self->metrics_at;
     if (kvp_notify_due () < next)
         next = kvp_notify_due ();
+    int64_t retry = kvp_peers_next (self->peers);
+    if (retry >= 0 && retry < next)
+        next = retry;
     return next > self->now ? (long) (next - self->now) : 0;
 }
 
@@ -340,6 +356,22 @@ s_publish_metrics (kvp_broker_t *self)
     self->metrics_at = self->now + S_METRICS_MS;
 }
 
+//  Peers gone since the last look: give the memory they held back to the
+//  system, which glibc otherwise keeps in its arenas for good (a broker
+//  that once served a burst of slow peers would stay at that size). At
+//  most every S_TRIM_MS: malloc_trim walks the heap.
+static void
+s_trim (kvp_broker_t *self)
+{
+    uint64_t gone = atomic_load (&self->budget.closed)
+                  + kvp_peers_gone (self->peers);
+    if (gone == self->trimmed || self->now < self->trim_at)
+        return;
+    malloc_trim (0);
+    self->trimmed = gone;
+    self->trim_at = self->now + S_TRIM_MS;
+}
+
 static void
 s_timers (kvp_broker_t *self)
 {
@@ -351,6 +383,12 @@ s_timers (kvp_broker_t *self)
         self->heartbeat_at = self->now + (int64_t) self->config.heartbeat_ms;
     }
     s_expire_deadlines (self);
+    //  Replies that waited for their clients, then what those clients
+    //  sent meanwhile (not while stopping: no more requests then)
+    kvp_peers_pump (self->peers, self->now,
+                    self->draining ? 0 : KVP_BIO_BATCH,
+                    kvp_broker_clients_serve, self);
+    s_trim (self);
 }
 
 //  On the first interrupt: stop reading clients, keep serving workers.
@@ -366,9 +404,21 @@ s_check_interrupt (kvp_broker_t *self)
     if (zsys_interrupted && !self->draining) {
         self->draining = true;
         kvp_notify_stopping ();
+        self->drain_until = self->now + (int64_t) self->config.deadline_ms
+                          + S_LINGER_MS;
         zsys_notice ("%s: stopping; %zu requests in flight", self->logid,
                      kvp_inflight_size (self->inflight));
     }
+}
+
+//  Stopped: nothing in flight, and no reply waiting for a client (or no
+//  more time for them).
+static bool
+s_drained (kvp_broker_t *self)
+{
+    return self->draining && kvp_inflight_size (self->inflight) == 0
+        && (kvp_peers_replies (self->peers) == 0
+            || self->now >= self->drain_until);
 }
 
 int
@@ -379,22 +429,30 @@ kvp_broker_run (kvp_broker_t *self)
     kvp_notify_ready ("routing %u partitions; clients %s", self->nparts,
                       self->config.clients);
     //  Workers first: their replies free in-flight room for clients.
+    //  Workers first: their replies free in-flight room for clients. The
+    //  clients' socket last: no more of it while stopping.
     zmq_pollitem_t items [] = {
         { self->workers_h, 0, ZMQ_POLLIN, 0 },
+        { kvp_conns_handle (self->workers_conns), 0, ZMQ_POLLIN, 0 },
+        { kvp_conns_handle (self->clients_conns), 0, ZMQ_POLLIN, 0 },
         { self->clients_h, 0, ZMQ_POLLIN, 0 },
     };
     while (true) {
         s_check_interrupt (self);
-        if (self->draining && kvp_inflight_size (self->inflight) == 0)
+        if (s_drained (self))
             break;
-        int nitems = self->draining ? 1 : 2;
+        int nitems = self->draining ? 3 : 4;
         int rc = zmq_poll (items, nitems, s_timeout (self));
         if (rc == -1 && errno != EINTR)
             break;                  //  the context is gone
         self->now = zclock_mono ();
         if (rc > 0 && (items [0].revents & ZMQ_POLLIN))
             kvp_broker_workers_ready (self);
-        if (rc > 0 && nitems > 1 && (items [1].revents & ZMQ_POLLIN))
+        if (rc > 0 && (items [1].revents & ZMQ_POLLIN))
+            kvp_conns_ready (self->workers_conns);
+        if (rc > 0 && (items [2].revents & ZMQ_POLLIN))
+            kvp_conns_ready (self->clients_conns);
+        if (rc > 0 && nitems > 3 && (items [3].revents & ZMQ_POLLIN))
             kvp_broker_clients_ready (self);
         s_timers (self);
     }

@@ -21,8 +21,10 @@
 #include "kvp_bmetrics.h"
 #include "kvp_curve.h"
 #include "kvp_zap.h"
+#include "kvp_conns.h"
 #include "kvp_proxy.h"
 #include "kvp_inflight.h"
+#include "kvp_peers.h"
 #include "kvp_owners.h"
 #include "kvp_session.h"
 #include "kvp_registry.h"
@@ -41,6 +43,7 @@ struct _kvp_broker_t {
     kvp_registry_t *registry;       /* ownership on disk */
     kvp_owners_t *owners;           /* ownership in memory, liveness */
     kvp_inflight_t *inflight;       /* routed requests awaiting a reply */
+    kvp_peers_t *peers;             /* clients: in flight, replies waiting */
     kvp_proxy_t *events;            /* the XSUB -> XPUB proxy thread */
     uint32_t nparts;                /* N */
 
@@ -49,6 +52,12 @@ struct _kvp_broker_t {
     void *clients_h;                /* their libzmq handles */
     void *workers_h;
     zhashx_t *sessions;             /* routing id -> kvp_session_t */
+    kvp_conns_budget_t budget;      /* client and subscriber connections */
+    kvp_conns_budget_t workers_budget;  /* worker connections: no cap */
+    kvp_conns_t *clients_conns;     /* their monitors */
+    kvp_conns_t *workers_conns;
+    uint64_t trimmed;               /* peers gone at the last malloc_trim */
+    int64_t trim_at;                /* the next one may be then, mono ms */
 
     kvp_request_t *request;         /* the reusable decoder */
     msgpack_sbuffer buf;            /* replies and maps we encode */
@@ -63,6 +72,7 @@ struct _kvp_broker_t {
     int64_t warned_at;              /* last rate-limited warning */
     size_t warnings_held;           /* warnings not printed since then */
     bool draining;                  /* interrupted: no more clients */
+    int64_t drain_until;            /* then: replies waiting go until */
     kvp_bmetrics_t *metrics;        /* --metrics, or NULL */
     kvp_curve_t *curve;             /* --curve-secret, or NULL: plain */
     kvp_zap_t *zap;                 /* who may connect, when secured */

@@ -274,7 +274,9 @@ s_owner (kvp_broker_t *self, s_msg_t *msg)
                   "partition %u: worker %s is down", msg->part, owner);
         return NULL;
     }
-    if (kvp_session_inflight (session) >= self->config.queue_limit) {
+    if (kvp_session_inflight (session) >= self->config.queue_limit
+    ||  kvp_session_inflight_bytes (session) + zframe_size (*msg->body_p)
+        > self->config.queue_bytes) {
         s_refuse (self, msg, KVP_RC_IN_USE,
                   "worker %s is over its queue limit", owner);
         return NULL;
@@ -282,25 +284,37 @@ s_owner (kvp_broker_t *self, s_msg_t *msg)
     return session;
 }
 
-//  Remember the request and send it on; the body frame is moved.
+//  Remember the request (counted in flight for its client, which may be
+//  at its bound: then 32774) and send it on; the body frame is moved.
 static void
 s_dispatch (kvp_broker_t *self, s_msg_t *msg, kvp_session_t *session)
 {
     const kvp_route_t *route = &msg->route;
+    kvp_peer_t *peer = kvp_peers_route_begin (self->peers, *msg->client_p);
+    if (!peer) {
+        s_refuse (self, msg, KVP_RC_IN_USE, "this client has %llu requests "
+                  "in flight, the most it may have; retry later",
+                  (unsigned long long) self->config.client_inflight);
+        return;
+    }
     kvp_flight_t *entry = kvp_inflight_add (
         self->inflight, msg->client_p, &route->rid, session,
         self->now + (int64_t) self->config.deadline_ms);
     if (!entry) {
+        kvp_peers_route_end (self->peers, peer);
         s_refuse (self, msg, KVP_RC_IN_USE, "broker out of memory");
         return;
     }
+    entry->peer = peer;
+    entry->op = route->op;
+    entry->bytes = zframe_size (*msg->body_p);
     int rc = kvp_broker_send_request (self, session, entry->tag, msg->part,
                                       route->has_guid ? &route->guid : NULL,
                                       msg->body_p);
     if (rc == 0) {
         if (self->metrics)
             entry->sent_us = zclock_usecs ();
-        kvp_session_inflight_add (session, 1);
+        kvp_session_inflight_add (session, 1, entry->bytes);
         self->routed++;
         self->light += !msg->decoded;
         return;
@@ -311,6 +325,7 @@ s_dispatch (kvp_broker_t *self, s_msg_t *msg, kvp_session_t *session)
     *msg->client_p = entry->client;
     entry->client = NULL;
     kvp_inflight_release (self->inflight, &entry);
+    kvp_peers_route_end (self->peers, peer);
     const char *name = kvp_session_name (session);
     if (rc == EHOSTUNREACH) {
         s_refuse (self, msg, KVP_RC_NOT_AVAILABLE,
@@ -417,7 +432,30 @@ s_serve (kvp_broker_t *self, zframe_t **frames, size_t total)
 }
 
 void
+kvp_broker_clients_serve (void *arg, zframe_t **frames, size_t total)
+{
+    s_serve ((kvp_broker_t *) arg, frames, total);
+}
+
+//  A message read: set aside while its sender leaves its replies
+//  waiting (backpressure), discarded past its bytes, else served.
+static void
+s_arrive (kvp_broker_t *self, zframe_t **frames, size_t total)
+{
+    kvp_peers_hold_t held = kvp_peers_hold (self->peers, frames, total);
+    if (held == KVP_PEERS_SERVE)
+        s_serve (self, frames, total);
+    else
+    if (held == KVP_PEERS_DISCARDED)
+        kvp_bio_warn (self, "discarded a request unread: its client has "
+                      "replies waiting and over --client-queue %llu bytes "
+                      "held (%llu discarded so far)",
+                      (unsigned long long) self->config.client_queue,
+                      (unsigned long long) kvp_peers_discarded (self->peers));
+}
+
+void
 kvp_broker_clients_ready (kvp_broker_t *self)
 {
-    kvp_bio_drain (self, self->clients_h, F_COUNT, s_serve);
+    kvp_bio_drain (self, self->clients_h, F_COUNT, s_arrive);
 }

@@ -9,9 +9,16 @@
 
 #include "kvp_broker_priv.h"
 
-/*  Serve up to KVP_BIO_BATCH client messages waiting on self->clients. */
+/*  Serve up to KVP_BIO_BATCH client messages waiting on self->clients;
+    those of a client whose replies wait in self->peers are set aside
+    (kvp_peers_hold). */
 void
     kvp_broker_clients_ready (kvp_broker_t *self);
+
+/*  kvp_peers_serve_fn (arg is the broker): serve one message that was set
+    aside, now that its client takes its replies again. */
+void
+    kvp_broker_clients_serve (void *arg, zframe_t **frames, size_t total);
 
 /*  Whether the broker has a handler for `op` (the ops the op table routes
     KVP_BY_BROKER must all have one; tests/test_op.c checks). */

@@ -160,7 +160,7 @@ s_entry_get (kvp_inflight_t *self)
     if (entry) {
         entry->prev = entry->next = NULL;
         entry->rid_heap = NULL;
-        entry->pub.client = NULL;
+        entry->pub = (kvp_flight_t) { .client = NULL };
     }
     return entry;
 }

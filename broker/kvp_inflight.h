@@ -40,6 +40,11 @@ typedef struct {
     int64_t deadline;           /* monotonic ms when the client gets 32772 */
     int64_t sent_us;            /* monotonic us when sent; set by the
                                    caller, for metrics only */
+    void *peer;                 /* the client (kvp_peers), borrowed; set
+                                   by the caller */
+    size_t bytes;               /* the request body's size; set by the
+                                   caller */
+    int op;                     /* its kvp_op_t; set by the caller */
 } kvp_flight_t;
 
 typedef struct _kvp_inflight_t kvp_inflight_t;

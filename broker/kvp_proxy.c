@@ -26,6 +26,7 @@ typedef struct {
     int64_t max_msg;
     int hwm;                        //  XPUB send high-water mark
     const kvp_curve_t *curve;       //  the broker's keys, or NULL
+    kvp_conns_budget_t *budget;     //  subscribers count against it
     char logid [64];
     s_counts_t *counts;             //  in the kvp_proxy_t, which outlives
                                     //  the actor
@@ -84,8 +85,13 @@ s_socket (int type, const char *endpoint, int64_t max_msg, int sndhwm,
     zsock_set_sndhwm (sock, sndhwm);
     zsock_set_rcvhwm (sock, KVP_PROXY_HWM);
     zsock_set_linger (sock, 0);
-    if (max_msg > 0)
-        zsock_set_maxmsgsize (sock, (int) max_msg);
+    zsock_set_maxmsgsize (sock, (int) max_msg);
+    //  Each subscriber's kernel buffer fixed and small (set before the
+    //  bind, it applies to every connection accepted): a stalled one
+    //  fills it at once and then costs the I/O thread nothing, instead of
+    //  taking megabytes of its writes first
+    if (type == ZMQ_XPUB)
+        zsock_set_sndbuf (sock, KVP_PROXY_SNDBUF);
     if (zsock_bind (sock, "%s", endpoint) == -1) {
         snprintf (error, size, "cannot bind %s: %s", endpoint,
                   zmq_strerror (zmq_errno ()));
@@ -107,12 +113,19 @@ s_term (zsock_t *pipe)
 }
 
 static void
-s_loop (zsock_t *pipe, zsock_t *xsub, zsock_t *xpub, s_counts_t *counts)
+s_loop (zsock_t *pipe, zsock_t *xsub, zsock_t *xpub, s_counts_t *counts,
+        kvp_conns_t *conns)
 {
     zpoller_t *poller = zpoller_new (pipe, xsub, xpub, NULL);
+    void *watch = conns ? kvp_conns_handle (conns) : NULL;
+    if (watch)
+        zpoller_add (poller, watch);
     zpoller_set_nonstop (poller, true);
     while (true) {
         void *which = zpoller_wait (poller, -1);
+        if (which && which == watch)
+            kvp_conns_ready (conns);
+        else
         if (which == xsub)
             s_forward (zsock_resolve (xsub), zsock_resolve (xpub), counts);
         else
@@ -134,39 +147,45 @@ s_actor (zsock_t *pipe, void *argp)
     s_args_t *args = (s_args_t *) argp;
     char error [256] = "";
     zsock_signal (pipe, 0);
-    //  XSUB capped like every network-facing socket; XPUB faces only
-    //  subscribers, whose messages are subscriptions.
+    //  XSUB capped like every network-facing socket; XPUB hears only
+    //  subscriptions, a topic each
     zsock_t *xsub = s_socket (ZMQ_XSUB, args->events_in, args->max_msg,
                               KVP_PROXY_HWM, args, KVP_CURVE_WORKERS,
                               error, sizeof error);
-    zsock_t *xpub = xsub ? s_socket (ZMQ_XPUB, args->events, 0, args->hwm,
+    zsock_t *xpub = xsub ? s_socket (ZMQ_XPUB, args->events,
+                                     KVP_PROXY_TOPIC_MAX, args->hwm,
                                      args, KVP_CURVE_CLIENTS,
                                      error, sizeof error) : NULL;
     if (xpub)
         zsys_info ("%s: events proxy %s -> %s", args->logid,
                    args->events_in, args->events);
+    kvp_conns_t *conns = xpub ? kvp_conns_new (xpub, "events",
+                                               args->budget, args->logid)
+                              : NULL;
     //  After this the creator returns and `args` is gone.
     s_counts_t *counts = args->counts;
     zstr_send (pipe, xpub ? "" : error);
     if (xpub)
-        s_loop (pipe, xsub, xpub, counts);
+        s_loop (pipe, xsub, xpub, counts, conns);
     else
         while (!s_term (pipe))
             ;                       //  the creator sends $TERM next
+    kvp_conns_destroy (&conns);
     zsock_destroy (&xsub);
     zsock_destroy (&xpub);
 }
 
 kvp_proxy_t *
 kvp_proxy_new (const char *events_in, const char *events, int64_t max_msg,
-               int hwm, const kvp_curve_t *curve, const char *logid,
+               int hwm, const kvp_curve_t *curve,
+               kvp_conns_budget_t *budget, const char *logid,
                char *error, size_t size)
 {
     kvp_proxy_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     s_args_t args = { events_in, events, max_msg,
-                      hwm > 0 ? hwm : KVP_PROXY_HWM, curve, "",
+                      hwm > 0 ? hwm : KVP_PROXY_HWM, curve, budget, "",
                       &self->counts };
     snprintf (args.logid, sizeof args.logid, "%s", logid);
     self->actor = zactor_new (s_actor, &args);

@@ -5,15 +5,21 @@
     to XPUB, subscriptions (and unsubscriptions) from XPUB back to XSUB so
     they reach the workers' PUB sockets, which filter at the source.
 
-    High-water marks: XSUB holds up to KVP_PROXY_HWM messages per worker
-    and XPUB up to `hwm` per subscriber (the broker's --events-hwm, by
-    default as many), so a burst of events is queued rather than
-    dropped. XPUB never
-    blocks (ZMQ_XPUB_NODROP stays off): when one subscriber's queue is full,
-    that subscriber loses the messages past the mark, the other subscribers
-    and the proxy carry on. A gap in `seq` shows the loss (spec section 7),
-    and GetEvents reads the lost events back (section 10).
-    XSUB also caps incoming messages at the transport limit (max_msg).
+    High-water marks: XSUB reads ahead up to KVP_PROXY_HWM events per
+    worker and XPUB queues up to `hwm` per subscriber (the broker's
+    --events-hwm). XPUB never blocks (ZMQ_XPUB_NODROP stays off): when
+    one subscriber's queue is full, that subscriber loses the events past
+    the mark, the other subscribers and the proxy carry on. A gap in
+    `seq` shows the loss (spec section 7), and GetEvents reads the lost
+    events back (section 10). In bytes, a subscriber's queue holds a
+    ZeroMQ message header per event frame (2 x 64 bytes) with the event's
+    body shared by every subscriber that holds it: at most `hwm` x (128 +
+    the largest event) for a subscriber alone in holding them, and the
+    kernel's send buffer, fixed at KVP_PROXY_SNDBUF. Once both are full a
+    stalled subscriber costs the fan-out nothing: ZeroMQ skips it until
+    it reads again.
+    XSUB caps incoming messages at the transport limit (max_msg), XPUB
+    at KVP_PROXY_TOPIC_MAX (it hears only subscriptions).
 */
 #ifndef KVP_PROXY_H_INCLUDED
 #define KVP_PROXY_H_INCLUDED
@@ -21,25 +27,31 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "kvp_curve.h"
+#include "kvp_conns.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define KVP_PROXY_HWM   1000000     /* messages queued per peer */
+#define KVP_PROXY_HWM       10000   /* events read ahead per worker */
+#define KVP_PROXY_TOPIC_MAX 1024    /* a subscription message, bytes */
+#define KVP_PROXY_SNDBUF    (128 << 10) /* kernel send buffer per
+                                           subscriber, bytes */
 
 typedef struct _kvp_proxy_t kvp_proxy_t;
 
 /*  Start the proxy: bind XSUB to `events_in` and XPUB to `events`, with
     ZMQ_MAXMSGSIZE `max_msg` on XSUB and a send high-water mark of `hwm`
-    messages (0: KVP_PROXY_HWM) on XPUB. Returns NULL if a bind fails (the
-    reason is written into `error`, `size` bytes). With `curve` (the
-    broker's keys; NULL: plain) both are CURVE servers, XSUB in the
-    workers' ZAP domain and XPUB in the clients'. `logid` prefixes its
-    log lines (copied). */
+    messages (0: KVP_PROXY_HWM) on XPUB. Subscribers' connections count
+    against `budget` (kvp_conns; borrowed, must outlive the proxy). With
+    `curve` (the broker's keys; NULL: plain) both are CURVE servers, XSUB
+    in the workers' ZAP domain and XPUB in the clients'. Returns NULL if a
+    bind fails (the reason is written into `error`, `size` bytes). `logid`
+    prefixes its log lines (copied). */
 kvp_proxy_t *
     kvp_proxy_new (const char *events_in, const char *events,
                    int64_t max_msg, int hwm, const kvp_curve_t *curve,
+                   kvp_conns_budget_t *budget,
                    const char *logid, char *error, size_t size);
 
 /*  The events the proxy has handed to XPUB since it started (XPUB gives

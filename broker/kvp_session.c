@@ -13,6 +13,7 @@ struct _kvp_session_t {
     char name [KVP_WORKER_ID_MAX + 1];              //  from REGISTER
     int64_t expires;                //  monotonic ms: silent after this
     size_t inflight;                //  requests sent, not yet answered
+    size_t inflight_bytes;          //  their bodies
     int64_t refused_at;             //  last REFUSE, monotonic ms
 };
 
@@ -162,11 +163,22 @@ kvp_session_inflight (kvp_session_t *self)
     return self->inflight;
 }
 
+size_t
+kvp_session_inflight_bytes (kvp_session_t *self)
+{
+    return self->inflight_bytes;
+}
+
 void
-kvp_session_inflight_add (kvp_session_t *self, int delta)
+kvp_session_inflight_add (kvp_session_t *self, int delta, size_t bytes)
 {
     assert (delta >= 0 || self->inflight >= (size_t) -delta);
+    assert (delta >= 0 || self->inflight_bytes >= bytes);
     self->inflight += delta;
+    if (delta >= 0)
+        self->inflight_bytes += bytes;
+    else
+        self->inflight_bytes -= bytes;
 }
 
 int64_t

@@ -118,11 +118,14 @@ int64_t
 void
     kvp_session_set_expires (kvp_session_t *self, int64_t when);
 
-/*  Requests in flight to this worker: read, and add `delta` (+1 / -1). */
+/*  Requests in flight to this worker and the bytes of their bodies: read,
+    and add a request of `bytes` (delta +1) or take it away (delta -1). */
 size_t
     kvp_session_inflight (kvp_session_t *self);
+size_t
+    kvp_session_inflight_bytes (kvp_session_t *self);
 void
-    kvp_session_inflight_add (kvp_session_t *self, int delta);
+    kvp_session_inflight_add (kvp_session_t *self, int delta, size_t bytes);
 
 /*  Monotonic ms of the last REFUSE sent to it (to rate-limit them). */
 int64_t

@@ -5,6 +5,7 @@
 #include "kvp_broker_priv.h"
 #include "kvp_workers.h"
 #include "kvp_bio.h"
+#include "kvp_idkey.h"
 #include <errno.h>
 
 //  The frames we look at: [identity][command][arg][arg].
@@ -122,17 +123,23 @@ s_reject (kvp_session_t *session, void *ctx)
                   "told it to register", *name ? name : "(never named)");
 }
 
+void
+kvp_broker_flight_done (kvp_broker_t *self, kvp_flight_t *entry)
+{
+    kvp_session_inflight_add (entry->worker, -1, entry->bytes);
+    kvp_peers_route_end (self->peers, entry->peer);
+}
+
 static void
 s_fail_one (kvp_flight_t *entry, void *arg)
 {
     kvp_broker_t *self = arg;
-    kvp_session_t *session = entry->worker;
-    kvp_session_inflight_add (session, -1);
     self->lost++;
     kvp_bio_reply (self, &entry->client, &entry->rid,
                    KVP_RC_STATUS_UNKNOWN, "worker %s went away; the "
                    "request may or may not have been applied",
-                   kvp_session_name (session));
+                   kvp_session_name (entry->worker));
+    kvp_broker_flight_done (self, entry);
 }
 
 static void
@@ -277,6 +284,28 @@ s_on_bye (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
     s_event (self, session, KVP_SESSION_BYE);
 }
 
+//  A worker's reply to its client. A read's reply that would take a
+//  client past its bytes while it does not read is answered 32774
+//  instead: asking again costs nothing; a write's is always kept.
+static void
+s_forward (kvp_broker_t *self, kvp_flight_t *entry, zframe_t **body_p)
+{
+    size_t size = zframe_size (*body_p);
+    if (!kvp_op_writes ((kvp_op_t) entry->op)
+    &&  kvp_peers_crowded (self->peers, entry->peer, size)) {
+        kvp_bio_reply (self, &entry->client, &entry->rid, KVP_RC_IN_USE,
+                       "a reply of %zu bytes not kept: this client leaves "
+                       "its replies unread (over --client-queue); ask "
+                       "again", size);
+        return;
+    }
+    if (self->metrics)
+        kvp_bmetrics_forward (self->metrics, zframe_data (*body_p), size,
+                              (double) (zclock_usecs () - entry->sent_us)
+                              / 1e6);
+    kvp_peers_reply (self->peers, entry->peer, &entry->client, body_p);
+}
+
 static void
 s_on_reply (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
 {
@@ -297,14 +326,9 @@ s_on_reply (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
         return;
     }
     entry = kvp_inflight_take (self->inflight, tag);
-    kvp_session_inflight_add (session, -1);
     self->answered++;
-    if (self->metrics)
-        kvp_bmetrics_forward (self->metrics, zframe_data (frames [W_ARG2]),
-                              zframe_size (frames [W_ARG2]),
-                              (double) (zclock_usecs () - entry->sent_us)
-                              / 1e6);
-    kvp_bio_forward (self, &entry->client, &frames [W_ARG2]);
+    s_forward (self, entry, &frames [W_ARG2]);
+    kvp_broker_flight_done (self, entry);
     kvp_inflight_release (self->inflight, &entry);
 }
 
@@ -329,15 +353,12 @@ static const struct {
 static kvp_session_t *
 s_session (kvp_broker_t *self, zframe_t *identity)
 {
-    size_t len = zframe_size (identity);
-    if (len == 0 || len > KVP_SESSION_IDENTITY_MAX)
+    uint8_t key [KVP_IDKEY_MAX];
+    if (!kvp_idkey_set (key, zframe_data (identity), zframe_size (identity)))
         return NULL;
-    uint8_t key [1 + KVP_SESSION_IDENTITY_MAX];
-    key [0] = (uint8_t) len;
-    memcpy (key + 1, zframe_data (identity), len);
     kvp_session_t *session = zhashx_lookup (self->sessions, key);
     if (!session) {
-        session = kvp_session_new (key + 1, len);
+        session = kvp_session_new (key + 1, key [0]);
         if (!session)
             return NULL;
         kvp_session_set_expires (session, self->now + self->silence_ms);

@@ -36,6 +36,12 @@ int
 void
     kvp_broker_worker_gone (kvp_broker_t *self, kvp_session_t *session);
 
+/*  A request in flight is over (answered, expired, or lost with its
+    worker): its worker and its client have one fewer in flight. Call
+    after its reply is sent; the entry stays the caller's to release. */
+void
+    kvp_broker_flight_done (kvp_broker_t *self, kvp_flight_t *entry);
+
 /*  Destroy every session (at the end). */
 void
     kvp_broker_workers_clear (kvp_broker_t *self);

@@ -6,7 +6,7 @@
                      [--json] [--plot FILE.svg|FILE.png] [--csv FILE] [--no-events]
                      [--key] [--reuse-vms] [--seed S] [--latency-log FILE]
                      [--cpu-pids NAME=PID,...] [--slow-subscriber MS]
-                     [--sub-hwm N]
+                     [--sub-hwm N] [--stalled-subscribers N]
         bin/kvpbench --replay [--replay-limit N] [--broker EP] [--json]
 
     Outline: connect and Ping (exit 1 if the broker does not answer within
@@ -23,9 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kvpbench.h"
+#include "kvp_fdlimit.h"
 #include "kvp_request.h"
 
 #define PING_TIMEOUT_MS 5000
+#define STALLED_SETTLE_MS 1000  /* for stalled subscribers to connect */
 
 typedef enum { O_STR, O_INT, O_LONG, O_DOUBLE, O_FLAG, O_OP } o_type_t;
 
@@ -90,6 +92,8 @@ static const o_spec_t s_specs [] = {
       "the subscriber sleeps MS (fractions too) per event: it falls behind" },
     { "--sub-hwm", NULL, "N", O_INT, F (sub_hwm), 1, 10000000,
       "the subscriber's receive queue, messages (100000)" },
+    { "--stalled-subscribers", NULL, "N", O_INT, F (stalled), 0, 10000,
+      "N more subscribers to every job that never read (0)" },
     { "--replay", NULL, NULL, O_FLAG, F (replay), 0, 0,
       "no load: read every stored event back (GetEvents), report events/s" },
     { "--replay-limit", NULL, "N", O_INT, F (replay_limit), 1, 10000,
@@ -230,10 +234,19 @@ s_bench (const bench_opts_t *opts, bench_stats_t *stats)
         bench_load_preload (load);
         fprintf (stderr, "kvpbench: %d systems preloaded\n", opts->vms);
     }
-    if (!zsys_interrupted)
+    bench_stalled_t *stalled = opts->stalled
+        ? bench_stalled_new (opts->events, opts->stalled) : NULL;
+    if (stalled) {
+        fprintf (stderr, "kvpbench: %d subscribers that never read\n",
+                 opts->stalled);
+        zclock_sleep (STALLED_SETTLE_MS);   //  connected and subscribed
+    }
+    bool ready = stalled || !opts->stalled;
+    if (!zsys_interrupted && ready)
         bench_load_run (load);
+    bench_stalled_destroy (&stalled);
     bench_load_destroy (&load);
-    return BENCH_OK;
+    return ready ? BENCH_OK : BENCH_NO_BROKER;
 }
 
 /*  The report on stdout, then the files asked for. */
@@ -255,6 +268,12 @@ s_run (const bench_opts_t *opts)
 {
     if (opts->replay)
         return bench_replay_run (opts, stdout);
+    //  Stalled subscribers take a socket and a descriptor or two each
+    if (opts->stalled) {
+        kvp_fdlimit_t limit;
+        kvp_fdlimit_raise (&limit);
+        zsys_set_max_sockets ((size_t) opts->stalled + 256);
+    }
     bench_cpu_t *cpu = bench_cpu_new (opts->cpu_pids);
     if (!cpu)
         return BENCH_USAGE;

@@ -1,7 +1,8 @@
 /*  kvpbench.h - the pieces of bin/kvpbench shared by its source files:
     kvpbench.c (options, the run's outline), kvpbench_load.c (connections
     and the request loop), kvpbench_events.c (the gap-free subscriber that
-    counts events, in a thread of its own), kvpbench_replay.c (--replay:
+    counts events, in a thread of its own), kvpbench_stalled.c
+    (--stalled-subscribers), kvpbench_replay.c (--replay:
     GetEvents throughput), kvpbench_stats.c (the clock, latencies, errors,
     events and the reports), kvpbench_cpu.c (CPU time of this and other
     processes over the measured window). Calls run one way: kvpbench.c ->
@@ -48,6 +49,7 @@ typedef struct {
     const char *cpu_pids;       /* --cpu-pids NAME=PID,...: also measured */
     double slow_subscriber;     /* --slow-subscriber MS: sleep per event */
     int sub_hwm;                /* --sub-hwm N: the subscriber's queue */
+    int stalled;                /* --stalled-subscribers N: never read */
     bool replay;                /* --replay: read the logs back, no load */
     int replay_limit;           /* --replay-limit N: GetEvents page */
     const char *curve_secret;   /* --curve-secret FILE (or the environment) */
@@ -175,6 +177,17 @@ void
 /*  Ask every partition now for the events still due (after the load). */
 void
     bench_events_catch_up (bench_events_t *self);
+
+/* --- stalled subscribers (kvpbench_stalled.c) ------------------------------ */
+
+typedef struct _bench_stalled_t bench_stalled_t;
+
+/*  `count` subscribers of every job on `events` that never read. NULL
+    (message on stderr) when they cannot all be made. */
+bench_stalled_t *
+    bench_stalled_new (const char *events, int count);
+void
+    bench_stalled_destroy (bench_stalled_t **self_p);
 
 /* --- replay (kvpbench_replay.c) ------------------------------------------- */
 

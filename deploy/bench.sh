@@ -31,6 +31,12 @@
 #                           for it, so it falls behind, loses live events and
 #                           reads them back; then every event stored is read
 #                           back with GetEvents (kvpbench --replay) for its rate
+#   BENCH_STALLED=500       the stalled-subscriber runs: the same open-loop load
+#   BENCH_STALLED_RATE=2000 (this many req/s for BENCH_STALLED_SECONDS=10 s, 8x8,
+#   BENCH_STALLED_SECONDS=10  durable) without, then with this many subscribers
+#                           that never read; their p99 must stay within 2x, and
+#                           the broker's RSS within its bounds (shown before,
+#                           during and after)
 #
 # Besides throughput and latency the table shows: the disk's rate of synced
 # 4 KiB writes (measured first, in the temporary folder, which holds the
@@ -59,10 +65,14 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # Summaries of an earlier invocation must not be mistaken for this one's.
 rm -f "$OUT"/secure-*.json "$OUT"/disk.txt "$OUT"/peers.txt "$OUT"/checkpoints.txt "$OUT"/soak.txt \
-    "$OUT"/soak-checkpoints.txt "$OUT"/peers-raw.txt "$OUT"/slow.json "$OUT"/replay.json
+    "$OUT"/soak-checkpoints.txt "$OUT"/peers-raw.txt "$OUT"/slow.json "$OUT"/replay.json \
+    "$OUT"/stalled-*.json "$OUT"/stalled.txt
 SLOW_MS=${BENCH_SLOW_MS:-0.2}
 SLOW_SECONDS=${BENCH_SLOW_SECONDS:-5}
 SLOW_HWM=${BENCH_SLOW_HWM:-1000}
+STALLED=${BENCH_STALLED:-500}
+STALLED_RATE=${BENCH_STALLED_RATE:-2000}
+STALLED_SECONDS=${BENCH_STALLED_SECONDS:-10}
 SECURE_SHAPES=${BENCH_SECURE_SHAPES-"32x2 1x64"}
 SECURE_KEYS=""  # set while the secured runs go: the keys' folder
 TMP=$(mktemp -d /tmp/kvpbench.XXXXXX)
@@ -309,6 +319,34 @@ SECONDS_PER=$SLOW_SECONDS bench slow 32 2 --slow-subscriber "$SLOW_MS" --sub-hwm
 "$BIN/kvpbench" --broker "$CLIENTS" --replay --json >"$OUT/replay.json" 2>"$TMP/replay.err" ||
     { echo "kvpbench --replay failed:" >&2; tail -5 "$TMP/replay.err" >&2; exit 1; }
 
+# The stalled-subscriber runs (see BENCH_STALLED above), on a broker with
+# its default bounds. The broker's RSS is sampled every second meanwhile.
+echo "stalled subscribers: ${STALLED_RATE} req/s for ${STALLED_SECONDS}s at 8x8 durable, without then with $STALLED ..."
+stop_pids "$BROKER"
+start_broker
+fresh_workers full
+rss_peak() { # rss_peak PID SECONDS: the largest RssAnon, KiB, in that time
+    local peak=0 now i
+    for i in $(seq "$2"); do
+        now=$(awk '/RssAnon/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0)
+        [ "$now" -gt "$peak" ] && peak=$now
+        sleep 1
+    done
+    echo "$peak"
+}
+{
+    echo "broker RSS before: $(rss "$BROKER")"
+    SECONDS_PER=$STALLED_SECONDS bench stalled-0 8 8 --rate "$STALLED_RATE"
+    rss_peak "$BROKER" $((STALLED_SECONDS + 3)) >"$TMP/peak" &
+    peak_pid=$!
+    SECONDS_PER=$STALLED_SECONDS bench stalled-"$STALLED" 8 8 --rate "$STALLED_RATE" \
+        --stalled-subscribers "$STALLED"
+    wait "$peak_pid"
+    echo "broker RSS peak with $STALLED stalled subscribers: anon $(cat "$TMP/peak")"
+    sleep 2
+    echo "broker RSS after they went: $(rss "$BROKER")"
+} >"$OUT/stalled.txt"
+
 peers=""
 if [ "$PEERS" = 1 ] && [ -x ../shared/anchors/run.sh ]; then
     echo "running the reference peers (../shared/anchors, run from a temporary copy) ..."
@@ -324,8 +362,7 @@ fi
 
 peers_file=${peers:+$OUT/peers.txt}
 OUT=$OUT SHAPES=$SHAPES MODES=$MODES REPS=$REPS PEERS_FILE=$peers_file SOAK=$SOAK \
-    SECURE_SHAPES=$SECURE_SHAPES \
-    python3 - <<'PY'
+    SECURE_SHAPES=$SECURE_SHAPES STALLED=$STALLED python3 - <<'PY'
 import json, statistics, re, os
 env = os.environ
 out, shapes, modes, reps = env["OUT"], env["SHAPES"].split(), env["MODES"].split(), int(env["REPS"])
@@ -466,6 +503,23 @@ def subscriber_report():
           f"{replay['replay_errors']} errors")
 
 subscriber_report()
+
+def stalled_report():
+    """The same open-loop load without and with stalled subscribers."""
+    n = env["STALLED"]
+    runs = [json.load(open(f"{out}/stalled-{k}.json")) for k in ("0", n)]
+    print()
+    print(f"stalled subscribers (8x8 durable, open loop):")
+    for k, r in zip(("0", n), runs):
+        lat = r["reply_latency_us"]
+        print(f"  {k:>5} stalled: {r['requests_per_s']:6.0f} req/s, p50 {lat['p50']:6.0f} us, "
+              f"p99 {lat['p99']:7.0f} us, {r['errors']} errors")
+    p99 = [r["reply_latency_us"]["p99"] for r in runs]
+    print(f"  p99 with / without: {p99[1] / p99[0] if p99[0] else 0:.2f} (target <= 2.00)")
+    for line in open(f"{out}/stalled.txt"):
+        print("  " + line.rstrip())
+
+stalled_report()
 
 def soak_report():
     """Rate of the first and last 10 s of the soak, from its per-second CSV."""

@@ -42,9 +42,12 @@ struct _kvp_ckpt_t {
     uint64_t applied;
     int status;
     bool stop, urgent;
+    bool reclaim;                   //  a commit asked for only so that
+                                    //  the last one's frees become usable
     uint64_t purge_before;          //  0: no purge asked
     size_t purge_max;
     size_t room;                    //  pages free after the last commit
+    size_t pending;                 //  pages it freed, not yet reusable
     uint64_t attempts;              //  checkpoints tried
     uint64_t applied_at;            //  the last one's records applied, us
     kvp_ckpt_stats_t stats;
@@ -114,45 +117,59 @@ kvp_ckpt_read (MDB_txn *txn, MDB_dbi meta, uint64_t *lsn)
 
 //  --- Room --------------------------------------------------------------
 
-//  Pages on LMDB's free list, read in `txn`
+//  Pages on LMDB's free list, read in `txn`, that the next write
+//  transaction may reuse, and those it may not (*pending): LMDB hands out
+//  the pages a transaction freed only to transactions after the next one,
+//  so those of the last commit wait for one more.
 static size_t
-s_free_list (MDB_txn *txn)
+s_free_list (MDB_txn *txn, size_t *pending)
 {
     MDB_cursor *cursor;
     MDB_val key, val;
     size_t pages = 0;
+    size_t newest = mdb_txn_id (txn);
+    *pending = 0;
     if (mdb_cursor_open (txn, 0, &cursor) != MDB_SUCCESS)
         return 0;
     int rc = mdb_cursor_get (cursor, &key, &val, MDB_FIRST);
     for (; rc == MDB_SUCCESS; rc = mdb_cursor_get (cursor, &key, &val,
-                                                   MDB_NEXT))
-        if (val.mv_size >= sizeof (size_t)) {
-            size_t count;
+                                                   MDB_NEXT)) {
+        size_t freed_by = newest, count = 0;
+        if (key.mv_size == sizeof freed_by)
+            memcpy (&freed_by, key.mv_data, sizeof freed_by);
+        if (val.mv_size >= sizeof count)
             memcpy (&count, val.mv_data, sizeof count);   //  IDL: count first
+        if (freed_by < newest)
             pages += count;
-        }
+        else
+            *pending += count;
+    }
     mdb_cursor_close (cursor);
     return pages;
 }
 
-//  Pages free for new records after a commit: the free list, plus the
-//  map's unused end as far as the file can grow, minus a reserve
+//  Pages free for new records after a commit: the reusable free list,
+//  plus the map's unused end as far as the file can grow (the disk less
+//  what the log keeps for its next segment), minus a reserve
 static size_t
-s_room (kvp_ckpt_t *self)
+s_room (kvp_ckpt_t *self, size_t *pending)
 {
     MDB_txn *txn;
     MDB_envinfo info;
+    *pending = 0;
     if (mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn) != MDB_SUCCESS)
         return 0;
-    size_t free_list = s_free_list (txn);
+    size_t free_list = s_free_list (txn, pending);
     mdb_txn_abort (txn);
     mdb_env_info (self->env, &info);
     size_t map_pages = info.me_mapsize / self->psize;
     size_t tail = map_pages > info.me_last_pgno + 1
                 ? map_pages - info.me_last_pgno - 1: 0;
-    uint64_t file_pages = kvp_lmdb_room (self->env) / self->psize;
-    if (tail > file_pages)
-        tail = (size_t) file_pages;
+    uint64_t disk = kvp_lmdb_room (self->env);
+    disk = disk > self->config.disk_reserve
+         ? disk - self->config.disk_reserve: 0;
+    if (tail > disk / self->psize)
+        tail = (size_t) (disk / self->psize);
     size_t room = free_list + tail;
     return room > S_RESERVE_PAGES? room - S_RESERVE_PAGES: 0;
 }
@@ -193,8 +210,10 @@ s_commit (kvp_ckpt_t *self, s_record_t *first, s_record_t *last,
     if (rc == KVP_STORE_OK && purge_before)
         rc = kvp_joblog_purge (self->log, txn, purge_before, purge_max,
                                purged);
-    if (rc == KVP_STORE_OK && last)
-        rc = kvp_ckpt_mark (txn, self->dbis [KVP_TABLE_META], last->lsn);
+    //  Always a change, so that a commit asked for reclaiming commits
+    if (rc == KVP_STORE_OK)
+        rc = kvp_ckpt_mark (txn, self->dbis [KVP_TABLE_META],
+                            last? last->lsn: self->applied);
     self->applied_at = s_now_us ();
     if (rc == KVP_STORE_OK)
         return kvp_lmdb_commit (self->env, txn, "checkpoint commit");
@@ -270,7 +289,8 @@ s_checkpoint (kvp_ckpt_t *self, s_record_t *last, size_t records,
         rc = s_one_by_one (self, last);
     }
     uint64_t end = s_now_us ();
-    size_t room = s_room (self);
+    size_t pending;
+    size_t room = s_room (self, &pending);
     pthread_mutex_lock (&self->lock);
     if (rc == KVP_STORE_OK && last && self->applied < last->lsn)
         s_applied (self, last);
@@ -284,6 +304,7 @@ s_checkpoint (kvp_ckpt_t *self, s_record_t *last, size_t records,
         zsys_notice ("checkpoint: commits succeed again");
     self->status = rc;
     self->room = room;
+    self->pending = pending;
     self->attempts++;
     self->stats.checkpoints += rc == KVP_STORE_OK;
     self->stats.purged += purged;
@@ -316,7 +337,7 @@ static bool
 s_wait_due (kvp_ckpt_t *self, uint64_t *last_ms)
 {
     for (;;) {
-        bool work = self->head || self->purge_before;
+        bool work = self->head || self->purge_before || self->reclaim;
         uint64_t now = (uint64_t) zclock_mono ();
         unsigned wait = self->status? S_RETRY_MS: self->config.interval_ms;
         bool due = work && (self->urgent || self->stop
@@ -350,7 +371,7 @@ s_run (void *arg)
             records++;
         uint64_t purge_before = self->purge_before;
         size_t purge_max = self->purge_max;
-        self->urgent = false;
+        self->urgent = self->reclaim = false;
         pthread_mutex_unlock (&self->lock);
         s_checkpoint (self, last, records, changes, purge_before,
                       purge_max);
@@ -392,7 +413,7 @@ kvp_ckpt_new (MDB_env *env, const MDB_dbi *dbis, kvp_joblog_t *log,
     &&  !(self->log_file = fopen (config->log_path, "a")))
         zsys_warning ("checkpoint log %s: %s", config->log_path,
                       strerror (errno));
-    self->room = s_room (self);
+    self->room = s_room (self, &self->pending);
     self->started = pthread_create (&self->thread, NULL, s_run, self) == 0;
     if (!self->started)
         kvp_ckpt_destroy (&self);
@@ -483,6 +504,20 @@ kvp_ckpt_room (kvp_ckpt_t *self)
     S_LOCKED_READ (self, size_t, self->room);
 }
 
+//  Nothing is queued, but the last commit freed pages that the next one
+//  may not reuse yet: ask for one commit more, once (lock held). True if
+//  asked.
+static bool
+s_reclaim (kvp_ckpt_t *self)
+{
+    if (self->head || self->purge_before || self->reclaim
+    ||  self->pending <= S_RESERVE_PAGES)
+        return false;
+    self->reclaim = self->urgent = true;
+    pthread_cond_signal (&self->wake);
+    return true;
+}
+
 int
 kvp_ckpt_flush (kvp_ckpt_t *self, int timeout_ms)
 {
@@ -491,9 +526,12 @@ kvp_ckpt_flush (kvp_ckpt_t *self, int timeout_ms)
     self->urgent = true;
     pthread_cond_signal (&self->wake);
     uint64_t attempts = self->attempts;
+    bool reclaimed = false;
     int rc = KVP_STORE_OK;
-    //  Until all is applied, or a checkpoint tried since has failed
-    while (self->head || self->purge_before) {
+    //  Until all is applied (and the frees of that made reusable), or a
+    //  checkpoint tried since has failed
+    while (self->head || self->purge_before || self->reclaim
+       ||  (!reclaimed && (reclaimed = s_reclaim (self)))) {
         int64_t left = deadline - zclock_mono ();
         if (self->status && self->attempts > attempts) {
             rc = self->status;

@@ -15,8 +15,11 @@
     transaction (LMDB reuses freed pages only after later commits); what
     still does not fit stays queued, kvp_ckpt_status says FULL and the
     thread retries every second. kvp_ckpt_room estimates the pages a new
-    record may use, from the map, the file size limit, the disk and
-    LMDB's free list, as of the last commit.
+    record may use, from the map, the file size limit, the disk (less the
+    log's `disk_reserve`) and the part of LMDB's free list that the next
+    commit may reuse, as of the last commit. The store admits a record
+    only when that room holds it, so that what the log holds always fits
+    in LMDB: a full disk stays a state that deletes get out of.
 
     Retention: kvp_ckpt_purge asks for jobs older than a time to be
     deleted in the next checkpoint's transaction.
@@ -48,6 +51,8 @@ typedef struct {
     const char *log_path;       /* one line per checkpoint, NULL for none:
                                    "<start unix us> <end unix us> <records>
                                    <changes> <us in LMDB's commit>" */
+    uint64_t disk_reserve;      /* disk bytes left to the log (the next
+                                   segment it may make): never room */
 } kvp_ckpt_config_t;
 
 typedef struct {
@@ -96,7 +101,9 @@ size_t
     kvp_ckpt_room (kvp_ckpt_t *self);
 
 /*  Checkpoint now and wait (at most timeout_ms) until everything queued
-    is applied or a commit failed. Returns 0 when all is applied, else
+    is applied or a commit failed; with nothing queued, commit once more
+    when the last commit freed pages that only a later one may reuse (so
+    that kvp_ckpt_room counts them). Returns 0 when all is applied, else
     kvp_ckpt_status or KVP_STORE_EIO on time-out. */
 int
     kvp_ckpt_flush (kvp_ckpt_t *self, int timeout_ms);

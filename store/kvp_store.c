@@ -232,7 +232,8 @@ s_open (kvp_store_t *self, const kvp_store_config_t *config)
     self->next = applied + 1;
     self->evicted = applied;
     kvp_ckpt_config_t ckpt_config = { config->checkpoint_ms,
-        config->checkpoint_ops, config->checkpoint_log };
+        config->checkpoint_ops, config->checkpoint_log,
+        kvp_wal_segment_size (self->wal) };
     if (rc == KVP_STORE_OK
     && (!(self->view = kvp_view_new (self->dbis))
     ||  !(self->items = kvp_itemtab_new ())
@@ -362,7 +363,8 @@ kvp_store_abort (kvp_store_t *self)
 
 //  May a record join the log? BUSY when the checkpoints are too far
 //  behind, FULL when LMDB may not have room for it once applied (after
-//  waiting for a pending checkpoint, whose deletes may have made room),
+//  waiting for a pending checkpoint, whose deletes may have made room, or
+//  for one that makes the last one's frees reusable),
 //  EIO when checkpoints fail for another reason or the log itself failed.
 //  A record that only deletes is let in while checkpoints work: it makes
 //  room, and LMDB's copy-on-write for it fits in the checkpoint's reserve.
@@ -381,10 +383,8 @@ s_admit (kvp_store_t *self, const kvp_change_t *record)
     size_t need = kvp_ckpt_pages (self->ckpt, backlog + size, changes);
     if (status == KVP_STORE_OK && need <= kvp_ckpt_room (self->ckpt))
         return KVP_STORE_OK;
-    if (backlog || status) {
-        status = kvp_ckpt_flush (self->ckpt, S_ROOM_WAIT_MS);
-        need = kvp_ckpt_pages (self->ckpt, size, changes);
-    }
+    status = kvp_ckpt_flush (self->ckpt, S_ROOM_WAIT_MS);
+    need = kvp_ckpt_pages (self->ckpt, size, changes);
     if (status == KVP_STORE_OK && need <= kvp_ckpt_room (self->ckpt))
         return KVP_STORE_OK;
     return status == KVP_STORE_OK || status == KVP_STORE_FULL

@@ -862,6 +862,12 @@ kvp_wal_last (kvp_wal_t *self)
     return self? self->last: 0;
 }
 
+uint64_t
+kvp_wal_segment_size (kvp_wal_t *self)
+{
+    return self? self->segment_size: 0;
+}
+
 void
 kvp_wal_stats (kvp_wal_t *self, kvp_wal_stats_t *stats)
 {

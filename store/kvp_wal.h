@@ -159,6 +159,11 @@ int
 uint64_t
     kvp_wal_last (kvp_wal_t *self);
 
+/*  The size the log gives each new segment, bytes (0 when self is NULL):
+    the disk room it needs to go on. */
+uint64_t
+    kvp_wal_segment_size (kvp_wal_t *self);
+
 /*  Fill *stats with the figures above (zeros when self is NULL). */
 void
     kvp_wal_stats (kvp_wal_t *self, kvp_wal_stats_t *stats);

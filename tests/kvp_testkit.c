@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -105,6 +108,80 @@ tk_argv (char **argv, int max, const char *argv0, va_list args)
     return argc;
 }
 
+bool
+tk_tmpfs_mount (const char *dir, size_t bytes)
+{
+    char options [64];
+    snprintf (options, sizeof options, "size=%zu,mode=0755", bytes);
+    return mount ("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV, options) == 0;
+}
+
+void
+tk_tmpfs_umount (const char *dir)
+{
+    umount2 (dir, MNT_DETACH);
+    rmdir (dir);
+}
+
+size_t
+tk_fill_disk (const char *path)
+{
+    static const char zeros [64 * 1024];
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    size_t total = 0;
+    ssize_t n = 1;
+    //  Bounded: each write takes room until there is none
+    while (fd >= 0 && n > 0)
+        if ((n = write (fd, zeros, sizeof zeros)) > 0)
+            total += (size_t) n;
+    //  The last pages, a smaller write at a time
+    for (size_t size = sizeof zeros / 2; fd >= 0 && size >= 512; size /= 2)
+        while ((n = write (fd, zeros, size)) > 0)
+            total += (size_t) n;
+    if (fd >= 0)
+        close (fd);
+    return total;
+}
+
+//  Fields 14 and 15 (utime, stime) of /proc/PID/stat, or field 24 (rss
+//  pages), after the command name (which may hold spaces).
+static bool
+s_proc_stat (pid_t pid, unsigned long long *utime, unsigned long long *stime,
+             long long *rss)
+{
+    char path [64], text [1024];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    size_t n = file ? fread (text, 1, sizeof text - 1, file) : 0;
+    if (file)
+        fclose (file);
+    text [n] = 0;
+    char *after = strrchr (text, ')');
+    return after && sscanf (after + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u"
+                            " %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u"
+                            " %*u %lld", utime, stime, rss) == 3;
+}
+
+double
+tk_cpu_seconds (pid_t pid)
+{
+    unsigned long long utime, stime;
+    long long rss;
+    if (!s_proc_stat (pid, &utime, &stime, &rss))
+        return -1;
+    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+}
+
+int64_t
+tk_rss_bytes (pid_t pid)
+{
+    unsigned long long utime, stime;
+    long long rss;
+    if (!s_proc_stat (pid, &utime, &stime, &rss))
+        return -1;
+    return (int64_t) rss * sysconf (_SC_PAGESIZE);
+}
+
 //  Clusters not yet destroyed, so a test that ends early (a failed
 //  assertion exits the test process) still leaves no folder behind.
 static tk_cluster_t *s_live [16];
@@ -176,21 +253,49 @@ s_split_args (char *copy, char **argv, int max)
     return argc;
 }
 
-//  fork + exec $KVP_BIN/prog with argv; output appended to a log file.
+//  The log file of `logname` into `log` (size bytes).
+static void
+s_log_path (char *log, size_t size, const char *logname)
+{
+    const char *logdir = getenv ("KVP_TEST_LOGS");
+    snprintf (log, size, "%s/%s.log", logdir ? logdir : "/tmp", logname);
+}
+
+bool
+tk_log_has (const char *name, const char *text)
+{
+    char log [512];
+    s_log_path (log, sizeof log, name);
+    FILE *file = fopen (log, "r");
+    char *line = NULL;
+    size_t size = 0;
+    bool found = false;
+    while (file && !found && getline (&line, &size, file) > 0)
+        found = strstr (line, text) != NULL;
+    free (line);
+    if (file)
+        fclose (file);
+    return found;
+}
+
+//  fork + exec $KVP_BIN/prog with argv, with an open-file limit of
+//  `nofile` when not 0; output appended to a log file.
 static pid_t
-s_spawn (const char *prog, char **argv, const char *logname)
+s_spawn (const char *prog, char **argv, const char *logname, unsigned nofile)
 {
     char path [512];
     snprintf (path, sizeof path, "%s/%s", s_bin_dir (), prog);
     argv [0] = path;
     char log [512];
-    const char *logdir = getenv ("KVP_TEST_LOGS");
-    snprintf (log, sizeof log, "%s/%s.log", logdir ? logdir : "/tmp", logname);
+    s_log_path (log, sizeof log, logname);
     pid_t pid = fork ();
     assert (pid >= 0);
     if (pid == 0) {
         //  If the test dies (a failed assert, a Check timeout), so do we.
         prctl (PR_SET_PDEATHSIG, SIGKILL);
+        struct rlimit limit = { nofile, nofile };
+        if (nofile && setrlimit (RLIMIT_NOFILE, &limit) != 0)
+            _exit (126);
         int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2 (fd, 1);
@@ -229,7 +334,8 @@ tk_broker_start (tk_cluster_t *self)
     }
     argc += s_split_args (extra, argv + argc, TK_ARGS_MAX - argc - 1);
     argv [argc] = NULL;
-    self->broker = s_spawn ("kvp-broker", argv, "broker");
+    self->broker = s_spawn ("kvp-broker", argv, "broker",
+                            self->broker_nofile);
     return self->broker;
 }
 
@@ -261,7 +367,7 @@ tk_worker_start (tk_cluster_t *self, int i)
     }
     argc += s_split_args (extra, argv + argc, TK_ARGS_MAX - argc - 1);
     argv [argc] = NULL;
-    self->workers [i] = s_spawn ("kvp-worker", argv, id);
+    self->workers [i] = s_spawn ("kvp-worker", argv, id, 0);
     return self->workers [i];
 }
 

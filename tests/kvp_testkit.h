@@ -34,6 +34,8 @@ typedef struct {
     const char *broker_args;        /* extra flags, space-separated, or NULL */
     const char *worker_args;        /* extra flags for every worker, or NULL */
     bool secure;                    /* CURVE on (tk_cluster_secure) */
+    unsigned broker_nofile;         /* the broker's open-file limit, soft
+                                       and hard (0: as the test's) */
 } tk_cluster_t;
 
 /*  Run every test of `suite` (CK_RUN_SUITE / CK_RUN_CASE select, as
@@ -57,6 +59,28 @@ const char *tk_root (void);
     the NULL-terminated list `args`, into `argv` (room for `max` pointers;
     a NULL after the last). Returns argc. */
 int tk_argv (char **argv, int max, const char *argv0, va_list args);
+
+/*  Mount a tmpfs of `bytes` on `dir` (an existing folder), for tests of
+    a full disk. Returns false when mounting is not permitted (not root,
+    or a container without the right): the caller skips, saying so. A
+    test process that fails ends at once, so mount from an unchecked
+    fixture (the runner's process), which also unmounts:
+    tk_tmpfs_umount detaches it (lazily: files still open keep it alive
+    until they close) and removes the folder. */
+bool tk_tmpfs_mount (const char *dir, size_t bytes);
+void tk_tmpfs_umount (const char *dir);
+/*  Fill the file system holding `path` with a new file of that name
+    (zeros until the disk says no room). Returns the bytes written. */
+size_t tk_fill_disk (const char *path);
+
+/*  Whether the log of a program started here ($KVP_TEST_LOGS/NAME.log:
+    "broker", "w0", ...) holds `text`. */
+bool tk_log_has (const char *name, const char *text);
+
+/*  CPU seconds (user + system) a process has used so far, or -1. */
+double tk_cpu_seconds (pid_t pid);
+/*  Resident memory of a process, bytes, or -1. */
+int64_t tk_rss_bytes (pid_t pid);
 
 /*  Make a cluster description with `nworkers` workers and fresh ports;
     nothing is started. */

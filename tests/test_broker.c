@@ -449,9 +449,11 @@ START_TEST (test_session_transitions)
     ck_assert_str_eq (actions, "ft");
     ck_assert_str_eq (kvp_session_state_name (KVP_SESSION_EXPIRED),
                       "expired");
-    kvp_session_inflight_add (session, 2);
-    kvp_session_inflight_add (session, -1);
+    kvp_session_inflight_add (session, 1, 100);
+    kvp_session_inflight_add (session, 1, 20);
+    kvp_session_inflight_add (session, -1, 100);
     ck_assert_uint_eq (kvp_session_inflight (session), 1);
+    ck_assert_uint_eq (kvp_session_inflight_bytes (session), 20);
     kvp_session_set_name (session, "w1");
     ck_assert_str_eq (kvp_session_name (session), "w1");
     kvp_session_destroy (&session);

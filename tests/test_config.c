@@ -371,6 +371,8 @@ START_TEST (test_shipped_broker)
     S_SAME_S (a, b, events); S_SAME_U (a, b, partitions);
     S_SAME_U (a, b, heartbeat_ms); S_SAME_U (a, b, liveness);
     S_SAME_U (a, b, deadline_ms); S_SAME_U (a, b, queue_limit);
+    S_SAME_U (a, b, queue_bytes); S_SAME_U (a, b, client_inflight);
+    S_SAME_U (a, b, client_queue); S_SAME_U (a, b, clients_max);
     S_SAME_U (a, b, max_msg); S_SAME_U (a, b, events_hwm);
     S_SAME_S (a, b, metrics); S_SAME_U (a, b, log.level);
     S_SAME_U (a, b, log.format);

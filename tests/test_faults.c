@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <errno.h>
+#include <unistd.h>
 #include "kvp_testkit.h"
 
 static tk_cluster_t *cluster;
@@ -455,6 +457,226 @@ START_TEST (test_store_full_32778)
 }
 END_TEST
 
+//  --- A full disk, for real: the worker's folder on a small tmpfs ------------
+
+#define S_DISK          (24u << 20)     //  the tmpfs
+#define S_BIG           16384           //  host-only items' most Data
+
+//  AddKvpItems of `count` host-only items of `size` bytes named `tag`-N.
+static int
+s_add_big (const char *id, const char *tag, int round, int count,
+           size_t size)
+{
+    static char data [S_BIG + 1];
+    memset (data, 'f', S_BIG);
+    data [size] = 0;
+    tk_body_t body;
+    tk_body_begin (&body, "AddKvpItems", 2);
+    tk_pack_kv_str (&body.pk, "target", id);
+    tk_pack_str (&body.pk, "items");
+    msgpack_pack_array (&body.pk, (size_t) count);
+    for (int i = 0; i < count; i++) {
+        char name [48];
+        snprintf (name, sizeof name, "%s-%d-%d", tag, round, i);
+        tk_pack_item (&body.pk, 4, name, data);
+    }
+    tk_reply_t *reply = tk_call (client, &body, 15000);
+    int rc = (int) tk_rc (reply);
+    tk_reply_destroy (&reply);
+    return rc;
+}
+
+//  Writes of `count` items of `size` bytes until the store says 32778
+//  (bounded); returns those accepted.
+static int
+s_fill_store (const char *id, int round, int count, size_t size)
+{
+    int rc = 4096, added = 0;
+    for (int i = 0; i < 3000 && rc == 4096; i++) {
+        rc = s_add_big (id, "fill", round * 10000 + i, count, size);
+        added += rc == 4096;
+    }
+    ck_assert_int_eq (rc, 32778);
+    return added;
+}
+
+//  A small write once room is back: retried while the worker's
+//  checkpoint catches up (bounded). Its last rc.
+static int
+s_write_again (const char *id, const char *name)
+{
+    int rc = -1;
+    for (int i = 0; i < 25 && rc != 4096; i++) {
+        char unique [64];
+        snprintf (unique, sizeof unique, "%s-%d", name, i);
+        rc = tk_add1 (client, "AddKvpItems", id, 4, unique, "small", NULL,
+                      NULL, NULL);
+        if (rc != 4096)
+            zclock_sleep (200);
+    }
+    return rc;
+}
+
+static int
+s_destroy (const char *id)
+{
+    tk_body_t body;
+    tk_body_begin (&body, "DestroySystem", 1);
+    tk_pack_kv_str (&body.pk, "target", id);
+    tk_reply_t *reply = tk_call (client, &body, 15000);
+    int rc = (int) tk_rc (reply);
+    tk_reply_destroy (&reply);
+    return rc;
+}
+
+//  The worker is still the process we started.
+static void
+s_worker_alive (void)
+{
+    int status = 0;
+    pid_t rc = waitpid (cluster->workers [0], &status, WNOHANG);
+    ck_assert_msg (rc == 0, "the worker ended: %s %d",
+                   WIFSIGNALED (status) ? "signal" : "exit",
+                   WIFSIGNALED (status) ? WTERMSIG (status)
+                                        : WEXITSTATUS (status));
+}
+
+//  Reads go on: the system, its small items and a job.
+static void
+s_reads_served (const char *id, int64_t small)
+{
+    s_worker_alive ();
+    tk_body_t body;
+    tk_body_begin (&body, "GetSystem", 1);
+    tk_pack_kv_str (&body.pk, "target", id);
+    tk_reply_t *reply = tk_call (client, &body, 15000);
+    ck_assert_int_eq (tk_rc (reply), 0);
+    tk_reply_destroy (&reply);
+    tk_body_begin (&body, "GetKvpItems", 2);
+    tk_pack_kv_str (&body.pk, "target", id);
+    tk_pack_kv_uint (&body.pk, "Source", 0);
+    reply = tk_call (client, &body, 15000);
+    ck_assert_int_eq (tk_rc (reply), 0);
+    ck_assert_int_eq (tk_get (reply->map, "items")->via.array.size, small);
+    tk_reply_destroy (&reply);
+}
+
+//  The worker is still the process we started, and not spinning: under
+//  half a CPU second in the `ms` it is watched while idle.
+static void
+s_worker_calm (int ms)
+{
+    pid_t pid = cluster->workers [0];
+    s_worker_alive ();
+    double before = tk_cpu_seconds (pid);
+    zclock_sleep (ms);
+    double used = tk_cpu_seconds (pid) - before;
+    ck_assert_msg (before >= 0 && used < 0.5 * ms / 1000.0,
+                   "worker used %.2f s of CPU in %d ms while idle", used, ms);
+    s_worker_alive ();
+}
+
+//  Fill what room LMDB still has (its free pages may be too scattered for
+//  sixteen large values and still fit one): then a write of a large item
+//  gets 32778, and reads are served. Crumbs may stay usable for small
+//  items, as they should.
+static void
+s_fill_rest (const char *id, int round)
+{
+    s_fill_store (id, round + 1, 16, S_BIG);
+    s_fill_store (id, round + 2, 1, S_BIG);
+    ck_assert_int_eq (s_add_big (id, "more", round, 1, S_BIG), 32778);
+    s_reads_served (id, 1);
+}
+
+//  Fill the store, then the disk, then the rest.
+static void
+s_fill_all (const char *id, int round, const char *filler)
+{
+    ck_assert_int_gt (s_fill_store (id, round, 16, S_BIG), 0);
+    tk_fill_disk (filler);
+    s_fill_rest (id, round * 10);
+}
+
+//  The tmpfs, mounted and unmounted by the runner's process (an unchecked
+//  fixture), so that a failing test leaves no mount behind
+static char s_disk [128];
+static bool s_disk_ok;
+
+static void
+s_disk_setup (void)
+{
+    s_disk_ok = tk_mkdtemp (s_disk, sizeof s_disk, "kvpdisk")
+             && tk_tmpfs_mount (s_disk, S_DISK);
+    if (!s_disk_ok)
+        printf ("test_disk_full_tmpfs: skipped, cannot mount a tmpfs (%s);"
+                " run as root\n", strerror (errno));
+}
+
+static void
+s_disk_teardown (void)
+{
+    if (*s_disk)
+        tk_tmpfs_umount (s_disk);
+}
+
+START_TEST (test_disk_full_tmpfs)
+{
+    if (!s_disk_ok)
+        return;
+    cluster = tk_cluster_new (1);
+    char dir [300], filler [320];
+    snprintf (dir, sizeof dir, "%s/w0", cluster->dir);
+    snprintf (filler, sizeof filler, "%s/filler", s_disk);
+    //  The worker's folder is on the tmpfs
+    ck_assert_int_eq (symlink (s_disk, dir), 0);
+    ck_assert (tk_cluster_start (cluster));
+    client = tk_dealer (cluster->clients);
+    for (int round = 0; round < 3; round++) {
+        char id [37];
+        ck_assert_int_eq (tk_define (client, "disk", id), 0);
+        ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 0, "first", "v",
+                                   NULL, NULL, NULL), 4096);
+        s_fill_all (id, round, filler);
+        //  Full, the worker neither spins nor ends; a DestroySystem only
+        //  deletes, so it gets in, and frees LMDB's pages, not the disk's
+        s_worker_calm (1000);
+        ck_assert_int_eq (s_destroy (id), 0);
+        ck_assert_int_eq (unlink (filler), 0);
+        char next [37];
+        ck_assert_int_eq (tk_define (client, "after", next), 0);
+        ck_assert_int_eq (s_write_again (next, "again"), 4096);
+    }
+    //  Full again, then a restart on the full disk (after a kill: the log
+    //  holds what LMDB lacks): it comes up, reads are served, writes get
+    //  32778, and it does not spin
+    char id [37];
+    ck_assert_int_eq (tk_define (client, "restart", id), 0);
+    ck_assert_int_eq (tk_add1 (client, "AddKvpItems", id, 0, "first", "v",
+                                   NULL, NULL, NULL), 4096);
+    s_fill_all (id, 9, filler);
+    tk_stop (cluster->workers [0], SIGKILL, 5000);
+    ck_assert (tk_wait_alive (cluster, 0, 15000));
+    ck_assert (tk_worker_start (cluster, 0) > 0);
+    ck_assert (tk_wait_alive (cluster, 1, 15000));
+    s_reads_served (id, 1);
+    //  What the restart freed (log segments LMDB now holds) is taken too
+    char filler2 [340];
+    snprintf (filler2, sizeof filler2, "%s.2", filler);
+    tk_fill_disk (filler2);
+    s_fill_rest (id, 99);
+    s_worker_calm (1500);
+    ck_assert_int_eq (unlink (filler), 0);
+    ck_assert_int_eq (unlink (filler2), 0);
+    ck_assert_int_eq (s_destroy (id), 0);
+    ck_assert_int_eq (tk_define (client, "last", id), 0);
+    ck_assert_int_eq (s_write_again (id, "freed"), 4096);
+    int status = tk_stop (cluster->workers [0], SIGTERM, 15000);
+    cluster->workers [0] = 0;
+    ck_assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+}
+END_TEST
+
 //  SIGTERM: workers and broker finish what they accepted and exit 0.
 START_TEST (test_graceful_stop)
 {
@@ -773,6 +995,12 @@ s_suite (void)
     tcase_add_test (tc, test_transport_cap);
     tcase_add_test (tc, test_backlog_32774);
     tcase_add_test (tc, test_damaged_log_refused);
+    suite_add_tcase (suite, tc);
+    tc = tcase_create ("disk");
+    tcase_add_unchecked_fixture (tc, s_disk_setup, s_disk_teardown);
+    tcase_add_checked_fixture (tc, NULL, s_teardown);
+    tcase_set_timeout (tc, 300);
+    tcase_add_test (tc, test_disk_full_tmpfs);
     suite_add_tcase (suite, tc);
     return suite;
 }

@@ -196,6 +196,22 @@ START_TEST (test_latency_log_and_cpu)
 }
 END_TEST
 
+//  --stalled-subscribers: the load runs beside subscribers that never
+//  read, and the events are all counted (the stalled ones lose theirs).
+START_TEST (test_stalled_subscribers)
+{
+    char out [8192];
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvpbench", "--broker",
+                              cluster->clients, "--events", cluster->events,
+                              "-c", "2", "-p", "2", "-d", "1", "--vms", "20",
+                              "--json", "--stalled-subscribers", "50", NULL), 0);
+    ck_assert (s_json_number (out, "replies") > 0);
+    ck_assert (s_json_number (out, "events_lost") == 0);
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvpbench",
+                              "--stalled-subscribers", "10001", NULL), 2);
+}
+END_TEST
+
 START_TEST (test_cpu_pids_usage)
 {
     char out [1024];
@@ -217,6 +233,7 @@ main (void)
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_set_timeout (tc, 60);
     tcase_add_test (tc, test_latency_log_and_cpu);
+    tcase_add_test (tc, test_stalled_subscribers);
     suite_add_tcase (suite, tc);
     tc = tcase_create ("options");
     tcase_add_test (tc, test_cpu_pids_usage);

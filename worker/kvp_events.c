@@ -5,6 +5,7 @@
 
 //  Spec: large queues, so a subscriber that keeps up sees every event.
 #define S_SNDHWM    1000000
+#define S_TOPIC_MAX 1024        //  what it hears: subscriptions, a topic each
 
 struct _kvp_events_t {
     zsock_t *sock;              /* XPUB connected to events-in */
@@ -22,6 +23,7 @@ kvp_events_new (const char *endpoint, const kvp_curve_t *curve)
     if (self->sock) {
         kvp_curve_client (curve, self->sock);
         zsock_set_sndhwm (self->sock, S_SNDHWM);
+        zsock_set_maxmsgsize (self->sock, S_TOPIC_MAX);
         zsock_set_sndtimeo (self->sock, 0);
         zsock_set_linger (self->sock, 0);
     }

@@ -7,6 +7,7 @@
     1 for any other failure.
 */
 #include "kvp_config.h"
+#include "kvp_fdlimit.h"
 #include "kvp_worker.h"
 
 #include <czmq.h>
@@ -28,15 +29,20 @@ main (int argc, char *argv [])
     }
     int status = 1;
     kvp_worker_t *worker = NULL;
-    if (kvp_log_start (&config.log, "kvp-worker", STDERR_FILENO))
+    kvp_fdlimit_t fdlimit;
+    if (kvp_log_start (&config.log, "kvp-worker", STDERR_FILENO)) {
+        kvp_fdlimit_raise (&fdlimit);
         worker = kvp_worker_new (&config, &status);
+    }
     if (!worker) {
         kvp_config_release (&config);
         return status;
     }
     kvp_log_name (kvp_worker_id (worker));
-    zsys_notice ("serving from %s (sync %s)", config.data,
-                 config.nosync ? "none" : "full");
+    char limits [160];
+    kvp_fdlimit_describe (&fdlimit, limits, sizeof limits);
+    zsys_notice ("serving from %s (sync %s); %s", config.data,
+                 config.nosync ? "none" : "full", limits);
     status = kvp_worker_run (worker);
     kvp_worker_destroy (&worker);
     kvp_config_release (&config);
