@@ -576,15 +576,13 @@ kvp_ckpt_status (kvp_ckpt_t *self)
 }
 
 //  The room for a record now (lock held): the free list, and as much of
-//  the map's end as the disk holds (*disk, when not NULL)
+//  the map's end as the disk holds
 static size_t
-s_room_now (kvp_ckpt_t *self, size_t *disk)
+s_room_now (kvp_ckpt_t *self)
 {
-    size_t free_disk = s_disk (self);
-    size_t tail = self->room_tail < free_disk? self->room_tail: free_disk;
-    if (disk)
-        *disk = tail;
-    size_t room = self->room_free + tail;
+    size_t disk = s_disk (self);
+    size_t room = self->room_free
+                + (self->room_tail < disk? self->room_tail: disk);
     return room > S_RESERVE_PAGES? room - S_RESERVE_PAGES: 0;
 }
 
@@ -592,7 +590,7 @@ bool
 kvp_ckpt_fits (kvp_ckpt_t *self, size_t bytes, size_t changes)
 {
     pthread_mutex_lock (&self->lock);
-    size_t room = s_room_now (self, NULL);
+    size_t room = s_room_now (self);
     size_t need = s_pages (self, self->backlog + bytes,
                            self->queued_changes + changes);
     pthread_mutex_unlock (&self->lock);
@@ -661,6 +659,6 @@ kvp_ckpt_stats (kvp_ckpt_t *self, kvp_ckpt_stats_t *stats)
 {
     pthread_mutex_lock (&self->lock);
     *stats = self->stats;
-    stats->room = s_room_now (self, NULL);
+    stats->room = s_room_now (self);
     pthread_mutex_unlock (&self->lock);
 }
