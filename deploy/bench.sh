@@ -320,11 +320,12 @@ SECONDS_PER=$SLOW_SECONDS bench slow 32 2 --slow-subscriber "$SLOW_MS" --sub-hwm
     { echo "kvpbench --replay failed:" >&2; tail -5 "$TMP/replay.err" >&2; exit 1; }
 
 # The stalled-subscriber runs (see BENCH_STALLED above), on a broker with
-# its default bounds. The broker's RSS is sampled every second meanwhile.
+# its default bounds, each from the same store (fresh workers: the store's
+# growth does not count against the second run). The broker's RSS is
+# sampled every second meanwhile.
 echo "stalled subscribers: ${STALLED_RATE} req/s for ${STALLED_SECONDS}s at 8x8 durable, without then with $STALLED ..."
 stop_pids "$BROKER"
 start_broker
-fresh_workers full
 rss_peak() { # rss_peak PID SECONDS: the largest RssAnon, KiB, in that time
     local peak=0 now i
     for i in $(seq "$2"); do
@@ -336,7 +337,9 @@ rss_peak() { # rss_peak PID SECONDS: the largest RssAnon, KiB, in that time
 }
 {
     echo "broker RSS before: $(rss "$BROKER")"
+    fresh_workers full
     SECONDS_PER=$STALLED_SECONDS bench stalled-0 8 8 --rate "$STALLED_RATE"
+    fresh_workers full
     rss_peak "$BROKER" $((STALLED_SECONDS + 3)) >"$TMP/peak" &
     peak_pid=$!
     SECONDS_PER=$STALLED_SECONDS bench stalled-"$STALLED" 8 8 --rate "$STALLED_RATE" \

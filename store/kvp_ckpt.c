@@ -1,11 +1,13 @@
 /*  kvp_ckpt.c - the checkpoint thread (see kvp_ckpt.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <czmq.h>
 #include "kvp_ckpt.h"
@@ -13,8 +15,11 @@
 #include "kvp_store.h"
 
 #define S_RETRY_MS      1000        //  after a failed commit
+#define S_RECLAIM_MS    100         //  a commit asked for room, at most so
+                                    //  often
 #define S_RESERVE_PAGES 16          //  kept back for the checkpoint itself
 #define S_NICE          5           //  below the request path, for the CPU
+#define S_RESERVE_FILE  "reserve.tmp"   //  the disk kept back, in the store
 
 typedef struct s_record {
     struct s_record *next;
@@ -46,8 +51,12 @@ struct _kvp_ckpt_t {
                                     //  the last one's frees become usable
     uint64_t purge_before;          //  0: no purge asked
     size_t purge_max;
-    size_t room;                    //  pages free after the last commit
+    size_t room_free;               //  free pages after the last commit,
+    size_t room_tail;               //  and the map's pages past the file
     size_t pending;                 //  pages it freed, not yet reusable
+    int64_t reclaim_at;             //  the last reclaim asked, mono ms
+    char *reserve;                  //  the reserve file's path, or NULL
+    bool reserved;                  //  it holds disk_reserve bytes
     uint64_t attempts;              //  checkpoints tried
     uint64_t applied_at;            //  the last one's records applied, us
     kvp_ckpt_stats_t stats;
@@ -148,39 +157,97 @@ s_free_list (MDB_txn *txn, size_t *pending)
     return pages;
 }
 
-//  Pages free for new records after a commit: the reusable free list,
-//  plus the map's unused end as far as the file can grow (the disk less
-//  what the log keeps for its next segment), minus a reserve
-static size_t
-s_room (kvp_ckpt_t *self, size_t *pending)
+//  Pages free for new records after a commit: the reusable free list
+//  (*free), and the map's unused end (*tail), as far as the disk lets the
+//  file grow into it (s_disk, measured when asked)
+static void
+s_room (kvp_ckpt_t *self, size_t *free, size_t *tail, size_t *pending)
 {
     MDB_txn *txn;
     MDB_envinfo info;
-    *pending = 0;
+    *free = *tail = *pending = 0;
     if (mdb_txn_begin (self->env, NULL, MDB_RDONLY, &txn) != MDB_SUCCESS)
-        return 0;
-    size_t free_list = s_free_list (txn, pending);
+        return;
+    *free = s_free_list (txn, pending);
     mdb_txn_abort (txn);
     mdb_env_info (self->env, &info);
     size_t map_pages = info.me_mapsize / self->psize;
-    size_t tail = map_pages > info.me_last_pgno + 1
-                ? map_pages - info.me_last_pgno - 1: 0;
-    uint64_t disk = kvp_lmdb_room (self->env);
-    disk = disk > self->config.disk_reserve
-         ? disk - self->config.disk_reserve: 0;
-    if (tail > disk / self->psize)
-        tail = (size_t) (disk / self->psize);
-    size_t room = free_list + tail;
-    return room > S_RESERVE_PAGES? room - S_RESERVE_PAGES: 0;
+    *tail = map_pages > info.me_last_pgno + 1
+          ? map_pages - info.me_last_pgno - 1: 0;
 }
 
-size_t
-kvp_ckpt_pages (kvp_ckpt_t *self, size_t bytes, size_t changes)
+//  Pages the disk (and the file size limit) let LMDB's file grow by now,
+//  less what the log keeps for its next segment: the log's records are
+//  on the disk already, so its growth is that segment alone
+static size_t
+s_disk (kvp_ckpt_t *self)
+{
+    uint64_t bytes = kvp_lmdb_room (self->env);
+    bytes = bytes > self->config.disk_reserve
+          ? bytes - self->config.disk_reserve: 0;
+    return (size_t) (bytes / self->psize);
+}
+
+static size_t
+s_pages (kvp_ckpt_t *self, size_t bytes, size_t changes)
 {
     //  Each change may dirty a leaf and its branches; values share pages
     //  when small, so twice the bytes plus a page per few changes covers
     //  LMDB's copy-on-write with room to spare
     return (bytes * 2) / self->psize + changes / 4 + 4;
+}
+
+//  --- The disk reserve ---------------------------------------------------
+//
+//  A file of disk_reserve bytes, made while the disk has room to spare.
+//  When a checkpoint finds no room for records the log already holds (the
+//  estimate fell short, or another process took the disk), it gives the
+//  file back and tries again, so that what was acknowledged reaches LMDB
+//  and deletes can make room again.
+
+//  Make the reserve when it is missing and the disk has three times its
+//  size free (it, the log's next segment, as much again)
+static void
+s_reserve_make (kvp_ckpt_t *self)
+{
+    uint64_t size = self->config.disk_reserve;
+    if (self->reserved || !self->reserve || !size
+    ||  kvp_lmdb_room (self->env) / 3 < size)
+        return;
+    int fd = open (self->reserve, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    self->reserved = fd >= 0 && posix_fallocate (fd, 0, (off_t) size) == 0;
+    if (fd >= 0)
+        close (fd);
+    if (!self->reserved)
+        unlink (self->reserve);
+}
+
+//  Give the reserve back; true if there was one
+static bool
+s_reserve_drop (kvp_ckpt_t *self)
+{
+    if (!self->reserved)
+        return false;
+    unlink (self->reserve);
+    self->reserved = false;
+    zsys_warning ("checkpoint: no room for what the log holds: the %llu "
+                  "bytes kept in %s given back", (unsigned long long)
+                  self->config.disk_reserve, self->reserve);
+    return true;
+}
+
+//  The reserve's path, and whether a store opened again has it
+static void
+s_reserve_find (kvp_ckpt_t *self)
+{
+    const char *dir;
+    struct stat st;
+    if (mdb_env_get_path (self->env, &dir) != MDB_SUCCESS)
+        return;
+    self->reserve = zsys_sprintf ("%s/%s", dir, S_RESERVE_FILE);
+    self->reserved = self->reserve && stat (self->reserve, &st) == 0
+                  && (uint64_t) st.st_size >= self->config.disk_reserve;
+    s_reserve_make (self);
 }
 
 //  --- The thread ---------------------------------------------------------
@@ -288,22 +355,30 @@ s_checkpoint (kvp_ckpt_t *self, s_record_t *last, size_t records,
         purged = 0;
         rc = s_one_by_one (self, last);
     }
+    if (rc == KVP_STORE_FULL && last && s_reserve_drop (self))
+        rc = s_one_by_one (self, last);
+    if (rc == KVP_STORE_OK)
+        s_reserve_make (self);
     uint64_t end = s_now_us ();
-    size_t pending;
-    size_t room = s_room (self, &pending);
+    size_t room_free, room_tail, pending;
+    s_room (self, &room_free, &room_tail, &pending);
     pthread_mutex_lock (&self->lock);
     if (rc == KVP_STORE_OK && last && self->applied < last->lsn)
         s_applied (self, last);
     if (rc == KVP_STORE_OK && purge_before == self->purge_before)
         self->purge_before = 0;
-    if (rc != KVP_STORE_OK && self->status != rc)
+    //  Only records can be stuck: a commit that carried none (a purge, a
+    //  reclaim) and failed is tried again later, and holds nothing up
+    int status = last? rc: KVP_STORE_OK;
+    if (status != KVP_STORE_OK && self->status != status)
         zsys_error ("checkpoint: cannot commit: %s (retrying every %d ms)",
-                    kvp_store_strerror (rc), S_RETRY_MS);
+                    kvp_store_strerror (status), S_RETRY_MS);
     else
-    if (rc == KVP_STORE_OK && self->status)
+    if (status == KVP_STORE_OK && self->status)
         zsys_notice ("checkpoint: commits succeed again");
-    self->status = rc;
-    self->room = room;
+    self->status = status;
+    self->room_free = room_free;
+    self->room_tail = room_tail;
     self->pending = pending;
     self->attempts++;
     self->stats.checkpoints += rc == KVP_STORE_OK;
@@ -402,6 +477,7 @@ kvp_ckpt_new (MDB_env *env, const MDB_dbi *dbis, kvp_joblog_t *log,
     if (self->config.ops == 0)
         self->config.ops = 10000;
     self->config.log_path = NULL;
+    s_reserve_find (self);
     self->applied = applied;
     MDB_stat st;
     mdb_env_stat (env, &st);
@@ -413,7 +489,7 @@ kvp_ckpt_new (MDB_env *env, const MDB_dbi *dbis, kvp_joblog_t *log,
     &&  !(self->log_file = fopen (config->log_path, "a")))
         zsys_warning ("checkpoint log %s: %s", config->log_path,
                       strerror (errno));
-    self->room = s_room (self, &self->pending);
+    s_room (self, &self->room_free, &self->room_tail, &self->pending);
     self->started = pthread_create (&self->thread, NULL, s_run, self) == 0;
     if (!self->started)
         kvp_ckpt_destroy (&self);
@@ -441,6 +517,7 @@ kvp_ckpt_destroy (kvp_ckpt_t **self_p)
     }
     if (self->log_file)
         fclose (self->log_file);
+    zstr_free (&self->reserve);
     pthread_cond_destroy (&self->done);
     pthread_cond_destroy (&self->wake);
     pthread_mutex_destroy (&self->lock);
@@ -498,22 +575,43 @@ kvp_ckpt_status (kvp_ckpt_t *self)
     S_LOCKED_READ (self, int, self->status);
 }
 
-size_t
-kvp_ckpt_room (kvp_ckpt_t *self)
+//  The room for a record now (lock held): the free list, and as much of
+//  the map's end as the disk holds
+static size_t
+s_room_now (kvp_ckpt_t *self)
 {
-    S_LOCKED_READ (self, size_t, self->room);
+    size_t disk = s_disk (self);
+    size_t room = self->room_free
+                + (self->room_tail < disk? self->room_tail: disk);
+    return room > S_RESERVE_PAGES? room - S_RESERVE_PAGES: 0;
 }
 
-//  Nothing is queued, but the last commit freed pages that the next one
-//  may not reuse yet: ask for one commit more, once (lock held). True if
-//  asked.
+bool
+kvp_ckpt_fits (kvp_ckpt_t *self, size_t bytes, size_t changes)
+{
+    pthread_mutex_lock (&self->lock);
+    size_t room = s_room_now (self);
+    size_t need = s_pages (self, self->backlog + bytes,
+                           self->queued_changes + changes);
+    pthread_mutex_unlock (&self->lock);
+    return need <= room;
+}
+
+//  Nothing is queued, but room is short: ask for one commit more (lock
+//  held), so that the pages the last commit freed become reusable and
+//  the disk is measured again (space may have come back, or the log's
+//  segments gone): at once when it freed some, else at most every
+//  S_RECLAIM_MS. True if asked.
 static bool
 s_reclaim (kvp_ckpt_t *self)
 {
+    int64_t now = zclock_mono ();
     if (self->head || self->purge_before || self->reclaim
-    ||  self->pending <= S_RESERVE_PAGES)
+    ||  (self->pending <= S_RESERVE_PAGES
+         && now - self->reclaim_at < S_RECLAIM_MS))
         return false;
     self->reclaim = self->urgent = true;
+    self->reclaim_at = now;
     pthread_cond_signal (&self->wake);
     return true;
 }
@@ -561,6 +659,6 @@ kvp_ckpt_stats (kvp_ckpt_t *self, kvp_ckpt_stats_t *stats)
 {
     pthread_mutex_lock (&self->lock);
     *stats = self->stats;
-    stats->room = self->room;
+    stats->room = s_room_now (self);
     pthread_mutex_unlock (&self->lock);
 }

@@ -14,12 +14,17 @@
     When a commit runs out of space the records are retried one per
     transaction (LMDB reuses freed pages only after later commits); what
     still does not fit stays queued, kvp_ckpt_status says FULL and the
-    thread retries every second. kvp_ckpt_room estimates the pages a new
-    record may use, from the map, the file size limit, the disk (less the
-    log's `disk_reserve`) and the part of LMDB's free list that the next
-    commit may reuse, as of the last commit. The store admits a record
-    only when that room holds it, so that what the log holds always fits
-    in LMDB: a full disk stays a state that deletes get out of.
+    thread retries every second. kvp_ckpt_fits estimates whether a new
+    record fits, from the map, the file size limit and the disk (less the
+    log's `disk_reserve`), measured on the call, and the part of LMDB's
+    free list that the next commit may reuse, as of the last commit. The
+    store admits a record only when it fits, so that what the log holds
+    fits in LMDB: a full disk stays a state that deletes get out of. An
+    estimate is an estimate (LMDB wants a run of pages for a large value,
+    and the free list's are scattered), and another process may take the
+    disk: so the thread keeps a file of disk_reserve bytes in the store's
+    folder ("reserve.tmp"), made while the disk has room to spare, and
+    gives it back when what the log holds finds no room.
 
     Retention: kvp_ckpt_purge asks for jobs older than a time to be
     deleted in the next checkpoint's transaction.
@@ -52,7 +57,8 @@ typedef struct {
                                    "<start unix us> <end unix us> <records>
                                    <changes> <us in LMDB's commit>" */
     uint64_t disk_reserve;      /* disk bytes left to the log (the next
-                                   segment it may make): never room */
+                                   segment it may make): never room; and
+                                   the size of the reserve file */
 } kvp_ckpt_config_t;
 
 typedef struct {
@@ -93,18 +99,18 @@ size_t
 int
     kvp_ckpt_status (kvp_ckpt_t *self);
 
-/*  Pages a new record of `bytes` bytes with `changes` changes may take,
-    at most (a generous estimate), and pages free as of the last commit. */
-size_t
-    kvp_ckpt_pages (kvp_ckpt_t *self, size_t bytes, size_t changes);
-size_t
-    kvp_ckpt_room (kvp_ckpt_t *self);
+/*  Would LMDB hold what is queued and a record of `bytes` bytes of puts
+    and `changes` changes? A generous estimate of the pages they take
+    against the pages free now: LMDB's, as of the last commit, and the
+    disk's, measured on the call. */
+bool
+    kvp_ckpt_fits (kvp_ckpt_t *self, size_t bytes, size_t changes);
 
 /*  Checkpoint now and wait (at most timeout_ms) until everything queued
-    is applied or a commit failed; with nothing queued, commit once more
-    when the last commit freed pages that only a later one may reuse (so
-    that kvp_ckpt_room counts them). Returns 0 when all is applied, else
-    kvp_ckpt_status or KVP_STORE_EIO on time-out. */
+    is applied or a commit failed; then commit once more (at most every
+    100 ms), so that the pages the last commit freed become reusable and
+    the free list is measured again. Returns 0 when all is applied,
+    else kvp_ckpt_status or KVP_STORE_EIO on time-out. */
 int
     kvp_ckpt_flush (kvp_ckpt_t *self, int timeout_ms);
 

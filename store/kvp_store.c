@@ -8,7 +8,7 @@
                 A partition record's key is exactly 2 bytes, a global
                 value's key longer (names are not empty), so partition
                 0xffff and the global values never collide. The global
-                value "format" names the layout, S_FORMAT; a store that
+                value "format" names the layout (kvp_recover); a store that
                 has another, or a "log" but no "logbody" (the first
                 layout, with the jobs in "log"), is refused.
                 "wal.applied" is the last log record LMDB holds (kvp_ckpt).
@@ -38,6 +38,7 @@
 #include "kvp_itemtab.h"
 #include "kvp_joblog.h"
 #include "kvp_lmdb.h"
+#include "kvp_recover.h"
 #include "kvp_view.h"
 #include "kvp_wal.h"
 
@@ -49,7 +50,6 @@
 #define S_PART_REC      20          //  epoch(4) seq(8) sent(8)
 #define S_SYSTEM_HEAD   11          //  created_ms(8) exchange(1) name_len(2)
 #define S_META_MAX      (KVP_LMDB_KEY_MAX - 2)
-#define S_FORMAT        "2"         //  the layout this code reads and writes
 #define S_DEPTH_MAX     5           //  the batch and up to 4 nested ops
 
 struct _kvp_store_t {
@@ -102,99 +102,26 @@ s_meta_key (uint8_t *key, const char *name)
     return len + 2;
 }
 
-//  Refuse the first layout before anything is created: it kept the jobs
-//  themselves in "log" and had no "logbody"
+//  LMDB could not take the log's records (a full disk): the overlay holds
+//  them and the checkpoint applies them once there is room. Until then
+//  reads are served and writes get 32778.
 static int
-s_layout_check (const char *dir, MDB_txn *txn)
+s_restore (kvp_store_t *self, kvp_recover_t *recover)
 {
-    int rc = kvp_lmdb_dbi_exists (txn, "logbody");
-    if (rc == KVP_STORE_NOTFOUND) {
-        rc = kvp_lmdb_dbi_exists (txn, "log");
-        if (rc == KVP_STORE_OK) {
-            zsys_error ("store %s: made with an older log layout", dir);
-            return KVP_STORE_MISMATCH;
-        }
+    zsys_warning ("store %s: no room to replay %zu log records into LMDB; "
+                  "kept in memory until there is", self->dir, recover->count);
+    int rc = KVP_STORE_OK;
+    for (kvp_recover_record_t *kept = recover->kept;
+         kept && rc == KVP_STORE_OK; kept = kept->next) {
+        size_t changes = 0;
+        rc = kvp_view_restore (self->view, kept->lsn, kept->data, kept->size,
+                               &changes);
+        if (rc == KVP_STORE_OK
+        &&  kvp_ckpt_push (self->ckpt, kept->lsn, kept->data, kept->size,
+                           changes))
+            rc = KVP_STORE_EIO;     //  out of memory (the data is freed)
+        kept->data = NULL;          //  the checkpoint's now, or freed
     }
-    return rc == KVP_STORE_NOTFOUND? KVP_STORE_OK: rc;
-}
-
-//  The layout's name in meta: written when missing (a new store), else it
-//  must be ours
-static int
-s_format_check (kvp_store_t *self, MDB_txn *txn)
-{
-    uint8_t bytes [KVP_LMDB_KEY_MAX];
-    MDB_dbi meta = self->dbis [KVP_TABLE_META];
-    MDB_val key = { s_meta_key (bytes, "format"), bytes }, val;
-    int rc = mdb_get (txn, meta, &key, &val);
-    if (rc == MDB_NOTFOUND) {
-        val = (MDB_val) { strlen (S_FORMAT), (void *) S_FORMAT };
-        return kvp_lmdb_rc (mdb_put (txn, meta, &key, &val, 0),
-                            "format put");
-    }
-    if (rc != MDB_SUCCESS)
-        return kvp_lmdb_rc (rc, "format get");
-    if (val.mv_size == strlen (S_FORMAT)
-    &&  memcmp (val.mv_data, S_FORMAT, val.mv_size) == 0)
-        return KVP_STORE_OK;
-    zsys_error ("store %s: format %.*s, not " S_FORMAT, self->dir,
-                (int) (val.mv_size > 16? 16: val.mv_size),
-                (const char *) val.mv_data);
-    return KVP_STORE_MISMATCH;
-}
-
-//  Replay one log record into the recovery transaction
-typedef struct {
-    kvp_store_t *self;
-    MDB_txn *txn;
-    uint64_t last;
-    size_t count;
-} s_replay_t;
-
-static int
-s_replay_one (void *arg, uint64_t lsn, const void *data, size_t size)
-{
-    s_replay_t *replay = (s_replay_t *) arg;
-    int rc = kvp_ckpt_apply (replay->txn, replay->self->dbis, data, size);
-    if (rc == KVP_STORE_CORRUPT)
-        zsys_error ("store %s: log record %llu does not decode",
-                    replay->self->dir, (unsigned long long) lsn);
-    replay->last = lsn;
-    replay->count++;
-    return rc;
-}
-
-//  In one write transaction: open (creating if missing) the named
-//  databases, check the layout, and apply every log record the last
-//  checkpoint lacks, then commit (synced) and release the log
-static int
-s_recover (kvp_store_t *self, MDB_txn *txn, uint64_t *applied)
-{
-    const char *names [] = { "meta", "systems", "items", "log", "logbody",
-                             "keys" };
-    MDB_dbi *dbis [KVP_TABLE_COUNT];
-    for (int i = 0; i < KVP_TABLE_COUNT; i++)
-        dbis [i] = &self->dbis [i];
-    int64_t start = zclock_usecs ();
-    int rc = s_layout_check (self->dir, txn);
-    if (rc == KVP_STORE_OK)
-        rc = kvp_lmdb_dbis_create (txn, names, dbis, KVP_TABLE_COUNT);
-    if (rc == KVP_STORE_OK)
-        rc = s_format_check (self, txn);
-    if (rc == KVP_STORE_OK)
-        rc = kvp_ckpt_read (txn, self->dbis [KVP_TABLE_META], applied);
-    s_replay_t replay = { self, txn, *applied, 0 };
-    if (rc == KVP_STORE_OK)
-        rc = kvp_wal_replay (self->wal, *applied, s_replay_one, &replay);
-    if (rc == KVP_STORE_OK && replay.count)
-        rc = kvp_ckpt_mark (txn, self->dbis [KVP_TABLE_META], replay.last);
-    if (rc == KVP_STORE_OK && replay.count)
-        zsys_notice ("store %s: replayed %zu log records (%llu..%llu) in "
-                     "%lld us", self->dir, replay.count,
-                     (unsigned long long) (*applied + 1),
-                     (unsigned long long) replay.last,
-                     (long long) (zclock_usecs () - start));
-    *applied = replay.last;
     return rc;
 }
 
@@ -217,20 +144,12 @@ s_open (kvp_store_t *self, const kvp_store_config_t *config)
     if (!config->nosync && (rc = kvp_lmdb_sync_dir (self->dir)) != 0)
         return rc;
     MDB_env *env = kvp_env_handle (self->env);
-    MDB_txn *txn = NULL;
-    uint64_t applied = 0;
-    rc = kvp_lmdb_rc (mdb_txn_begin (env, NULL, 0, &txn), "open begin");
+    kvp_recover_t recover;
+    rc = kvp_recover (env, self->wal, self->dir, self->dbis, &recover);
     if (rc == KVP_STORE_OK)
-        rc = s_recover (self, txn, &applied);
-    if (rc == KVP_STORE_OK)
-        rc = kvp_lmdb_commit (env, txn, "open commit");
-    else
-    if (txn)
-        mdb_txn_abort (txn);
-    if (rc == KVP_STORE_OK)
-        rc = kvp_wal_release (self->wal, applied);
-    self->next = applied + 1;
-    self->evicted = applied;
+        rc = kvp_wal_release (self->wal, recover.applied);
+    self->next = recover.last + 1;
+    self->evicted = recover.applied;
     kvp_ckpt_config_t ckpt_config = { config->checkpoint_ms,
         config->checkpoint_ops, config->checkpoint_log,
         kvp_wal_segment_size (self->wal) };
@@ -240,9 +159,12 @@ s_open (kvp_store_t *self, const kvp_store_config_t *config)
     ||  !(self->log = kvp_joblog_new (self->dbis [KVP_TABLE_LOG],
                                       self->dbis [KVP_TABLE_LOGBODY],
                                       self->dbis [KVP_TABLE_KEYS]))
-    ||  !(self->ckpt = kvp_ckpt_new (env, self->dbis, self->log, applied,
-                                     &ckpt_config))))
+    ||  !(self->ckpt = kvp_ckpt_new (env, self->dbis, self->log,
+                                     recover.applied, &ckpt_config))))
         rc = KVP_STORE_EIO;             //  out of memory
+    if (rc == KVP_STORE_OK && recover.kept)
+        rc = s_restore (self, &recover);
+    kvp_recover_free (&recover);
     return rc;
 }
 
@@ -361,6 +283,13 @@ kvp_store_abort (kvp_store_t *self)
     s_unbind (self);
 }
 
+//  Would LMDB hold the record once applied, with what is queued before it?
+static bool
+s_fits (kvp_store_t *self, const kvp_change_t *record)
+{
+    return kvp_ckpt_fits (self->ckpt, record->puts, record->count);
+}
+
 //  May a record join the log? BUSY when the checkpoints are too far
 //  behind, FULL when LMDB may not have room for it once applied (after
 //  waiting for a pending checkpoint, whose deletes may have made room, or
@@ -375,17 +304,16 @@ s_admit (kvp_store_t *self, const kvp_change_t *record)
         return self->broken;
     int status = kvp_ckpt_status (self->ckpt);
     size_t backlog = kvp_ckpt_backlog (self->ckpt);
-    size_t size = record->puts, changes = record->count;
     if (status == KVP_STORE_OK && backlog + record->size > self->backlog_max)
         return KVP_STORE_BUSY;
     if (status == KVP_STORE_OK && record->puts == 0)
         return KVP_STORE_OK;
-    size_t need = kvp_ckpt_pages (self->ckpt, backlog + size, changes);
-    if (status == KVP_STORE_OK && need <= kvp_ckpt_room (self->ckpt))
+    if (status == KVP_STORE_OK && s_fits (self, record))
         return KVP_STORE_OK;
+    //  Once applied, the log's records give their segments' disk back
     status = kvp_ckpt_flush (self->ckpt, S_ROOM_WAIT_MS);
-    need = kvp_ckpt_pages (self->ckpt, size, changes);
-    if (status == KVP_STORE_OK && need <= kvp_ckpt_room (self->ckpt))
+    kvp_wal_release (self->wal, kvp_ckpt_applied (self->ckpt));
+    if (status == KVP_STORE_OK && s_fits (self, record))
         return KVP_STORE_OK;
     return status == KVP_STORE_OK || status == KVP_STORE_FULL
          ? KVP_STORE_FULL: KVP_STORE_EIO;

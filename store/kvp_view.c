@@ -120,6 +120,40 @@ s_write (kvp_view_t *self, kvp_change_op_t op, kvp_change_table_t table,
     return KVP_STORE_OK;
 }
 
+typedef struct {
+    kvp_overlay_t *overlay;
+    uint64_t stamp;
+    size_t changes;
+} s_restore_t;
+
+static int
+s_restore_one (void *arg, kvp_change_op_t op, kvp_change_table_t table,
+               const void *key, size_t key_len, const void *val,
+               size_t val_len)
+{
+    s_restore_t *restore = (s_restore_t *) arg;
+    restore->changes++;
+    int rc = op == KVP_CHANGE_CLEAR
+           ? kvp_overlay_clear (restore->overlay, table, key, key_len,
+                                restore->stamp)
+           : kvp_overlay_put (restore->overlay, table, key, key_len,
+                              op == KVP_CHANGE_PUT? val: NULL,
+                              op == KVP_CHANGE_PUT? val_len: 0,
+                              restore->stamp);
+    return rc? KVP_STORE_EIO: KVP_STORE_OK;
+}
+
+int
+kvp_view_restore (kvp_view_t *self, uint64_t stamp, const void *data,
+                  size_t size, size_t *changes)
+{
+    s_restore_t restore = { self->overlay, stamp, 0 };
+    int rc = kvp_change_each (data, size, s_restore_one, &restore);
+    kvp_overlay_settle (self->overlay);
+    *changes = restore.changes;
+    return rc;
+}
+
 int
 kvp_view_put (kvp_view_t *self, kvp_change_table_t table, const MDB_val *key,
               const MDB_val *val, bool create)

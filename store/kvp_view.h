@@ -48,6 +48,15 @@ kvp_overlay_t *
 kvp_change_t *
     kvp_view_changes (kvp_view_t *self);
 
+/*  Put back into the overlay a record the log holds and LMDB lacks (a
+    store opened on a disk too full to replay it into LMDB): each of its
+    changes, stamped `stamp`; the batch's record is left alone. The count
+    of its changes goes into *changes. CORRUPT when it does not decode,
+    EIO out of memory (what was put back stays). */
+int
+    kvp_view_restore (kvp_view_t *self, uint64_t stamp, const void *data,
+                      size_t size, size_t *changes);
+
 /*  Read from `txn` (NULL: the overlay alone); writes get `stamp`. */
 void
     kvp_view_bind (kvp_view_t *self, MDB_txn *txn, uint64_t stamp);

@@ -15,10 +15,11 @@ static tk_cluster_t *cluster;
 static zsock_t *client;
 
 static void
-s_start (int workers, const char *broker_args)
+s_start (int workers, const char *broker_args, const char *worker_args)
 {
     cluster = tk_cluster_new (workers);
     cluster->broker_args = broker_args;
+    cluster->worker_args = worker_args;
     ck_assert_msg (tk_cluster_start (cluster), "cluster did not come up");
     client = tk_dealer (cluster->clients);
 }
@@ -74,7 +75,7 @@ s_mark_items (const char *id, uint8_t *seen, size_t count)
 
 START_TEST (test_pipeline_every_reply)
 {
-    s_start (2, NULL);
+    s_start (2, NULL, NULL);
     char ids [S_SYSTEMS][37];
     for (int s = 0; s < S_SYSTEMS; s++)
         ck_assert_int_eq (tk_define (client, "pipe", ids [s]), 0);
@@ -130,12 +131,22 @@ END_TEST
 #define S_STALLED       300         //  subscribers that never read
 #define S_EVENTS_HWM    1000        //  the broker's default --events-hwm
 #define S_BIG_ITEMS     64          //  16 KiB each: a system of 1 MiB
-#define S_GETS          600         //  GetKvpItems the bad client sends
 #define S_CLIENT_QUEUE  (16u << 20) //  --client-queue for this test
 #define S_CLIENT_HWM    64          //  replies ZeroMQ queues per client
 #define S_CONN_COST     (64 * 1024.0)   //  ZeroMQ's own per connection:
                                         //  its buffers and pipes
 #define S_MIB           (1024.0 * 1024.0)
+
+//  Under AddressSanitizer the broker's memory is mostly the sanitizer's own
+//  (redzones, quarantine): the bounds are checked in the normal build
+//  (and the worker takes ten times as long for each 1 MiB read: fewer)
+#if defined (__SANITIZE_ADDRESS__)
+#   define S_RSS_CHECKED   false
+#   define S_GETS          120     //  GetKvpItems the bad client sends
+#else
+#   define S_RSS_CHECKED   true
+#   define S_GETS          600
+#endif
 
 //  A subscriber to every job that never reads, with as little room to
 //  receive as the kernel allows, so that its queue fills in the broker.
@@ -206,16 +217,18 @@ s_within (const char *what, int64_t base, int64_t peak, double bound)
             "peak %.1f MiB (+%.1f; bound +%.1f)\n", what, base / S_MIB,
             peak / S_MIB, (peak - base) / S_MIB, bound / S_MIB);
     fflush (stdout);
-    ck_assert_msg (peak - base <= bound, "%s: broker grew %.1f MiB, over its "
-                   "bound of %.1f MiB", what, (peak - base) / S_MIB,
-                   bound / S_MIB);
+    ck_assert_msg (!S_RSS_CHECKED || peak - base <= bound, "%s: broker grew "
+                   "%.1f MiB, over its bound of %.1f MiB", what,
+                   (peak - base) / S_MIB, bound / S_MIB);
 }
 
 START_TEST (test_stalled_subscribers_bounded)
 {
     char args [128];
     snprintf (args, sizeof args, "--client-queue %u", S_CLIENT_QUEUE);
-    s_start (1, args);
+    //  The worker's passes kept short (each read here is 1 MiB), so that
+    //  even a slow build answers its heartbeats while it serves them
+    s_start (1, args, "--batch 16");
     char big [37], small [37];
     s_big_system (big);
     ck_assert_int_eq (tk_define (client, "small", small), 0);
@@ -235,8 +248,9 @@ START_TEST (test_stalled_subscribers_bounded)
         subs [i] = s_stalled_sub (cluster->events);
     s_normal_writes (small, 5 * S_EVENTS_HWM, &peak);
     s_within ("subscribers", base, peak, subscribers);
-    //  Then a bad client too: 600 reads of 1 MiB, never reading a reply
+    //  Then a bad client too: S_GETS reads of 1 MiB, never reading a reply
     zsock_t *bad = zsock_new (ZMQ_DEALER);
+    zsock_set_rcvhwm (bad, 1);
     zsock_set_rcvbuf (bad, 64 * 1024);
     zsock_set_linger (bad, 0);
     ck_assert_int_eq (zsock_connect (bad, "%s", cluster->clients), 0);
@@ -267,15 +281,16 @@ START_TEST (test_stalled_subscribers_bounded)
         zsock_destroy (&subs [i]);
     zsock_destroy (&bad);
     int64_t after = tk_rss_bytes (cluster->broker);
-    for (int i = 0; i < 100 && after > base + 16 * S_MIB; i++) {
+    for (int i = 0; S_RSS_CHECKED && i < 100 && after > base + 16 * S_MIB;
+         i++) {
         zclock_sleep (100);
         after = tk_rss_bytes (cluster->broker);
     }
     printf ("test_stalled_subscribers_bounded: broker RSS %.1f MiB once "
             "they are gone\n", after / S_MIB);
     fflush (stdout);
-    ck_assert_msg (after <= base + 16 * S_MIB, "broker kept %.1f MiB after "
-                   "its peers went", (after - base) / S_MIB);
+    ck_assert_msg (!S_RSS_CHECKED || after <= base + 16 * S_MIB, "broker "
+                   "kept %.1f MiB after its peers went", (after - base) / S_MIB);
 }
 END_TEST
 
