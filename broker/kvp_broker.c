@@ -11,7 +11,6 @@
 #include "kvp_idkey.h"
 #include "kvp_fdlimit.h"
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -24,7 +23,6 @@
 #define S_METRICS_MS    500         //  metrics snapshot period
 #define S_FD_RESERVE    64          //  descriptors no client may take
                                     //  (workers, files, the metrics)
-#define S_TRIM_MS       1000        //  malloc_trim at most this often
 
 //  --- construction --------------------------------------------------------
 
@@ -156,8 +154,9 @@ s_make_tables (kvp_broker_t *self)
     self->request = kvp_request_new ();
     self->sessions = zhashx_new ();
     self->scratch = calloc (self->nparts, sizeof *self->scratch);
+    self->trim = kvp_trim_new ();
     if (!self->inflight || !self->peers || !self->request || !self->sessions
-    ||  !self->scratch)
+    ||  !self->scratch || !self->trim)
         return false;
     kvp_idkey_table (self->sessions);
     zhashx_set_destructor (self->sessions,
@@ -277,6 +276,7 @@ kvp_broker_destroy (kvp_broker_t **self_p)
     kvp_broker_t *self = *self_p;
     *self_p = NULL;
     kvp_bmetrics_destroy (&self->metrics);
+    kvp_trim_destroy (&self->trim);
     kvp_proxy_destroy (&self->events);
     //  Entries still in flight hold client frames; the table frees them.
     kvp_inflight_destroy (&self->inflight);
@@ -356,20 +356,16 @@ s_publish_metrics (kvp_broker_t *self)
     self->metrics_at = self->now + S_METRICS_MS;
 }
 
-//  Peers gone since the last look: give the memory they held back to the
-//  system, which glibc otherwise keeps in its arenas for good (a broker
-//  that once served a burst of slow peers would stay at that size). At
-//  most every S_TRIM_MS: malloc_trim walks the heap.
+//  Peers gone since the last look: the memory they held goes back to the
+//  system (kvp_trim)
 static void
 s_trim (kvp_broker_t *self)
 {
     uint64_t gone = atomic_load (&self->budget.closed)
                   + kvp_peers_gone (self->peers);
-    if (gone == self->trimmed || self->now < self->trim_at)
-        return;
-    malloc_trim (0);
+    if (gone != self->trimmed)
+        kvp_trim_ask (self->trim);
     self->trimmed = gone;
-    self->trim_at = self->now + S_TRIM_MS;
 }
 
 static void

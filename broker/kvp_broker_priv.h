@@ -27,6 +27,7 @@
 #include "kvp_peers.h"
 #include "kvp_owners.h"
 #include "kvp_session.h"
+#include "kvp_trim.h"
 #include "kvp_registry.h"
 #include "kvp_request.h"
 #include "kvp_reply.h"
@@ -56,8 +57,8 @@ struct _kvp_broker_t {
     kvp_conns_budget_t workers_budget;  /* worker connections: no cap */
     kvp_conns_t *clients_conns;     /* their monitors */
     kvp_conns_t *workers_conns;
-    uint64_t trimmed;               /* peers gone at the last malloc_trim */
-    int64_t trim_at;                /* the next one may be then, mono ms */
+    uint64_t trimmed;               /* peers gone at the last look */
+    kvp_trim_t *trim;               /* malloc_trim, off the reactor */
 
     kvp_request_t *request;         /* the reusable decoder */
     msgpack_sbuffer buf;            /* replies and maps we encode */

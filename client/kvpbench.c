@@ -268,11 +268,11 @@ s_run (const bench_opts_t *opts)
 {
     if (opts->replay)
         return bench_replay_run (opts, stdout);
-    //  Stalled subscribers take a socket and a descriptor or two each
+    //  Stalled subscribers (a child process's) take a descriptor or two
+    //  each
     if (opts->stalled) {
         kvp_fdlimit_t limit;
         kvp_fdlimit_raise (&limit);
-        zsys_set_max_sockets ((size_t) opts->stalled + 256);
     }
     bench_cpu_t *cpu = bench_cpu_new (opts->cpu_pids);
     if (!cpu)

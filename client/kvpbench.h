@@ -182,8 +182,9 @@ void
 
 typedef struct _bench_stalled_t bench_stalled_t;
 
-/*  `count` subscribers of every job on `events` that never read. NULL
-    (message on stderr) when they cannot all be made. */
+/*  `count` subscribers of every job on `events` that never read, in a
+    child process (ended by bench_stalled_destroy, or with this one).
+    NULL (message on stderr) when they cannot all be made. */
 bench_stalled_t *
     bench_stalled_new (const char *events, int count);
 void
