@@ -7,23 +7,19 @@
 void
 kvp_bio_warn (kvp_broker_t *self, const char *format, ...)
 {
-    int64_t now = zclock_mono ();
-    if (now - self->warned_at < 1000) {
-        self->warnings_held++;
+    uint64_t held;
+    if (!kvp_log_limit (&self->warnings, 1000, &held))
         return;
-    }
     char text [512];
     va_list args;
     va_start (args, format);
     vsnprintf (text, sizeof text, format, args);
     va_end (args);
-    if (self->warnings_held)
-        zsys_warning ("%s: %s (and %zu more warnings held back)",
-                      self->logid, text, self->warnings_held);
+    if (held)
+        zsys_warning ("%s: %s (and %llu more warnings held back)",
+                      self->logid, text, (unsigned long long) held);
     else
         zsys_warning ("%s: %s", self->logid, text);
-    self->warned_at = now;
-    self->warnings_held = 0;
 }
 
 int

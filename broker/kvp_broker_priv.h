@@ -70,8 +70,7 @@ struct _kvp_broker_t {
     char refusal [256];             /* why it is refused */
     int64_t heartbeat_at;           /* next heartbeat tick, monotonic ms */
     int64_t silence_ms;             /* liveness * heartbeat */
-    int64_t warned_at;              /* last rate-limited warning */
-    size_t warnings_held;           /* warnings not printed since then */
+    kvp_log_limit_t warnings;       /* kvp_bio_warn: one a second */
     bool draining;                  /* interrupted: no more clients */
     int64_t drain_until;            /* then: replies waiting go until */
     kvp_bmetrics_t *metrics;        /* --metrics, or NULL */

@@ -2,6 +2,7 @@
     kvp_conns.h).
 */
 #include "kvp_conns.h"
+#include "kvp_log.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <sys/socket.h>
@@ -23,8 +24,7 @@ struct _kvp_conns_t {
     bool tcp;                       //  local is a port, not an ipc path
     uint64_t refused;
     uint64_t failed;
-    int64_t logged_at;              //  the last line, monotonic ms
-    uint64_t held;                  //  lines not logged since
+    kvp_log_limit_t limit;          //  one line a second
 };
 
 //  A warning, at most one a second (the others counted into the next).
@@ -35,24 +35,20 @@ s_log (kvp_conns_t *self, const char *format, ...)
 static void
 s_log (kvp_conns_t *self, const char *format, ...)
 {
-    int64_t now = zclock_mono ();
-    if (self->logged_at && now - self->logged_at < S_LOG_MS) {
-        self->held++;
+    uint64_t held;
+    if (!kvp_log_limit (&self->limit, S_LOG_MS, &held))
         return;
-    }
     char text [256];
     va_list args;
     va_start (args, format);
     vsnprintf (text, sizeof text, format, args);
     va_end (args);
-    if (self->held)
+    if (held)
         zsys_warning ("%s: %s: %s (and %llu more since the last line)",
                       self->logid, self->role, text,
-                      (unsigned long long) self->held);
+                      (unsigned long long) held);
     else
         zsys_warning ("%s: %s: %s", self->logid, self->role, text);
-    self->logged_at = now;
-    self->held = 0;
 }
 
 //  The watched socket's port (tcp://HOST:PORT) or path (ipc://PATH).

@@ -3,6 +3,7 @@
 #include "kvp_zap.h"
 #include "kvp_allow.h"
 #include "kvp_curve.h"
+#include "kvp_log.h"
 #include <czmq.h>
 
 #define S_ENDPOINT      "inproc://zeromq.zap.01"
@@ -16,8 +17,7 @@ typedef struct {
     const char *logid;
     zsock_t *handler;           /* REP on S_ENDPOINT */
     int64_t full_at;            /* next full reread */
-    int64_t warned_at;          /* last refusal line */
-    size_t held;                /* refusals not logged since then */
+    kvp_log_limit_t refusals;   /* one line a second */
 } s_state_t;
 
 struct _kvp_zap_t {
@@ -47,16 +47,12 @@ static void
 s_refused (s_state_t *self, const char *domain, const char *address,
            const char *key, const char *why)
 {
-    int64_t now = zclock_mono ();
-    if (now - self->warned_at < S_WARN_MS) {
-        self->held++;
-        return;
-    }
-    zsys_warning ("%s: refused a connection from %s to %s (key %s): %s "
-                  "(%zu more refused since the last such line)",
-                  self->logid, address, domain, key, why, self->held);
-    self->warned_at = now;
-    self->held = 0;
+    uint64_t held;
+    if (kvp_log_limit (&self->refusals, S_WARN_MS, &held))
+        zsys_warning ("%s: refused a connection from %s to %s (key %s): %s "
+                      "(%llu more refused since the last such line)",
+                      self->logid, address, domain, key, why,
+                      (unsigned long long) held);
 }
 
 static void

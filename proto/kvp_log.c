@@ -201,6 +201,20 @@ kvp_log_name (const char *id)
 }
 
 bool
+kvp_log_limit (kvp_log_limit_t *self, int64_t ms, uint64_t *held)
+{
+    int64_t now = zclock_mono ();
+    if (self->at && now - self->at < ms) {
+        self->held++;
+        return false;
+    }
+    *held = self->held;
+    self->held = 0;
+    self->at = now;
+    return true;
+}
+
+bool
 kvp_log_on (kvp_log_level_t level)
 {
     return level <= s_log.level;

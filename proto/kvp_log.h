@@ -34,6 +34,7 @@
 #define KVP_LOG_H_INCLUDED
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "kvp_opts.h"
 
 #ifdef __cplusplus
@@ -103,6 +104,19 @@ void
     level but debug is. Cheap: a load and a compare. */
 bool
     kvp_log_on (kvp_log_level_t level);
+
+/*  A rate limit for one kind of log line: at most one line every `ms`,
+    the lines held back counted into the next one. Zeroed: the first line
+    passes. */
+typedef struct {
+    int64_t at;                 /* monotonic ms of the last line written */
+    uint64_t held;              /* lines held back since then */
+} kvp_log_limit_t;
+
+/*  Whether a line may be written now. When true, *held is how many were
+    held back since the last one (and the count starts again). */
+bool
+    kvp_log_limit (kvp_log_limit_t *self, int64_t ms, uint64_t *held);
 
 /*  Give zsys its stderr back and free the stream; lines that follow are
     written by zsys as before kvp_log_start. Safe when not started. */

@@ -395,6 +395,23 @@ s_check_program (const char *text, const char *role, pid_t pid,
     return found;
 }
 
+//  The rate limit the broker's warnings share: the first line passes, the
+//  next within the period are held back and counted into the one after.
+START_TEST (test_limit)
+{
+    kvp_log_limit_t limit = { 0 };
+    uint64_t held = 99;
+    ck_assert (kvp_log_limit (&limit, 200, &held));
+    ck_assert_uint_eq (held, 0);
+    for (int i = 0; i < 5; i++)
+        ck_assert (!kvp_log_limit (&limit, 200, &held));
+    zclock_sleep (250);
+    ck_assert (kvp_log_limit (&limit, 200, &held));
+    ck_assert_uint_eq (held, 5);
+    ck_assert (!kvp_log_limit (&limit, 200, &held));
+}
+END_TEST
+
 START_TEST (test_programs_json)
 {
     char *broker, *worker;
@@ -454,6 +471,7 @@ s_suite (void)
     tcase_add_test (tc, test_json_lines);
     tcase_add_test (tc, test_levels);
     tcase_add_test (tc, test_debug_not_formatted);
+    tcase_add_test (tc, test_limit);
     suite_add_tcase (suite, tc);
     tc = tcase_create ("programs");
     tcase_add_checked_fixture (tc, tk_root_setup, tk_root_teardown);
