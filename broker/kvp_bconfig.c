@@ -75,10 +75,7 @@ static const kvp_opts_option_t s_options [] = {
       .def = "1000", .min = 1, .max = 100000000, S_AT (events_hwm),
       .help = "events queued per subscriber before it loses some (it can "
               "read them back with GetEvents)" },
-    { .name = "metrics", .type = KVP_OPTS_STRING, .metavar = "HOST:PORT",
-      .check = kvp_opts_check_hostport, S_AT (metrics),
-      .help = "serve Prometheus metrics at http://HOST:PORT/metrics (off "
-              "when not given)" },
+    KVP_OPTS_METRICS (kvp_bconfig_t, metrics),
     { .name = "curve-secret", .type = KVP_OPTS_STRING, .metavar = "FILE",
       S_AT (curve_secret),
       .help = "the broker's secret certificate: CURVE on every endpoint "

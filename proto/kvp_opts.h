@@ -158,6 +158,14 @@ void
 bool
     kvp_opts_check_hostport (const char *value, char *reason, size_t size);
 
+/*  The `--metrics HOST:PORT` row that broker and worker share, filling the
+    string `field` of the struct `conf`. */
+#define KVP_OPTS_METRICS(conf, field) \
+    { .name = "metrics", .type = KVP_OPTS_STRING, .metavar = "HOST:PORT", \
+      .check = kvp_opts_check_hostport, KVP_OPTS_FIELD (conf, field), \
+      .help = "serve Prometheus metrics at http://HOST:PORT/metrics (off " \
+              "when not given)" }
+
 /*  Parse `text` as an unsigned decimal (digits only: no sign, no spaces),
     with a binary K/M/G/T suffix when `bytes`. Returns false on anything
     else or on overflow; *value is set only on success. */

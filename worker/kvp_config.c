@@ -93,10 +93,7 @@ static const kvp_opts_option_t s_options [] = {
     { .name = "batch", .type = KVP_OPTS_UINT, .metavar = "N",
       .def = "256", .min = 1, .max = 4096, S_AT (batch),
       .help = "most requests in one group commit" },
-    { .name = "metrics", .type = KVP_OPTS_STRING, .metavar = "HOST:PORT",
-      .check = kvp_opts_check_hostport, S_AT (metrics),
-      .help = "serve Prometheus metrics at http://HOST:PORT/metrics (off "
-              "when not given)" },
+    KVP_OPTS_METRICS (kvp_config_t, metrics),
     { .name = "curve-secret", .type = KVP_OPTS_STRING, .metavar = "FILE",
       S_AT (curve_secret),
       .help = "the worker's secret certificate (its metadata name is the "
