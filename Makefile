@@ -192,7 +192,8 @@ KVPBUS_SOVER   := 1
 KVPBUS_SRC  := client/kvp_client.c client/kvp_client_reply.c client/kvp_sub.c \
                client/kvp_feed.c client/kvp_merge.c client/kvp_obj.c \
                client/kvp_poll.c client/kvp_pager.c proto/kvp_guid.c \
-               proto/kvp_mpcheck.c proto/kvp_pack.c proto/kvp_curve.c
+               proto/kvp_mpcheck.c proto/kvp_pack.c proto/kvp_curve.c \
+               proto/kvp_dir.c
 KVPBUS_HDR  := client/kvpbus.h client/kvp_client.h client/kvp_client_reply.h \
                client/kvp_sub.h client/kvp_feed.h client/kvp_merge.h \
                client/kvp_pager.h proto/kvp_curve.h

@@ -1,6 +1,7 @@
 /*  kvp_curve.c - CURVE keys for the cluster's sockets.
 */
 #include "kvp_curve.h"
+#include "kvp_dir.h"
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -255,8 +256,9 @@ kvp_curve_keygen (const char *dir, const char *name, const char *role,
         snprintf (error, size, "%s: already exists; not replaced", path);
         return false;
     }
-    if (zsys_dir_create ("%s", dir) != 0) {
-        snprintf (error, size, "%s: %s", dir, strerror (errno));
+    int err = kvp_dir_make (dir);   //  0700, as the data folders
+    if (err) {
+        snprintf (error, size, "%s: %s", dir, strerror (err));
         return false;
     }
     zcert_t *cert = zcert_new ();

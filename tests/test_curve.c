@@ -53,9 +53,12 @@ START_TEST (test_keygen_modes)
     ck_assert_int_eq (st.st_mode & 0777, 0600);
     ck_assert_int_eq (stat (path, &st), 0);
     ck_assert_int_eq (st.st_mode & 0777, 0644);
-    //  never replaced; no path in the name
+    //  the folder it made is private
     char dir [300];
     snprintf (dir, sizeof dir, "%s/k", s_dir);
+    ck_assert_int_eq (stat (dir, &st), 0);
+    ck_assert_int_eq (st.st_mode & 0777, 0700);
+    //  never replaced; no path in the name
     ck_assert (!kvp_curve_keygen (dir, "alice", NULL, path, sizeof path,
                                   error, sizeof error));
     ck_assert (strstr (error, "already exists"));
