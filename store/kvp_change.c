@@ -108,6 +108,25 @@ kvp_change_truncate (kvp_change_t *self, const kvp_change_t *mark)
     }
 }
 
+int
+kvp_change_part (kvp_change_op_t op, kvp_change_table_t table,
+                 const void *key, size_t key_len, const void *val,
+                 size_t val_len)
+{
+    const uint8_t *bytes = (const uint8_t *) key;
+    if (table == KVP_TABLE_META)
+        //  A partition record is exactly 2 bytes; a CLEAR of "pp" would
+        //  reach the global values too ("\xff\xff" + name)
+        return op != KVP_CHANGE_CLEAR && key_len == 2
+             ? (int) s_get_u16 (bytes): KVP_CHANGE_NOPART;
+    if (table == KVP_TABLE_LOGBODY)
+        return op == KVP_CHANGE_PUT && val_len >= 2
+             ? (int) s_get_u16 ((const uint8_t *) val): KVP_CHANGE_NOPART;
+    if (table >= KVP_TABLE_COUNT || key_len < 2)
+        return KVP_CHANGE_NOPART;
+    return (int) s_get_u16 (bytes);
+}
+
 //  Decode the change at `p` (`left` bytes remain); its length in *used,
 //  or 0 when it does not decode
 typedef struct {

@@ -78,6 +78,20 @@ int
 void
     kvp_change_truncate (kvp_change_t *self, const kvp_change_t *mark);
 
+/*  Which partition a change belongs to, from its bytes alone: the first
+    2 key bytes (big-endian) of systems, items, log and keys; for meta, a
+    PUT or DEL of a 2-byte key (a partition record); for logbody, a PUT's
+    first 2 value bytes (a body's key is a worker-global number). Returns
+    0..65535, or KVP_CHANGE_NOPART: a global value of meta ("\xff\xff" +
+    name), any CLEAR of meta or logbody, a DEL of a body (its bytes do not
+    say whose it was), or a key or value too short to tell. */
+#define KVP_CHANGE_NOPART       (-1)
+
+int
+    kvp_change_part (kvp_change_op_t op, kvp_change_table_t table,
+                     const void *key, size_t key_len, const void *val,
+                     size_t val_len);
+
 /*  Called once per change by kvp_change_each; non-zero stops the walk and
     is returned by it. */
 typedef int (kvp_change_fn) (void *arg, kvp_change_op_t op,

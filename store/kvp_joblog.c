@@ -305,6 +305,151 @@ kvp_joblog_keys_clear (kvp_joblog_t *self, kvp_view_t *view,
     return kvp_view_clear (view, KVP_TABLE_KEYS, prefix, S_PREFIX);
 }
 
+//  --- Copies of a partition ---------------------------------------------
+
+int
+kvp_joblog_body_check (const void *body, size_t size, uint32_t *part,
+                       uint64_t *seq)
+{
+    MDB_val val = { size, (void *) body };
+    kvp_joblog_entry_t entry;
+    if (!body || size < S_BODY_HEAD)
+        return KVP_STORE_CORRUPT;
+    //  The body names its own job
+    int rc = s_decode (&val, (const uint8_t *) body, &entry);
+    if (rc == KVP_STORE_OK) {
+        *part = kvp_lmdb_get_u16 ((const uint8_t *) body);
+        *seq = kvp_lmdb_get_u64 ((const uint8_t *) body + 2);
+    }
+    return rc;
+}
+
+//  Delete the body an index record names, if it has one
+static int
+s_body_forget (kvp_view_t *view, const MDB_val *lsn)
+{
+    if (lsn->mv_size != S_LSN)
+        return KVP_STORE_CORRUPT;
+    uint8_t kbytes [S_LSN];
+    memcpy (kbytes, lsn->mv_data, S_LSN);
+    MDB_val key = { S_LSN, kbytes };
+    int rc = kvp_view_del (view, KVP_TABLE_LOGBODY, &key);
+    return rc == KVP_STORE_NOTFOUND? KVP_STORE_OK: rc;
+}
+
+int
+kvp_joblog_adopt (kvp_joblog_t *self, kvp_view_t *view, const void *body,
+                  size_t size)
+{
+    uint32_t part;
+    uint64_t seq, lsn = 0;
+    int rc = kvp_joblog_body_check (body, size, &part, &seq);
+    if (rc != KVP_STORE_OK)
+        return rc;
+    uint8_t job [S_JOB], kbytes [S_LSN], vbytes [S_LSN];
+    memcpy (job, body, S_JOB);
+    MDB_val index = { S_JOB, job }, old;
+    rc = kvp_view_get (view, KVP_TABLE_LOG, &index, &old);
+    if (rc == KVP_STORE_OK)
+        rc = s_body_forget (view, &old);
+    else
+    if (rc == KVP_STORE_NOTFOUND)
+        rc = KVP_STORE_OK;
+    if (rc == KVP_STORE_OK)
+        rc = s_lsn_next (view, &lsn);
+    kvp_lmdb_put_u64 (kbytes, lsn);
+    kvp_lmdb_put_u64 (vbytes, lsn);
+    MDB_val lsn_key = { S_LSN, kbytes }, lsn_val = { S_LSN, vbytes };
+    MDB_val val = { size, (void *) body };
+    if (rc == KVP_STORE_OK)
+        rc = kvp_view_put (view, KVP_TABLE_LOG, &index, &lsn_val, false);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_view_put (view, KVP_TABLE_LOGBODY, &lsn_key, &val, false);
+    return rc;
+}
+
+//  The lsns a walk of the index met, to delete once it is over
+typedef struct {
+    uint8_t *lsns;                  //  S_LSN bytes each
+    size_t count, size;
+} s_lsns_t;
+
+static int
+s_lsns_add (void *arg, const MDB_val *key, const MDB_val *val)
+{
+    s_lsns_t *lsns = (s_lsns_t *) arg;
+    if (val->mv_size != S_LSN)
+        return KVP_STORE_CORRUPT;
+    if (lsns->count == lsns->size) {
+        size_t size = lsns->size? lsns->size * 2: 256;
+        uint8_t *more = (uint8_t *) realloc (lsns->lsns, size * S_LSN);
+        if (!more)
+            return KVP_STORE_EIO;       //  out of memory
+        lsns->lsns = more;
+        lsns->size = size;
+    }
+    memcpy (lsns->lsns + lsns->count++ * S_LSN, val->mv_data, S_LSN);
+    return KVP_STORE_OK;
+}
+
+int
+kvp_joblog_drop (kvp_joblog_t *self, kvp_view_t *view, const uint8_t *prefix,
+                 size_t prefix_len)
+{
+    if (!prefix || prefix_len < 2 || prefix_len > S_JOB)
+        return KVP_STORE_EINVAL;
+    s_lsns_t lsns = { NULL, 0, 0 };
+    MDB_val start = { prefix_len, (void *) prefix };
+    int rc = kvp_view_walk (view, KVP_TABLE_LOG, &start, prefix_len,
+                            s_lsns_add, &lsns);
+    for (size_t i = 0; i < lsns.count && rc == KVP_STORE_OK; i++) {
+        MDB_val lsn = { S_LSN, lsns.lsns + i * S_LSN };
+        rc = s_body_forget (view, &lsn);
+    }
+    if (rc == KVP_STORE_OK && lsns.count)
+        rc = prefix_len == S_JOB
+           ? kvp_view_del (view, KVP_TABLE_LOG, &start)
+           : kvp_view_clear (view, KVP_TABLE_LOG, prefix, prefix_len);
+    free (lsns.lsns);
+    return rc;
+}
+
+//  A walk of one partition's index handing on the raw records
+typedef struct {
+    kvp_view_t *view;
+    kvp_joblog_raw_fn *fn;
+    void *arg;
+} s_raw_t;
+
+static int
+s_raw_one (void *arg, const MDB_val *key, const MDB_val *val)
+{
+    s_raw_t *raw = (s_raw_t *) arg;
+    kvp_joblog_entry_t entry;
+    if (key->mv_size != S_JOB || val->mv_size != S_LSN)
+        return KVP_STORE_CORRUPT;
+    MDB_val lsn = { S_LSN, val->mv_data }, body;
+    int rc = kvp_view_get (raw->view, KVP_TABLE_LOGBODY, &lsn, &body);
+    if (rc == KVP_STORE_NOTFOUND)
+        rc = KVP_STORE_CORRUPT;
+    if (rc == KVP_STORE_OK)
+        rc = s_decode (&body, (const uint8_t *) key->mv_data, &entry);
+    return rc? rc: raw->fn (raw->arg, key, val, &body);
+}
+
+int
+kvp_joblog_bodies (kvp_joblog_t *self, kvp_view_t *view, uint32_t part,
+                   kvp_joblog_raw_fn *fn, void *arg)
+{
+    if (!fn)
+        return KVP_STORE_EINVAL;
+    uint8_t start [S_JOB];
+    s_job (start, part, 0);
+    MDB_val key = { S_JOB, start };
+    s_raw_t raw = { view, fn, arg };
+    return kvp_view_walk (view, KVP_TABLE_LOG, &key, 2, s_raw_one, &raw);
+}
+
 //  --- Retention ----------------------------------------------------------
 
 //  Delete the key record of a purged job, unless a later job reused the key

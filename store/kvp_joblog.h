@@ -97,6 +97,44 @@ int
     kvp_joblog_keys_clear (kvp_joblog_t *self, kvp_view_t *view,
                            const uint8_t *prefix);
 
+/*  --- Copies of a partition (kvp_replica) ----------------------------- */
+
+/*  Check a body as another store's logbody holds it (the value alone):
+    CORRUPT unless it decodes; otherwise its job's part and seq. */
+int
+    kvp_joblog_body_check (const void *body, size_t size, uint32_t *part,
+                           uint64_t *seq);
+
+/*  Write a body another store made (checked as above) as a job of this
+    view: under this view's next lsn, with its index record (part + seq ->
+    that lsn). A job already there with that part and seq is replaced and
+    its old body deleted. The key record, if any, is not written: the
+    record that carried the body carries it. */
+int
+    kvp_joblog_adopt (kvp_joblog_t *self, kvp_view_t *view,
+                      const void *body, size_t size);
+
+/*  Delete the jobs whose index key starts with `prefix` (2..10 bytes: the
+    part, then leading bytes of the seq; 10 names one job): their bodies,
+    then their index records. Key records are left alone. EIO out of
+    memory. */
+int
+    kvp_joblog_drop (kvp_joblog_t *self, kvp_view_t *view,
+                     const uint8_t *prefix, size_t prefix_len);
+
+/*  Called for each job by kvp_joblog_bodies with the records as the
+    tables hold them: the index key (part + seq), its value (the lsn) and
+    the body; non-zero stops the walk and is returned. */
+typedef int (kvp_joblog_raw_fn) (void *arg, const MDB_val *job,
+                                 const MDB_val *lsn, const MDB_val *body);
+
+/*  Call `fn` for each job of `part`, ascending by seq. An index record
+    naming no body, or a body of another job, is CORRUPT. fn must not
+    write to the view. */
+int
+    kvp_joblog_bodies (kvp_joblog_t *self, kvp_view_t *view, uint32_t part,
+                       kvp_joblog_raw_fn *fn, void *arg);
+
 /*  Delete, oldest first in each partition, jobs submitted before
     `before_ms` (index record and body) and the key records still pointing
     at them, at most `max` in all; *purged gets the number deleted. */

@@ -12,7 +12,7 @@
 #include "kvp_overlay.h"
 
 #define S_LEVELS        20          //  enough for 2^40 entries at p = 1/4
-#define S_PREFIX_MAX    32
+#define S_PREFIX_MAX    KVP_OVERLAY_PREFIX_MAX
 #define S_KEY_MAX       (1 + 511)   //  table byte + LMDB key
 
 struct _kvp_overlay_node_t {

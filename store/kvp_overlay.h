@@ -33,6 +33,9 @@
 extern "C" {
 #endif
 
+#define KVP_OVERLAY_PREFIX_MAX  32  /* longest prefix kvp_overlay_clear
+                                       takes */
+
 typedef struct _kvp_overlay_t kvp_overlay_t;
 typedef struct _kvp_overlay_node_t kvp_overlay_node_t;
 
@@ -68,9 +71,9 @@ int
                      size_t key_len, const void *val, size_t val_len,
                      uint64_t stamp);
 
-/*  Delete every key under `prefix` (1..32 bytes): entries here become
-    tombstones and a range tombstone hides LMDB's. 0 or -1 (out of
-    memory; what was done is in the undo history). */
+/*  Delete every key under `prefix` (1..KVP_OVERLAY_PREFIX_MAX bytes):
+    entries here become tombstones and a range tombstone hides LMDB's. 0
+    or -1 (out of memory; what was done is in the undo history). */
 int
     kvp_overlay_clear (kvp_overlay_t *self, uint8_t table,
                        const void *prefix, size_t prefix_len, uint64_t stamp);

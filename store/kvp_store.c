@@ -39,6 +39,7 @@
 #include "kvp_joblog.h"
 #include "kvp_lmdb.h"
 #include "kvp_recover.h"
+#include "kvp_replica.h"
 #include "kvp_view.h"
 #include "kvp_wal.h"
 
@@ -69,6 +70,8 @@ struct _kvp_store_t {
     int broken;                     //  the log failed: no more writes
     size_t backlog_max;
     uint64_t purged;                //  checkpoint's purge count seen
+    kvp_change_t last;              //  the last committed batch's record
+    bool last_ok;                   //  ... and no batch begun since
 };
 
 const char *
@@ -214,6 +217,7 @@ kvp_store_destroy (kvp_store_t **self_p)
     kvp_env_destroy (&self->env);
     kvp_itemtab_destroy (&self->items);
     kvp_joblog_destroy (&self->log);
+    kvp_change_fini (&self->last);
     free (self->dir);
     free (self);
     *self_p = NULL;
@@ -266,6 +270,7 @@ kvp_store_begin (kvp_store_t *self)
         return rc;
     }
     kvp_view_mark (self->view, &self->marks [0]);
+    self->last_ok = false;
     self->depth = 1;
     self->failed = 0;
     return KVP_STORE_OK;
@@ -371,7 +376,12 @@ kvp_store_commit (kvp_store_t *self)
         return rc;
     }
     kvp_overlay_settle (kvp_view_overlay (self->view));
-    kvp_change_t empty = { NULL, 0, 0, 0, 0 };
+    //  The record stays readable for kvp_store_changes; the next batch
+    //  fills the previous one's buffer
+    kvp_change_t empty = { NULL, 0, 0, 0, 0 }, last = self->last;
+    self->last = *changes;
+    self->last_ok = true;
+    *changes = last;
     kvp_change_truncate (changes, &empty);
     self->depth = 0;
     s_unbind (self);
@@ -894,4 +904,52 @@ kvp_store_purge (kvp_store_t *self, uint64_t before_ms, size_t max,
         *purged = (size_t) (stats.purged - self->purged);
     self->purged = stats.purged;
     return KVP_STORE_OK;
+}
+
+//  --- Copies of a partition (kvp_replica) ----------------------------------
+
+int
+kvp_store_changes (kvp_store_t *self, uint32_t part, kvp_change_t *out)
+{
+    if (!self || !out || part > S_PART_MAX || s_in_batch (self)
+    ||  !self->last_ok)
+        return KVP_STORE_EINVAL;
+    return kvp_replica_filter (self->last.data, self->last.size, part, out);
+}
+
+int
+kvp_store_apply (kvp_store_t *self, uint32_t part, const void *data,
+                 size_t size)
+{
+    bool own;
+    int rc = s_view (self, false, &own);
+    if (rc == KVP_STORE_OK && (part > S_PART_MAX || (!data && size)))
+        rc = KVP_STORE_EINVAL;
+    return rc? rc: s_written (self, kvp_replica_apply (self->view, self->log,
+                                                       part, data, size));
+}
+
+int
+kvp_store_drop (kvp_store_t *self, uint32_t part)
+{
+    bool own;
+    int rc = s_view (self, false, &own);
+    if (rc == KVP_STORE_OK && part > S_PART_MAX)
+        rc = KVP_STORE_EINVAL;
+    return rc? rc: s_written (self, kvp_replica_drop (self->view, self->log,
+                                                      part));
+}
+
+int
+kvp_store_copy (kvp_store_t *self, uint32_t part, size_t chunk,
+                kvp_store_chunk_fn *fn, void *arg)
+{
+    bool own;
+    if (!self || s_in_batch (self) || part > S_PART_MAX || !fn)
+        return KVP_STORE_EINVAL;
+    int rc = s_view (self, true, &own);
+    if (rc == KVP_STORE_OK)
+        rc = kvp_replica_copy (self->view, self->log, part, chunk, fn, arg);
+    s_done (self, own);
+    return rc;
 }

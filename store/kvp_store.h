@@ -65,6 +65,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include "kvp_change.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -324,6 +325,63 @@ int
     kvp_store_key_get (kvp_store_t *self, uint32_t part,
                        const uint8_t guid [16], const char *key,
                        size_t key_len, uint64_t *seq, uint8_t digest [16]);
+
+/*  --- Copies of a partition (replication) ------------------------------
+
+    A follower holds an exact copy of a leader's partition by applying, in
+    its own batches, the records these calls make on the leader. The
+    records are in kvp_change.h's format; a change belongs to a partition
+    as kvp_change_part says. Job bodies are numbered in each store's own
+    space: applying a job writes its body under this store's next number
+    and points the partition's log index at it, so the copy's log_each,
+    log_get and key_get read as the leader's. Everything applied or dropped
+    goes through the batch like any other write: in this store's log,
+    durable at its commit, kept across a reopen, in LMDB by checkpoint.
+    Purges are not replicated (they run in each store's checkpoint). */
+
+/*  After a kvp_store_commit that returned OK, until the next
+    kvp_store_begin: the changes that batch made to partition `part`, as
+    one change record in *out (an initialised kvp_change_t, emptied first;
+    the caller owns it and calls kvp_change_fini). Empty if the batch did
+    not touch `part`. EINVAL otherwise (inside a batch, after a failed
+    commit or an abort, or before any batch); EIO out of memory. */
+int
+    kvp_store_changes (kvp_store_t *self, uint32_t part, kvp_change_t *out);
+
+/*  In a batch: apply a record that kvp_store_changes or kvp_store_copy
+    made on another store for `part`. The record is checked whole first:
+    a change that is not `part`'s (a global value of meta, a key or body
+    of another partition, a body delete), one whose key or value does not
+    fit its table, a job's index record without its body right after it,
+    or bytes that do not decode are KVP_STORE_CORRUPT, and nothing is
+    applied. Deleting what this store lacks is not an error. A write that
+    fails takes back what the call wrote and fails the batch (EIO, FULL). */
+int
+    kvp_store_apply (kvp_store_t *self, uint32_t part, const void *data,
+                     size_t size);
+
+/*  In a batch: delete everything `part` holds in this store: the
+    partition record, systems, items, idempotency keys, jobs (index and
+    bodies). Other partitions are untouched. */
+int
+    kvp_store_drop (kvp_store_t *self, uint32_t part);
+
+/*  Called with each record kvp_store_copy makes; non-zero stops the copy
+    and is returned by it. The bytes are valid during the call only. */
+typedef int (kvp_store_chunk_fn) (void *arg, const void *data, size_t size);
+
+/*  Not in a batch: the whole state of `part` (partition record, systems,
+    items, keys, jobs with their bodies) as change records of about
+    `chunk` bytes at most each (one larger only when one entry is: a row,
+    or a job's index record and body), handed to fn in order; at least
+    one, empty when the store has nothing of `part`. fn must not use this
+    store. Applying them in order with kvp_store_apply, after
+    kvp_store_drop, on another store gives a partition that reads the
+    same: systems, items, jobs and events by seq, idempotency keys, and
+    the partition record (epoch, seq, sent). */
+int
+    kvp_store_copy (kvp_store_t *self, uint32_t part, size_t chunk,
+                    kvp_store_chunk_fn *fn, void *arg);
 
 /*  --- Retention ------------------------------------------------------- */
 
