@@ -127,3 +127,30 @@ kvp_bio_drain (kvp_broker_t *self, void *handle, size_t max, kvp_bio_fn *fn)
             zframe_destroy (&frames [i]);
     }
 }
+
+int
+kvp_bio_send_head (kvp_broker_t *self, kvp_session_t *session,
+                   const char *command, bool more)
+{
+    size_t len;
+    const uint8_t *id = kvp_session_identity (session, &len);
+    //  Mandatory routing: a gone peer fails here (EHOSTUNREACH), a full
+    //  one too (EAGAIN); once this frame is in, the rest of the message is.
+    if (zmq_send (self->workers_h, id, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
+        return zmq_errno ();
+    zmq_send (self->workers_h, command, strlen (command),
+              (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+    return 0;
+}
+
+int
+kvp_bio_send_worker (kvp_broker_t *self, kvp_session_t *session,
+                     const char *command, const void **data,
+                     const size_t *sizes, int count)
+{
+    int rc = kvp_bio_send_head (self, session, command, count > 0);
+    for (int i = 0; rc == 0 && i < count; i++)
+        zmq_send (self->workers_h, data [i], sizes [i],
+                  (i + 1 < count ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
+    return rc;
+}

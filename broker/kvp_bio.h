@@ -13,7 +13,7 @@
 #define KVP_BIO_SIG         "KVP1"  /* the client envelope's signature */
 #define KVP_BIO_SIG_LEN     4
 #define KVP_BIO_BATCH       256     /* messages per socket per loop pass */
-#define KVP_BIO_FRAMES      4       /* frames a message handler may see */
+#define KVP_BIO_FRAMES      5       /* frames a message handler may see */
 
 /*  A warning, at most one a second (the others are counted and the count
     shown with the next one printed). */
@@ -40,6 +40,20 @@ void
     [identity][empty][KVP1][body], never blocking. */
 int
     kvp_bio_send_client (void *arg, zframe_t *identity, zframe_t **body_p);
+
+/*  To a worker: [identity][command] (+ more frames to follow when
+    `more`). Returns 0 or the errno of the identity frame (EHOSTUNREACH:
+    gone; EAGAIN: full); once it is in, the rest of the message is. */
+int
+    kvp_bio_send_head (kvp_broker_t *self, kvp_session_t *session,
+                       const char *command, bool more);
+
+/*  [identity][command] and `count` frames more, never blocking. Returns
+    what kvp_bio_send_head returned. */
+int
+    kvp_bio_send_worker (kvp_broker_t *self, kvp_session_t *session,
+                         const char *command, const void **data,
+                         const size_t *sizes, int count);
 
 /*  What kvp_bio_drain hands each message to: its frames (at most the
     `max` given to kvp_bio_drain) and its total frame count, which may be

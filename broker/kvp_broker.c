@@ -5,6 +5,7 @@
 #include "kvp_broker_priv.h"
 #include "kvp_clients.h"
 #include "kvp_workers.h"
+#include "kvp_replicas.h"
 #include "kvp_bio.h"
 #include "kvp_dir.h"
 #include "kvp_notify.h"
@@ -84,7 +85,7 @@ s_open_registry (kvp_broker_t *self, int *exit_code)
     }
     self->nparts = kvp_registry_partitions (self->registry);
     self->owners = kvp_owners_new (self->registry);
-    return self->owners != NULL;
+    return self->owners != NULL && kvp_replicas_init (self);
 }
 
 static bool
@@ -289,6 +290,7 @@ kvp_broker_destroy (kvp_broker_t **self_p)
     zsock_destroy (&self->workers);
     kvp_zap_destroy (&self->zap);
     kvp_curve_destroy (&self->curve);
+    kvp_replicas_destroy (self);
     kvp_owners_destroy (&self->owners);
     kvp_registry_destroy (&self->registry);
     kvp_request_destroy (&self->request);

@@ -43,6 +43,7 @@ struct _kvp_broker_t {
 
     kvp_registry_t *registry;       /* ownership on disk */
     kvp_owners_t *owners;           /* ownership in memory, liveness */
+    struct kvp_rparts_t *rparts;    /* replication's positions (R > 1) */
     kvp_inflight_t *inflight;       /* routed requests awaiting a reply */
     kvp_peers_t *peers;             /* clients: in flight, replies waiting */
     kvp_proxy_t *events;            /* the XSUB -> XPUB proxy thread */

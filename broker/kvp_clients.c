@@ -17,6 +17,7 @@
 #include "kvp_broker_priv.h"
 #include "kvp_clients.h"
 #include "kvp_workers.h"
+#include "kvp_replicas.h"
 #include "kvp_bio.h"
 #include "kvp_route.h"
 #include <errno.h>
@@ -229,8 +230,10 @@ s_assign (kvp_broker_t *self, s_msg_t *msg)
     uint32_t part = msg->part;
     const char *owner;
     int rc;
-    kvp_session_t *session = kvp_owners_assign (self->owners, part, &owner,
-                                                &rc);
+    bool copies = kvp_replicas_on (self);
+    kvp_session_t *session = copies
+        ? kvp_replicas_place (self, part, &owner, &rc)
+        : kvp_owners_assign (self->owners, part, &owner, &rc);
     if (!session) {
         if (rc) {
             zsys_error ("%s: cannot record the owner of partition %u: %s",
@@ -247,7 +250,7 @@ s_assign (kvp_broker_t *self, s_msg_t *msg)
     //  knows the partition is its own when the request arrives. A worker
     //  that cannot take it (gone, or its queue full) is expired: it learns
     //  the partition from the WELCOME when it registers again.
-    if (kvp_broker_send_assign (self, session, part) != 0) {
+    if (!copies && kvp_broker_send_assign (self, session, part) != 0) {
         kvp_broker_worker_gone (self, session);
         s_refuse (self, msg, KVP_RC_NOT_AVAILABLE,
                   "partition %u: worker %s is down", part, owner);

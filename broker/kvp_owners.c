@@ -158,6 +158,13 @@ kvp_owners_session (kvp_owners_t *self, const char *name)
     return worker ? worker->session : NULL;
 }
 
+//  Does the cluster keep more than one copy of each partition?
+static bool
+s_copies (kvp_owners_t *self)
+{
+    return kvp_regstate_replicas (kvp_registry_state (self->registry)) > 1;
+}
+
 //  The first claimed partition that this worker may not have, if any.
 static bool
 s_check_claims (kvp_owners_t *self, const kvp_register_t *reg,
@@ -171,7 +178,9 @@ s_check_claims (kvp_owners_t *self, const kvp_register_t *reg,
             return false;
         }
         s_worker_t *owner = self->owner [part];
-        if (owner && strcmp (owner->name, reg->id) != 0) {
+        //  With copies, followers hold partitions others lead; what a
+        //  worker holds without a copy is never served (no role).
+        if (owner && strcmp (owner->name, reg->id) != 0 && !s_copies (self)) {
             snprintf (error, size, "fatal: partition %u belongs to %s",
                       part, owner->name);
             return false;
@@ -224,7 +233,10 @@ kvp_owners_adopt (kvp_owners_t *self, const kvp_register_t *reg)
     s_worker_t *worker = rc == 0 ? s_ensure (self, reg->id) : NULL;
     if (rc == 0 && !worker)
         rc = KVP_STORE_EIO;         //  out of memory
-    for (size_t i = 0; rc == 0 && i < reg->partition_count; i++) {
+    //  Rebuilding from claims is for one copy: with more, a claim says
+    //  nothing about which copy is whole.
+    for (size_t i = 0; rc == 0 && !s_copies (self)
+                       && i < reg->partition_count; i++) {
         uint32_t part = reg->partitions [i];
         assert (part < self->nparts);       //  kvp_owners_check ran
         if (!self->owner [part])
@@ -342,4 +354,23 @@ kvp_owners_worker (kvp_owners_t *self, size_t index, bool *alive)
     if (alive)
         *alive = self->workers [index]->session != NULL;
     return self->workers [index]->name;
+}
+
+bool
+kvp_owners_refresh (kvp_owners_t *self, uint32_t part)
+{
+    assert (part < self->nparts);
+    const char *name = kvp_registry_owner (self->registry, part);
+    s_worker_t *worker = name ? s_ensure (self, name) : NULL;
+    if (name && !worker)
+        return false;
+    s_worker_t *before = self->owner [part];
+    if (before != worker) {
+        if (before)
+            before->count--;
+        if (worker)
+            worker->count++;
+        self->owner [part] = worker;
+    }
+    return true;
 }

@@ -93,6 +93,11 @@ void *
     kvp_owners_assign (kvp_owners_t *self, uint32_t part,
                        const char **owner, int *rc);
 
+/*  Follow the registry's owner (leader) of `part` after a decision that
+    may have changed it (PLACE, LEADER). False when out of memory. */
+bool
+    kvp_owners_refresh (kvp_owners_t *self, uint32_t part);
+
 /*  How many partitions worker `name` owns (0 if unknown). */
 uint32_t
     kvp_owners_count (kvp_owners_t *self, const char *name);

@@ -6,36 +6,21 @@
 #include "kvp_workers.h"
 #include "kvp_bio.h"
 #include "kvp_idkey.h"
+#include "kvp_replicas.h"
 #include <errno.h>
 
 //  The frames we look at: [identity][command][arg][arg].
-enum { W_ID, W_CMD, W_ARG1, W_ARG2, W_MAX };
+enum { W_ID, W_CMD, W_ARG1, W_ARG2, W_ARG3, W_MAX };
 
 #define S_UNKNOWN   "unknown worker, register first"
 
 //  --- sending -------------------------------------------------------------
 
-//  [identity][command] (+ more). Returns 0 or the errno of the first frame.
-static int
-s_send_head (kvp_broker_t *self, kvp_session_t *session,
-             const char *command, bool more)
-{
-    size_t len;
-    const uint8_t *id = kvp_session_identity (session, &len);
-    //  Mandatory routing: a gone peer fails here (EHOSTUNREACH), a full
-    //  one too (EAGAIN); once this frame is in, the rest of the message is.
-    if (zmq_send (self->workers_h, id, len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1)
-        return zmq_errno ();
-    zmq_send (self->workers_h, command, strlen (command),
-              (more ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT);
-    return 0;
-}
-
 //  [identity][command][self->buf].
 static int
 s_send_buf (kvp_broker_t *self, kvp_session_t *session, const char *command)
 {
-    int rc = s_send_head (self, session, command, true);
+    int rc = kvp_bio_send_head (self, session, command, true);
     if (rc == 0)
         zmq_send (self->workers_h, self->buf.data, self->buf.size,
                   ZMQ_DONTWAIT);
@@ -55,7 +40,7 @@ kvp_broker_send_request (kvp_broker_t *self, kvp_session_t *session,
                          uint64_t tag, uint32_t part, const kvp_guid_t *guid,
                          zframe_t **body_p)
 {
-    int rc = s_send_head (self, session, KVP_W_REQUEST, true);
+    int rc = kvp_bio_send_head (self, session, KVP_W_REQUEST, true);
     if (rc)
         return rc;
     uint8_t tag8 [8], part4 [4];
@@ -93,6 +78,7 @@ s_welcome (kvp_session_t *session, void *ctx)
     s_send_buf (self, session, KVP_W_WELCOME);
     zsys_notice ("%s: worker %s registered, owns %zu partitions",
                  self->logid, name, count);
+    kvp_replicas_attach (self, session);
 }
 
 static void
@@ -158,7 +144,11 @@ static void
 s_retire (kvp_session_t *session, void *ctx)
 {
     kvp_broker_t *self = ctx;
-    kvp_owners_retire (self->owners, kvp_session_name (session), session);
+    const char *name = kvp_session_name (session);
+    if (kvp_owners_session (self->owners, name) != session)
+        return;                     //  a stale session: nothing changes
+    kvp_owners_retire (self->owners, name, session);
+    kvp_replicas_detach (self, name);
 }
 
 static void
@@ -206,7 +196,7 @@ kvp_broker_worker_gone (kvp_broker_t *self, kvp_session_t *session)
 static bool
 s_reachable (kvp_broker_t *self, kvp_session_t *session)
 {
-    return s_send_head (self, session, KVP_W_HEARTBEAT, false)
+    return kvp_bio_send_head (self, session, KVP_W_HEARTBEAT, false)
            != EHOSTUNREACH;
 }
 
@@ -384,6 +374,12 @@ s_dispatch (kvp_broker_t *self, zframe_t **frames, size_t total)
             s_commands [i].fn (self, session, frames);
         return;
     }
+    if (cmd && kvp_replicas_handles (cmd)) {
+        kvp_session_t *session = s_session (self, frames [W_ID]);
+        if (session)
+            kvp_replicas_command (self, session, frames, total);
+        return;
+    }
     kvp_bio_warn (self, "dropped an unknown worker message");
 }
 
@@ -407,7 +403,7 @@ s_tick_ready (kvp_broker_t *self, kvp_session_t *session)
         s_event (self, session, KVP_SESSION_SILENT);
     }
     else
-    if (s_send_head (self, session, KVP_W_HEARTBEAT, false) == EHOSTUNREACH)
+    if (kvp_bio_send_head (self, session, KVP_W_HEARTBEAT, false) == EHOSTUNREACH)
         kvp_broker_worker_gone (self, session);
 }
 
@@ -429,6 +425,7 @@ kvp_broker_workers_tick (kvp_broker_t *self)
         }
         session = zhashx_next (self->sessions);
     }
+    kvp_replicas_tick (self);
     //  Keys point into the table: delete after the walk, each once.
     void *key;
     while (forget && (key = zlist_pop (forget)))

@@ -17,6 +17,8 @@ struct _kvp_batch_t {
     size_t dirty_count;         /* entries in dirty */
     uint8_t *listed;            /* per partition: 1 if in dirty */
     kvp_batch_stats_t stats;    /* counters since the last take */
+    kvp_batch_commit_fn *on_commit;     /* after each commit, or NULL */
+    void *on_commit_arg;
 };
 
 kvp_batch_t *
@@ -212,7 +214,16 @@ s_attempt (kvp_batch_t *self, size_t from, size_t to, bool marks)
     self->stats.commit_us += (uint64_t) (zclock_usecs () - executed);
     if (rc == KVP_STORE_OK && marks)
         s_marks_clean (self);
+    if (rc == KVP_STORE_OK && self->on_commit)
+        self->on_commit (self->on_commit_arg, self->slots, from, to);
     return rc;
+}
+
+void
+kvp_batch_on_commit (kvp_batch_t *self, kvp_batch_commit_fn *fn, void *arg)
+{
+    self->on_commit = fn;
+    self->on_commit_arg = arg;
 }
 
 //  The commit failed: the outcome of the writes is unknown to us as much

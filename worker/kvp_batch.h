@@ -75,6 +75,15 @@ int
 void
     kvp_batch_stats (kvp_batch_t *self, kvp_batch_stats_t *stats);
 
+/*  Called after each commit that succeeded, with the slots it held:
+    [from, to) of `slots` (a pass may commit more than once when the
+    store is full). NULL turns it off. */
+typedef void (kvp_batch_commit_fn) (void *arg, kvp_slot_t *slots,
+                                    size_t from, size_t to);
+void
+    kvp_batch_on_commit (kvp_batch_t *self, kvp_batch_commit_fn *fn,
+                         void *arg);
+
 /*  Release every claimed slot (after the replies were sent). */
 void
     kvp_batch_clear (kvp_batch_t *self);

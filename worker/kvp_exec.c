@@ -738,6 +738,10 @@ kvp_exec_run (kvp_exec_t *self, kvp_slot_t *slot)
     int rc = kvp_store_op_begin (self->store);
     if (rc == KVP_STORE_OK) {
         rc = handler (self, slot);
+        if (rc == S_KEEP && slot->no_jobs && kvp_op_writes (op))
+            rc = s_fail (slot, KVP_RC_NOT_AVAILABLE, "partition %u has "
+                         "fewer copies in sync than --min-insync: writes "
+                         "refused until one catches up", slot->part);
         int end = kvp_store_op_end (self->store, rc == S_KEEP);
         //  FULL or EIO from op_end: the whole batch failed, whatever the
         //  handler thought.

@@ -56,6 +56,7 @@ kvp_slot_release (kvp_slot_t *self)
     kvp_slot_clear_results (self);
     s_shrink (&self->reply);
     s_shrink (&self->event);
+    self->no_jobs = false;
     self->state = KVP_SLOT_FREE;
 }
 

@@ -40,6 +40,9 @@ typedef struct {
     uint32_t part;              /* the partition the request runs in */
     uint64_t received_ms;       /* Unix ms at receipt (TimeSubmitted) */
     int64_t received_us;        /* monotonic us at receipt (ElapsedTime) */
+    bool no_jobs;               /* the partition takes no new job (fewer
+                                   than M copies in sync): a write that
+                                   would make one gets 32777 instead */
     /* --- results ------------------------------------------------------- */
     msgpack_sbuffer reply;      /* reply body */
     msgpack_sbuffer event;      /* event body; empty when no job was made */

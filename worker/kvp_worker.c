@@ -8,6 +8,7 @@
 #include "kvp_log.h"
 #include "kvp_notify.h"
 #include "kvp_rc.h"
+#include "kvp_replicate.h"
 #include "kvp_request.h"
 #include "kvp_route.h"
 #include "kvp_store.h"
@@ -38,6 +39,7 @@ struct _kvp_worker_t {
     kvp_identity_t ident;       /* id, token, nparts of the directory */
     kvp_store_t *store;
     kvp_batch_t *batch;         /* group commit and sent marks */
+    kvp_replicate_t *repl;      /* roles, REPL out, followers' apply */
     kvp_events_t *events;       /* publisher to events-in */
     zsock_t *dealer;            /* to the broker's workers ROUTER */
     void *handle;               /* its libzmq socket */
@@ -289,8 +291,15 @@ s_route (kvp_worker_t *self, kvp_slot_t *slot, zframe_t *guid, char *why,
     if (kvp_op_route (route.op) == KVP_BY_BROKER)
         return true;            //  the executor answers 32770
     uint32_t part = kvp_route_partition (&route, self->nparts);
-    if (part == slot->part && part < KVP_PARTITIONS_MAX && self->owned [part])
+    kvp_roles_t *roles = kvp_replicate_roles (self->repl);
+    kvp_copy_role_t kind = part < KVP_PARTITIONS_MAX
+                         ? kvp_roles_kind (roles, part) : KVP_COPY_NONE;
+    if (part == slot->part && part < KVP_PARTITIONS_MAX
+    &&  (kind == KVP_COPY_LEADER
+      || (kind == KVP_COPY_NONE && self->owned [part]))) {
+        slot->no_jobs = !kvp_roles_writable (roles, part);
         return true;
+    }
     snprintf (why, size, "partition %u not owned here", slot->part);
     return false;
 }
@@ -347,6 +356,11 @@ static const struct {
 static void
 s_on_message (kvp_worker_t *self, zmsg_t **msg_p)
 {
+    if (self->state == S_READY && kvp_replicate_message (self->repl, msg_p)) {
+        s_alive (self);
+        zmsg_destroy (msg_p);
+        return;
+    }
     zframe_t *command = zmsg_first (*msg_p);
     size_t len = command ? zframe_size (command) : 0;
     size_t i, count = sizeof s_commands / sizeof s_commands [0];
@@ -389,6 +403,8 @@ s_answer (kvp_worker_t *self)
     int64_t now_us = self->metrics ? zclock_usecs () : 0;
     for (size_t i = 0; i < size; i++) {
         kvp_slot_t *slot = kvp_batch_slot (self->batch, i);
+        if (kvp_replicate_answer (self->repl, slot))
+            continue;               //  held until the in-sync set has it
         const void *data [] = { KVP_W_REPLY, slot->tag, slot->reply.data };
         size_t sizes [] = { strlen (KVP_W_REPLY), 8, slot->reply.size };
         s_send (self, data, sizes, 3);
@@ -414,16 +430,20 @@ s_serve (kvp_worker_t *self)
         s_on_message (self, &msg);
     }
     size_t size = kvp_batch_size (self->batch);
-    if (!size)
+    if (!size) {
+        kvp_replicate_apply (self->repl);
         return;
+    }
     KVP_DEBUG ("batch of %zu requests", size);
     int64_t start_us = self->metrics ? zclock_usecs () : 0;
     kvp_batch_run (self->batch);
     if (self->metrics)
         kvp_wmetrics_batch (self->metrics, size,
                             (double) (zclock_usecs () - start_us) / 1e6);
+    kvp_replicate_flush (self->repl);
     s_answer (self);
     kvp_batch_clear (self->batch);
+    kvp_replicate_apply (self->repl);
 }
 
 //  The log and its checkpoints since the last line: what bounds the log's
@@ -537,6 +557,29 @@ s_timeout (kvp_worker_t *self, int64_t now)
 
 //  --- Life cycle ------------------------------------------------------------------
 
+//  --- Replication's hooks ------------------------------------------------------
+
+static bool
+s_repl_send (void *arg, const void **data, const size_t *sizes, int count)
+{
+    return s_send ((kvp_worker_t *) arg, data, sizes, count);
+}
+
+//  A reply held for the in-sync set may go, with its event.
+static void
+s_release (void *arg, const kvp_held_t *held)
+{
+    kvp_worker_t *self = (kvp_worker_t *) arg;
+    const void *data [] = { KVP_W_REPLY, held->tag, held->reply };
+    size_t sizes [] = { strlen (KVP_W_REPLY), 8, held->reply_size };
+    s_send (self, data, sizes, 3);
+    if (held->topic) {
+        kvp_events_publish (self->events, held->topic, held->topic_len,
+                            held->event, held->event_size);
+        kvp_batch_sent (self->batch, held->part, held->seq);
+    }
+}
+
 //  --curve-secret and --broker-public: both or neither; a bad key file is
 //  the command line's fault (exit 2).
 static bool
@@ -591,10 +634,15 @@ s_open (kvp_worker_t *self, int *status)
         return false;
     }
     self->batch = kvp_batch_new (self->store, config->batch);
+    self->repl = kvp_replicate_new (self->store, self->ident.id, s_repl_send,
+                                    s_release, self);
+    if (self->batch && self->repl)
+        kvp_batch_on_commit (self->batch, kvp_replicate_harvest, self->repl);
     self->events = kvp_events_new (config->events_in, self->curve);
     self->poller = zpoller_new (NULL);
     self->owned = (uint8_t *) calloc (KVP_PARTITIONS_MAX, 1);
-    if (!self->batch || !self->events || !self->poller || !self->owned)
+    if (!self->batch || !self->repl || !self->events || !self->poller
+    ||  !self->owned)
         return false;
     zpoller_add (self->poller, kvp_events_sock (self->events));
     if (config->metrics
@@ -639,6 +687,7 @@ kvp_worker_destroy (kvp_worker_t **self_p)
     zsock_destroy (&self->dealer);
     kvp_events_destroy (&self->events);
     kvp_wmetrics_destroy (&self->metrics);
+    kvp_replicate_destroy (&self->repl);
     kvp_batch_destroy (&self->batch);
     kvp_store_destroy (&self->store);
     kvp_curve_destroy (&self->curve);

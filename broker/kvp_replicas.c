@@ -1,0 +1,620 @@
+/*  kvp_replicas.c - the replication controller (see kvp_replicas.h).
+*/
+#include "kvp_broker_priv.h"
+#include "kvp_replicas.h"
+#include "kvp_bio.h"
+#include "kvp_repl.h"
+
+#define S_R KVP_DECISION_REPLICAS_MAX
+
+//  What the broker knows of one partition's positions, for `epoch`.
+typedef struct {
+    uint64_t epoch;                 //  the numbers below are of this epoch
+    uint64_t acked [S_R];           //  per copy, in replica order
+    bool heard [S_R];               //  an ACK of this epoch came
+    int64_t behind [S_R];           //  mono ms it fell behind; 0: not
+    uint64_t target [S_R];          //  the leader's position then
+    uint64_t leader_seq;            //  the leader's position
+    bool leader_known;              //  heard from the leader this epoch
+    uint64_t committed;             //  last COMMIT sent
+} s_pos_t;
+
+struct kvp_rparts_t {
+    s_pos_t *pos;                   //  [N]
+    int64_t started;                //  mono ms the broker started
+};
+
+bool
+kvp_replicas_on (kvp_broker_t *self)
+{
+    return self->rparts != NULL;
+}
+
+bool
+kvp_replicas_init (kvp_broker_t *self)
+{
+    if (kvp_regstate_replicas (kvp_registry_state (self->registry)) < 2)
+        return true;
+    self->rparts = calloc (1, sizeof *self->rparts);
+    if (!self->rparts)
+        return false;
+    self->rparts->pos = calloc (self->nparts, sizeof (s_pos_t));
+    self->rparts->started = zclock_mono ();
+    return self->rparts->pos != NULL;
+}
+
+void
+kvp_replicas_destroy (kvp_broker_t *self)
+{
+    if (self->rparts) {
+        free (self->rparts->pos);
+        free (self->rparts);
+        self->rparts = NULL;
+    }
+}
+
+//  --- reading the registry ----------------------------------------------------
+
+static const kvp_regstate_t *
+s_state (kvp_broker_t *self)
+{
+    return kvp_registry_state (self->registry);
+}
+
+//  Partition `part` as the registry has it, with its positions (reset
+//  when the epoch moved on).
+static s_pos_t *
+s_part (kvp_broker_t *self, uint32_t part, kvp_regpart_t *rp)
+{
+    if (part >= self->nparts || !kvp_regstate_partition (s_state (self), part,
+                                                         rp))
+        return NULL;
+    s_pos_t *pos = &self->rparts->pos [part];
+    if (pos->epoch != rp->epoch) {
+        memset (pos, 0, sizeof *pos);
+        pos->epoch = rp->epoch;
+    }
+    return pos;
+}
+
+static int
+s_index (const kvp_regpart_t *rp, const char *name)
+{
+    for (size_t i = 0; i < rp->count; i++)
+        if (streq (rp->replicas [i], name))
+            return (int) i;
+    return -1;
+}
+
+static kvp_session_t *
+s_session (kvp_broker_t *self, const char *name)
+{
+    return (kvp_session_t *) kvp_owners_session (self->owners, name);
+}
+
+static unsigned
+s_in_sync (const kvp_regpart_t *rp)
+{
+    unsigned count = 0;
+    for (size_t i = 0; i < rp->count; i++)
+        count += rp->in_sync [i];
+    return count;
+}
+
+static bool
+s_writable (kvp_broker_t *self, const kvp_regpart_t *rp)
+{
+    return s_in_sync (rp) >= kvp_regstate_min_insync (s_state (self));
+}
+
+//  --- decisions -----------------------------------------------------------
+
+//  Commit one decision; the owners table follows a new leader.
+static bool
+s_decide (kvp_broker_t *self, const kvp_decision_t *record)
+{
+    char why [256], line [256];
+    kvp_decision_describe (record, line, sizeof line);
+    int rc = kvp_registry_apply (self->registry, record, why, sizeof why);
+    if (rc) {
+        zsys_error ("%s: decision %s not taken: %s", self->logid, line, why);
+        return false;
+    }
+    zsys_notice ("%s: decided: %s", self->logid, line);
+    if (record->type == KVP_DECISION_PLACE
+    ||  record->type == KVP_DECISION_LEADER)
+        kvp_owners_refresh (self->owners, record->part);
+    return true;
+}
+
+//  --- sending -------------------------------------------------------------
+
+static void
+s_send_role (kvp_broker_t *self, kvp_session_t *session, uint32_t part,
+             const kvp_regpart_t *rp)
+{
+    kvp_repl_t hdr = { .part = part, .epoch = rp->epoch,
+                       .writable = s_writable (self, rp) };
+    uint8_t bytes [KVP_REPL_HEADER_MAX];
+    size_t size = kvp_repl_encode (&hdr, KVP_REPL_ROLE, bytes);
+    const char *leader = rp->replicas [rp->leader];
+    const void *data [] = { bytes, leader };
+    size_t sizes [] = { size, strlen (leader) };
+    kvp_bio_send_worker (self, session, KVP_W_ROLE, data, sizes, 2);
+}
+
+//  Tell every live copy its role (after a decision).
+static void
+s_roles (kvp_broker_t *self, uint32_t part)
+{
+    kvp_regpart_t rp;
+    if (!s_part (self, part, &rp) || rp.count == 0)
+        return;
+    for (size_t i = 0; i < rp.count; i++) {
+        kvp_session_t *session = s_session (self, rp.replicas [i]);
+        if (session)
+            s_send_role (self, session, part, &rp);
+    }
+}
+
+static void
+s_send_pos (kvp_broker_t *self, kvp_session_t *session, const char *command,
+            uint32_t part, uint64_t epoch, uint64_t seq)
+{
+    kvp_repl_t hdr = { .part = part, .epoch = epoch, .seq = seq };
+    uint8_t bytes [KVP_REPL_HEADER_MAX];
+    size_t size = kvp_repl_encode (&hdr, KVP_REPL_POS, bytes);
+    const void *data [] = { bytes };
+    size_t sizes [] = { size };
+    kvp_bio_send_worker (self, session, command, data, sizes, 1);
+}
+
+//  The in-sync set's commit point; COMMIT to the leader when it grew.
+static void
+s_commit_point (kvp_broker_t *self, uint32_t part)
+{
+    kvp_regpart_t rp;
+    s_pos_t *pos = s_part (self, part, &rp);
+    //  Fewer than M in sync: nothing more is acknowledged (the leader
+    //  makes no new job meanwhile; what it holds waits or times out).
+    if (!pos || rp.count == 0 || !pos->leader_known
+    ||  s_in_sync (&rp) < kvp_regstate_min_insync (s_state (self)))
+        return;
+    uint64_t point = pos->leader_seq;
+    for (size_t i = 0; i < rp.count; i++)
+        if (i != rp.leader && rp.in_sync [i]) {
+            uint64_t acked = pos->heard [i] ? pos->acked [i] : 0;
+            if (acked < point)
+                point = acked;
+        }
+    if (point <= pos->committed)
+        return;
+    pos->committed = point;
+    kvp_session_t *leader = s_session (self, rp.replicas [rp.leader]);
+    if (leader)
+        s_send_pos (self, leader, KVP_W_COMMIT, part, rp.epoch, point);
+}
+
+//  A follower leaves the in-sync set (registry first), then the commit
+//  point is counted without it and the leader learns if writes stop.
+static void
+s_shrink (kvp_broker_t *self, uint32_t part, const char *name,
+          const char *why)
+{
+    kvp_regpart_t rp;
+    if (!s_part (self, part, &rp))
+        return;
+    int i = s_index (&rp, name);
+    if (i < 0 || (size_t) i == rp.leader || !rp.in_sync [i])
+        return;
+    kvp_decision_t record = { .type = KVP_DECISION_SHRINK, .part = part,
+                              .epoch = rp.epoch, .worker = name };
+    zsys_warning ("%s: partition %u: %s leaves the in-sync set: %s",
+                  self->logid, part, name, why);
+    if (!s_decide (self, &record))
+        return;
+    s_roles (self, part);
+    s_commit_point (self, part);
+}
+
+//  The live in-sync follower that acknowledged most, or -1.
+static int
+s_candidate (kvp_broker_t *self, const kvp_regpart_t *rp, const s_pos_t *pos)
+{
+    int best = -1;
+    for (size_t i = 0; i < rp->count; i++) {
+        if (i == rp->leader || !rp->in_sync [i]
+        ||  !s_session (self, rp->replicas [i]))
+            continue;
+        if (best < 0 || pos->acked [i] > pos->acked [best])
+            best = (int) i;
+    }
+    return best;
+}
+
+//  The leader is down: promote, if an in-sync follower is live.
+static void
+s_promote (kvp_broker_t *self, uint32_t part)
+{
+    kvp_regpart_t rp;
+    s_pos_t *pos = s_part (self, part, &rp);
+    if (!pos || rp.count < 2 || s_session (self, rp.replicas [rp.leader]))
+        return;
+    int best = s_candidate (self, &rp, pos);
+    if (best < 0)
+        return;                     //  waits for its last in-sync set
+    kvp_decision_t record = { .type = KVP_DECISION_LEADER, .part = part,
+                              .epoch = rp.epoch + 1,
+                              .worker = rp.replicas [best] };
+    if (s_decide (self, &record))
+        s_roles (self, part);
+}
+
+//  --- placement -------------------------------------------------------------
+
+//  Copies the registry gives each worker: for the emptiest-first choice.
+static size_t
+s_copies_of (kvp_broker_t *self, const char *name)
+{
+    size_t count = 0;
+    for (uint32_t part = 0; part < self->nparts; part++) {
+        kvp_regpart_t rp;
+        if (kvp_regstate_partition (s_state (self), part, &rp)
+        &&  s_index (&rp, name) >= 0)
+            count++;
+    }
+    return count;
+}
+
+//  Up to `want` live, not retired workers, fewest copies first (ties by
+//  name), skipping those in `skip`. Returns how many were chosen.
+static size_t
+s_choose (kvp_broker_t *self, const char **chosen, size_t want,
+          const kvp_regpart_t *skip)
+{
+    size_t workers = kvp_owners_workers (self->owners), count = 0;
+    size_t *copies = calloc (workers ? workers : 1, sizeof *copies);
+    bool *taken = calloc (workers ? workers : 1, sizeof *taken);
+    for (size_t i = 0; copies && taken && i < workers; i++) {
+        bool alive;
+        const char *name = kvp_owners_worker (self->owners, i, &alive);
+        taken [i] = !alive || kvp_regstate_retired (s_state (self), name)
+                 || (skip && s_index (skip, name) >= 0);
+        copies [i] = taken [i] ? 0 : s_copies_of (self, name);
+    }
+    while (copies && taken && count < want) {
+        size_t best = workers;
+        for (size_t i = 0; i < workers; i++)
+            if (!taken [i] && (best == workers || copies [i] < copies [best]))
+                best = i;
+        if (best == workers)
+            break;
+        taken [best] = true;
+        chosen [count++] = kvp_owners_worker (self->owners, best, NULL);
+    }
+    free (copies);
+    free (taken);
+    return count;
+}
+
+kvp_session_t *
+kvp_replicas_place (kvp_broker_t *self, uint32_t part, const char **leader,
+                    int *rc)
+{
+    *leader = NULL;
+    *rc = 0;
+    kvp_decision_t record = { .type = KVP_DECISION_PLACE, .part = part };
+    record.count = s_choose (self, record.workers,
+                             kvp_regstate_replicas (s_state (self)), NULL);
+    if (record.count == 0)
+        return NULL;
+    if (!s_decide (self, &record)) {
+        *rc = KVP_STORE_EIO;
+        return NULL;
+    }
+    s_roles (self, part);
+    *leader = record.workers [0];
+    return s_session (self, record.workers [0]);
+}
+
+//  A partition short of R copies gets one on a live worker holding none.
+static void
+s_add_copy (kvp_broker_t *self, uint32_t part)
+{
+    kvp_regpart_t rp;
+    if (!s_part (self, part, &rp) || rp.count == 0
+    ||  rp.count >= kvp_regstate_replicas (s_state (self))
+    ||  !s_session (self, rp.replicas [rp.leader]))
+        return;
+    const char *to;
+    if (s_choose (self, &to, 1, &rp) == 0)
+        return;
+    kvp_decision_t record = { .type = KVP_DECISION_MOVE, .part = part,
+                              .epoch = rp.epoch, .worker = "", .to = to };
+    if (s_decide (self, &record))
+        s_roles (self, part);
+}
+
+//  --- liveness ----------------------------------------------------------------
+
+void
+kvp_replicas_attach (kvp_broker_t *self, kvp_session_t *session)
+{
+    if (!self->rparts)
+        return;
+    const char *name = kvp_session_name (session);
+    for (uint32_t part = 0; part < self->nparts; part++) {
+        kvp_regpart_t rp;
+        if (!s_part (self, part, &rp) || rp.count == 0)
+            continue;
+        if (s_index (&rp, name) >= 0) {
+            s_promote (self, part);         //  it may be the one awaited
+            s_part (self, part, &rp);
+            s_send_role (self, session, part, &rp);
+        }
+        else
+            s_add_copy (self, part);
+    }
+}
+
+void
+kvp_replicas_detach (kvp_broker_t *self, const char *name)
+{
+    if (!self->rparts)
+        return;
+    for (uint32_t part = 0; part < self->nparts; part++) {
+        kvp_regpart_t rp;
+        if (!s_part (self, part, &rp) || rp.count == 0)
+            continue;
+        int i = s_index (&rp, name);
+        if (i < 0)
+            continue;
+        if ((size_t) i == rp.leader)
+            s_promote (self, part);
+        else
+            s_shrink (self, part, name, "down");
+    }
+}
+
+void
+kvp_replicas_tick (kvp_broker_t *self)
+{
+    if (!self->rparts)
+        return;
+    int64_t now = self->now;
+    bool settled = now - self->rparts->started > self->silence_ms;
+    for (uint32_t part = 0; part < self->nparts; part++) {
+        kvp_regpart_t rp;
+        s_pos_t *pos = s_part (self, part, &rp);
+        if (!pos || rp.count == 0)
+            continue;
+        if (settled && !s_session (self, rp.replicas [rp.leader]))
+            s_promote (self, part);         //  down since before a restart
+        for (size_t i = 0; i < rp.count; i++) {
+            if (i == rp.leader || !rp.in_sync [i])
+                continue;
+            const char *name = rp.replicas [i];
+            if (settled && !s_session (self, name))
+                s_shrink (self, part, name, "down");
+            else
+            if (pos->behind [i] && now - pos->behind [i] > self->silence_ms)
+                s_shrink (self, part, name, "behind the leader too long");
+        }
+        if (settled)
+            s_add_copy (self, part);
+    }
+}
+
+//  --- commands ------------------------------------------------------------------
+
+//  frames: [identity][command][head][more...]
+enum { R_ID, R_CMD, R_HEAD, R_ARG };
+
+//  The session's worker is the leader of hdr->part at hdr->epoch?
+static bool
+s_from_leader (kvp_broker_t *self, kvp_session_t *session,
+               const kvp_repl_t *hdr, kvp_regpart_t *rp, s_pos_t **pos)
+{
+    *pos = s_part (self, hdr->part, rp);
+    return *pos && rp->count > 0 && rp->epoch == hdr->epoch
+        && streq (rp->replicas [rp->leader], kvp_session_name (session));
+}
+
+//  The leader's position moved on: followers that were level fall behind.
+static void
+s_leader_at (kvp_broker_t *self, s_pos_t *pos, const kvp_regpart_t *rp,
+             uint64_t seq)
+{
+    if (pos->leader_known && seq <= pos->leader_seq)
+        return;
+    pos->leader_seq = seq;
+    pos->leader_known = true;
+    for (size_t i = 0; i < rp->count; i++)
+        if (i != rp->leader && !pos->behind [i]
+        &&  (!pos->heard [i] || pos->acked [i] < seq)) {
+            pos->behind [i] = self->now;
+            pos->target [i] = seq;
+        }
+}
+
+//  A follower's ACK: behind means not reaching, within the bound, the
+//  position the leader had when it fell behind (so a follower that keeps
+//  up a batch behind under load is not behind).
+static void
+s_follower_at (kvp_broker_t *self, s_pos_t *pos, size_t i, uint64_t seq)
+{
+    if (!pos->heard [i] || seq > pos->acked [i])
+        pos->acked [i] = seq;
+    pos->heard [i] = true;
+    if (!pos->behind [i] || pos->acked [i] < pos->target [i])
+        return;
+    if (pos->leader_known && pos->acked [i] < pos->leader_seq) {
+        pos->behind [i] = self->now;
+        pos->target [i] = pos->leader_seq;
+    }
+    else
+        pos->behind [i] = 0;
+}
+
+//  REPL [head][changes]: to every live follower, then the commit point
+//  (the leader alone in sync commits at once).
+static void
+s_on_repl (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
+{
+    kvp_repl_t hdr;
+    kvp_regpart_t rp;
+    s_pos_t *pos;
+    if (!kvp_repl_decode (&hdr, KVP_REPL_DATA, zframe_data (frames [R_HEAD]),
+                          zframe_size (frames [R_HEAD]))
+    ||  !s_from_leader (self, session, &hdr, &rp, &pos))
+        return;                     //  malformed, or a deposed leader
+    s_leader_at (self, pos, &rp, hdr.seq);
+    const void *data [] = { zframe_data (frames [R_HEAD]),
+                            zframe_data (frames [R_ARG]) };
+    size_t sizes [] = { zframe_size (frames [R_HEAD]),
+                        zframe_size (frames [R_ARG]) };
+    for (size_t i = 0; i < rp.count; i++) {
+        kvp_session_t *follower = i == rp.leader ? NULL
+                                : s_session (self, rp.replicas [i]);
+        if (follower)
+            kvp_bio_send_worker (self, follower, KVP_W_REPL, data, sizes, 2);
+    }
+    s_commit_point (self, hdr.part);
+}
+
+//  CHUNK [to][head][changes]: to that follower alone.
+static void
+s_on_chunk (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
+{
+    kvp_repl_t hdr;
+    kvp_regpart_t rp;
+    s_pos_t *pos;
+    zframe_t *to = frames [R_HEAD], *head = frames [R_ARG],
+             *body = frames [R_ARG + 1];
+    if (!body || !kvp_repl_decode (&hdr, KVP_REPL_CHUNK, zframe_data (head),
+                                   zframe_size (head))
+    ||  !s_from_leader (self, session, &hdr, &rp, &pos))
+        return;
+    char name [KVP_WORKER_ID_MAX + 1];
+    size_t len = zframe_size (to);
+    if (len == 0 || len > KVP_WORKER_ID_MAX)
+        return;
+    memcpy (name, zframe_data (to), len);
+    name [len] = 0;
+    int i = s_index (&rp, name);
+    kvp_session_t *follower = i >= 0 && (size_t) i != rp.leader
+                            ? s_session (self, name) : NULL;
+    if (!follower)
+        return;
+    s_leader_at (self, pos, &rp, hdr.seq);
+    const void *data [] = { zframe_data (head), zframe_data (body) };
+    size_t sizes [] = { zframe_size (head), zframe_size (body) };
+    kvp_bio_send_worker (self, follower, KVP_W_CHUNK, data, sizes, 2);
+}
+
+//  ACK [head]: a copy's position in this epoch. The leader's says where
+//  it stands; a follower's may move the commit point or end its catch-up.
+static void
+s_on_ack (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
+{
+    kvp_repl_t hdr;
+    kvp_regpart_t rp;
+    if (!kvp_repl_decode (&hdr, KVP_REPL_POS, zframe_data (frames [R_HEAD]),
+                          zframe_size (frames [R_HEAD])))
+        return;
+    s_pos_t *pos = s_part (self, hdr.part, &rp);
+    int i = pos ? s_index (&rp, kvp_session_name (session)) : -1;
+    if (i < 0 || rp.epoch != hdr.epoch)
+        return;
+    if ((size_t) i == rp.leader) {
+        s_leader_at (self, pos, &rp, hdr.seq);
+        s_commit_point (self, hdr.part);
+        return;
+    }
+    s_follower_at (self, pos, (size_t) i, hdr.seq);
+    if (rp.in_sync [i]) {
+        s_commit_point (self, hdr.part);
+        return;
+    }
+    if (!pos->leader_known || pos->acked [i] < pos->leader_seq
+    ||  !s_session (self, rp.replicas [rp.leader]))
+        return;
+    kvp_decision_t record = { .type = KVP_DECISION_EXPAND, .part = hdr.part,
+                              .epoch = rp.epoch, .worker = rp.replicas [i] };
+    if (s_decide (self, &record)) {
+        s_roles (self, hdr.part);
+        s_commit_point (self, hdr.part);
+    }
+}
+
+//  RESYNC [head]: a follower cannot continue; out of the in-sync set
+//  first, then the leader sends it a copy.
+static void
+s_on_resync (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
+{
+    kvp_repl_t hdr;
+    kvp_regpart_t rp;
+    if (!kvp_repl_decode (&hdr, KVP_REPL_POS, zframe_data (frames [R_HEAD]),
+                          zframe_size (frames [R_HEAD])))
+        return;
+    const char *name = kvp_session_name (session);
+    s_pos_t *pos = s_part (self, hdr.part, &rp);
+    int i = pos ? s_index (&rp, name) : -1;
+    if (i < 0 || (size_t) i == rp.leader || rp.epoch != hdr.epoch)
+        return;
+    pos->heard [i] = false;
+    s_shrink (self, hdr.part, name, "it asked for a copy");
+    kvp_session_t *leader = s_session (self, rp.replicas [rp.leader]);
+    if (!leader)
+        return;
+    kvp_repl_t copy = { .part = hdr.part, .epoch = rp.epoch };
+    uint8_t bytes [KVP_REPL_HEADER_MAX];
+    size_t size = kvp_repl_encode (&copy, KVP_REPL_COPY, bytes);
+    const void *data [] = { bytes, name };
+    size_t sizes [] = { size, strlen (name) };
+    kvp_bio_send_worker (self, leader, KVP_W_COPY, data, sizes, 2);
+}
+
+typedef void (s_command_fn) (kvp_broker_t *self, kvp_session_t *session,
+                             zframe_t **frames);
+
+static const struct {
+    const char *name;
+    size_t frames;                  //  identity included
+    s_command_fn *fn;
+} s_commands [] = {
+    { KVP_W_ACK,    3, s_on_ack },
+    { KVP_W_REPL,   4, s_on_repl },
+    { KVP_W_CHUNK,  5, s_on_chunk },
+    { KVP_W_RESYNC, 3, s_on_resync },
+};
+#define S_COMMANDS (sizeof s_commands / sizeof s_commands [0])
+
+bool
+kvp_replicas_handles (zframe_t *command)
+{
+    for (size_t i = 0; i < S_COMMANDS; i++)
+        if (zframe_streq (command, s_commands [i].name))
+            return true;
+    return false;
+}
+
+void
+kvp_replicas_command (kvp_broker_t *self, kvp_session_t *session,
+                      zframe_t **frames, size_t total)
+{
+    for (size_t i = 0; i < S_COMMANDS; i++) {
+        if (!zframe_streq (frames [R_CMD], s_commands [i].name))
+            continue;
+        if (total != s_commands [i].frames) {
+            kvp_bio_warn (self, "dropped a %s of %zu frames",
+                          s_commands [i].name, total);
+            return;
+        }
+        if (!self->rparts || kvp_session_state (session) != KVP_SESSION_READY)
+            return;                 //  not replicated, or not registered
+        kvp_session_set_expires (session, self->now + self->silence_ms);
+        s_commands [i].fn (self, session, frames);
+        return;
+    }
+}
