@@ -374,6 +374,8 @@ START_TEST (test_shipped_broker)
     S_SAME_U (a, b, queue_bytes); S_SAME_U (a, b, client_inflight);
     S_SAME_U (a, b, client_queue); S_SAME_U (a, b, clients_max);
     S_SAME_U (a, b, max_msg); S_SAME_U (a, b, events_hwm);
+    S_SAME_U (a, b, replicas); S_SAME_U (a, b, min_insync);
+    S_SAME_U (a, b, replace_after_s);
     S_SAME_S (a, b, metrics); S_SAME_U (a, b, log.level);
     S_SAME_U (a, b, log.format);
     S_SAME_U (a, b, log.verbose);
