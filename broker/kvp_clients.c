@@ -223,6 +223,52 @@ s_cluster_status (kvp_broker_t *self, zframe_t **client_p,
     kvp_bio_send_buf (self, client_p);
 }
 
+//  The code for a registry commit that failed: 32778 when the registry
+//  is full, else 32777 (the broker cannot record the decision now).
+static unsigned
+s_commit_rc (int rc)
+{
+    return rc == KVP_STORE_FULL ? KVP_RC_OUT_OF_MEMORY : KVP_RC_NOT_AVAILABLE;
+}
+
+//  RetireWorker {id}: commit a RETIRE decision, then act on it. A worker
+//  the registry does not know is an invalid parameter (32773, as an
+//  unknown system is); one retired already is in the wrong state for it
+//  (32775). Either changes nothing.
+static void
+s_retire_worker (kvp_broker_t *self, zframe_t **client_p,
+                 const kvp_rid_t *rid)
+{
+    size_t len;
+    const char *id = kvp_request_worker (self->request, &len);
+    char name [KVP_WORKER_ID_MAX + 1];
+    snprintf (name, sizeof name, "%.*s", (int) len, id);
+    const kvp_regstate_t *state = kvp_registry_state (self->registry);
+    if (!kvp_regstate_known (state, name)) {
+        kvp_bio_reply (self, client_p, rid, KVP_RC_INVALID_PARAM,
+                       "id: unknown worker %s", name);
+        return;
+    }
+    if (kvp_regstate_retired (state, name)) {
+        kvp_bio_reply (self, client_p, rid, KVP_RC_INVALID_STATE,
+                       "id: worker %s is retired already", name);
+        return;
+    }
+    kvp_decision_t record = { .type = KVP_DECISION_RETIRE, .worker = name };
+    char why [256];
+    int rc = kvp_registry_apply (self->registry, &record, why, sizeof why);
+    if (rc) {
+        zsys_error ("%s: cannot retire worker %s: %s (%s)", self->logid,
+                    name, kvp_store_strerror (rc), why);
+        kvp_bio_reply (self, client_p, rid, s_commit_rc (rc),
+                       "cannot record the retirement of %s: %s", name,
+                       kvp_store_strerror (rc));
+        return;
+    }
+    kvp_broker_on_retire (self, name);
+    kvp_bio_reply (self, client_p, rid, KVP_RC_OK, NULL);
+}
+
 typedef void (s_local_fn) (kvp_broker_t *self, zframe_t **client_p,
                            const kvp_rid_t *rid);
 
@@ -230,6 +276,7 @@ typedef void (s_local_fn) (kvp_broker_t *self, zframe_t **client_p,
 static s_local_fn *const s_local [KVP_OP_COUNT] = {
     [KVP_OP_PING] = s_ping,
     [KVP_OP_CLUSTER_STATUS] = s_cluster_status,
+    [KVP_OP_RETIRE_WORKER] = s_retire_worker,
 };
 
 bool
