@@ -272,6 +272,40 @@ START_TEST (test_owners_fewest_then_name)
 }
 END_TEST
 
+//  A retired worker is never chosen for a new partition, even alive and
+//  owning the fewest; what it owns stays its own.
+START_TEST (test_owners_skip_retired)
+{
+    kvp_registry_t *registry = s_registry (6);
+    kvp_owners_t *owners = kvp_owners_new (registry);
+    int sa, sb;
+    s_join (owners, "a", &sa);
+    s_join (owners, "b", &sb);
+    const char *owner;
+    int rc;
+    ck_assert_ptr_eq (kvp_owners_assign (owners, 0, &owner, &rc), &sa);
+    kvp_decision_t retire = { .type = KVP_DECISION_RETIRE, .worker = "a" };
+    ck_assert_int_eq (kvp_registry_apply (registry, &retire, NULL, 0), 0);
+    //  b owns one more than a from here on, and still gets each one
+    for (uint32_t part = 1; part < 4; part++) {
+        ck_assert_str_eq (kvp_owners_choose (owners), "b");
+        ck_assert_ptr_eq (kvp_owners_assign (owners, part, &owner, &rc),
+                          &sb);
+        ck_assert_int_eq (rc, 0);
+    }
+    ck_assert_str_eq (kvp_registry_owner (registry, 0), "a");
+    ck_assert_ptr_eq (kvp_owners_route (owners, 0, &owner), &sa);
+    //  With only retired workers alive there is nobody to choose
+    kvp_owners_retire (owners, "b", &sb);
+    ck_assert_ptr_null (kvp_owners_choose (owners));
+    ck_assert_ptr_null (kvp_owners_assign (owners, 4, &owner, &rc));
+    ck_assert_int_eq (rc, 0);
+    ck_assert_ptr_null (kvp_registry_owner (registry, 4));
+    kvp_owners_destroy (&owners);
+    kvp_registry_destroy (&registry);
+}
+END_TEST
+
 START_TEST (test_owners_sticky_when_down)
 {
     kvp_registry_t *registry = s_registry (5);
@@ -580,6 +614,7 @@ s_suite (void)
     tcase_add_checked_fixture (tc, s_dir_setup, s_dir_teardown);
     tcase_add_test (tc, test_owners_fewest_then_name);
     tcase_add_test (tc, test_owners_sticky_when_down);
+    tcase_add_test (tc, test_owners_skip_retired);
     tcase_add_test (tc, test_owners_check);
     suite_add_tcase (suite, tc);
 
