@@ -36,6 +36,20 @@ static const kvp_opts_option_t s_options [] = {
     { .name = "partitions", .type = KVP_OPTS_UINT, .metavar = "N",
       .def = "64", .min = 1, .max = 65535, S_AT (partitions),
       .help = "number of partitions (fixed for the life of the data)" },
+    { .name = "replicas", .type = KVP_OPTS_UINT, .metavar = "R",
+      .def = "1", .min = 1, .max = 5, S_AT (replicas),
+      .help = "copies of each partition, on as many workers (fixed for "
+              "the life of the data)" },
+    //  No default in the table: it depends on R (kvp_bconfig_parse)
+    { .name = "min-insync", .type = KVP_OPTS_UINT, .metavar = "M",
+      .min = 1, .max = 5, S_AT (min_insync),
+      .help = "copies in sync, the leader's included, before a write is "
+              "acknowledged; at most R (fixed for the life of the data; "
+              "default min(2, R))" },
+    { .name = "replace-after", .type = KVP_OPTS_UINT, .metavar = "SECONDS",
+      .def = "300", .min = 1, .max = 31536000, S_AT (replace_after_s),
+      .help = "time a worker stays down before its copies are restored on "
+              "the other workers" },
     { .name = "heartbeat", .type = KVP_OPTS_UINT, .metavar = "MS",
       .def = "1000", .min = 10, .max = 60000, S_AT (heartbeat_ms),
       .help = "heartbeat interval to and from workers" },
@@ -94,11 +108,28 @@ static const kvp_opts_option_t s_options [] = {
 };
 #define S_OPTIONS   KVP_OPTS_COUNT (s_options)
 
+//  The checks across options, and what derives from them.
+static int
+s_finish (kvp_bconfig_t *self, char *error, size_t size)
+{
+    if (!self->min_insync)
+        self->min_insync = self->replicas < 2 ? self->replicas : 2;
+    self->replace_after_ms = self->replace_after_s * 1000;
+    if (self->min_insync <= self->replicas)
+        return KVP_BCONFIG_OK;
+    snprintf (error, size, "--min-insync: %llu is more than --replicas "
+              "%llu", (unsigned long long) self->min_insync,
+              (unsigned long long) self->replicas);
+    kvp_bconfig_release (self);
+    return KVP_BCONFIG_ERROR;
+}
+
 void
 kvp_bconfig_defaults (kvp_bconfig_t *self)
 {
     memset (self, 0, sizeof *self);
     kvp_opts_defaults (s_options, S_OPTIONS, self);
+    s_finish (self, NULL, 0);
 }
 
 int
@@ -106,8 +137,9 @@ kvp_bconfig_parse (kvp_bconfig_t *self, int argc, char *argv [],
                    char *error, size_t size)
 {
     memset (self, 0, sizeof *self);
-    return kvp_opts_parse_file (s_options, S_OPTIONS, self, argc, argv,
-                                &self->file, error, size);
+    int rc = kvp_opts_parse_file (s_options, S_OPTIONS, self, argc, argv,
+                                  &self->file, error, size);
+    return rc == KVP_BCONFIG_OK ? s_finish (self, error, size) : rc;
 }
 
 void

@@ -35,6 +35,12 @@ typedef struct {
     const char *events_in;      /* --events-in EP: XSUB the workers feed */
     const char *events;         /* --events EP: XPUB for subscribers */
     uint64_t partitions;        /* --partitions N, 1..65535 */
+    uint64_t replicas;          /* --replicas R: copies per partition, 1..5 */
+    uint64_t min_insync;        /* --min-insync M: 1..R; min (2, R) when
+                                   not given (0 while parsing) */
+    uint64_t replace_after_s;   /* --replace-after: seconds a worker stays
+                                   down before its copies are restored */
+    uint64_t replace_after_ms;  /* the same in milliseconds */
     uint64_t heartbeat_ms;      /* --heartbeat: interval, milliseconds */
     uint64_t liveness;          /* --liveness: silent intervals -> down */
     uint64_t deadline_ms;       /* --deadline: a worker's time to answer */
@@ -61,7 +67,9 @@ void
     KVP_BCONFIG_OK, KVP_BCONFIG_HELP, or KVP_BCONFIG_ERROR with the reason
     written into `error` (`size` bytes, NUL-terminated). `self` borrows
     strings from argv (keep argv alive) and from the --config file, whose
-    errors read "FILE:LINE: reason"; release `self` with kvp_bconfig_release. */
+    errors read "FILE:LINE: reason"; release `self` with kvp_bconfig_release.
+    Checks across options come last: --min-insync above --replicas is an
+    error; without --min-insync it is min (2, R). */
 int
     kvp_bconfig_parse (kvp_bconfig_t *self, int argc, char *argv [],
                        char *error, size_t size);

@@ -61,6 +61,31 @@ s_router (kvp_broker_t *self, const char *role, const char *endpoint,
     return sock;
 }
 
+//  Why the registry refused our N, R and M: " (it was made with ...)",
+//  read by opening it with the shape it holds, into `text`.
+static void
+s_registry_shape (kvp_broker_t *self, char *text, size_t size)
+{
+    const kvp_bconfig_t *config = &self->config;
+    int rc = 0;
+    kvp_registry_t *registry = kvp_registry_new_replicated (config->data,
+                                                            0, 0, 0, &rc);
+    if (!registry) {
+        snprintf (text, size, " (it was made with another --partitions, "
+                  "--replicas or --min-insync)");
+        return;
+    }
+    const kvp_regstate_t *state = kvp_registry_state (registry);
+    snprintf (text, size, " (it was made with --partitions %u --replicas %u "
+              "--min-insync %u, not --partitions %llu --replicas %llu "
+              "--min-insync %llu)", kvp_registry_partitions (registry),
+              kvp_regstate_replicas (state), kvp_regstate_min_insync (state),
+              (unsigned long long) config->partitions,
+              (unsigned long long) config->replicas,
+              (unsigned long long) config->min_insync);
+    kvp_registry_destroy (&registry);
+}
+
 static bool
 s_open_registry (kvp_broker_t *self, int *exit_code)
 {
@@ -72,15 +97,17 @@ s_open_registry (kvp_broker_t *self, int *exit_code)
                     self->config.data, strerror (err));
         return false;
     }
-    self->registry = kvp_registry_new (self->config.data,
-                                       (uint32_t) self->config.partitions,
-                                       &rc);
+    const kvp_bconfig_t *config = &self->config;
+    self->registry = kvp_registry_new_replicated (
+        config->data, (uint32_t) config->partitions,
+        (unsigned) config->replicas, (unsigned) config->min_insync, &rc);
     if (!self->registry) {
         *exit_code = rc == KVP_STORE_MISMATCH ? 2 : 1;
+        char made [160] = "";
+        if (rc == KVP_STORE_MISMATCH)
+            s_registry_shape (self, made, sizeof made);
         zsys_error ("%s: cannot open the registry in %s: %s%s", self->logid,
-                    self->config.data, kvp_store_strerror (rc),
-                    rc == KVP_STORE_MISMATCH
-                    ? " (it was made with another --partitions)" : "");
+                    config->data, kvp_store_strerror (rc), made);
         return false;
     }
     self->nparts = kvp_registry_partitions (self->registry);
@@ -262,9 +289,11 @@ kvp_broker_new (const kvp_bconfig_t *config, int *exit_code)
         return NULL;
     }
     zsys_notice ("%s: clients %s, workers %s, events-in %s, events %s; "
-                 "%u partitions, registry %s", self->logid, config->clients,
-                 config->workers, config->events_in, config->events,
-                 self->nparts, config->data);
+                 "%u partitions, registry %s; %llu copies each, %llu in "
+                 "sync", self->logid, config->clients, config->workers,
+                 config->events_in, config->events, self->nparts,
+                 config->data, (unsigned long long) config->replicas,
+                 (unsigned long long) config->min_insync);
     *exit_code = 0;
     return self;
 }

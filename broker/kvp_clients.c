@@ -66,14 +66,104 @@ s_offsets_room (kvp_broker_t *self, size_t workers)
     return true;
 }
 
-//  One worker of ClusterStatus: {id, alive, partitions}.
+//  The partitions each known worker follows (holds a copy of without
+//  leading it), from the registry: grouped by worker as kvp_owners_layout
+//  groups the ones they lead, workers in name order.
+typedef struct {
+    uint32_t *parts;                //  every group, one after the other
+    size_t *offsets;                //  W + 1: where each group starts
+} s_follows_t;
+
+//  The index of worker `name` among the `workers` known, or `workers`.
+static size_t
+s_worker_index (kvp_broker_t *self, size_t workers, const char *name)
+{
+    size_t low = 0, high = workers;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        bool alive;
+        int cmp = strcmp (kvp_owners_worker (self->owners, mid, &alive),
+                          name);
+        if (cmp == 0)
+            return mid;
+        if (cmp < 0)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return workers;
+}
+
+//  Call `fn` for every (worker index, partition) where the worker holds
+//  a copy of the partition without leading it. No work at all with one
+//  copy per partition.
+typedef void (s_follow_fn) (s_follows_t *follows, size_t worker,
+                            uint32_t part);
+
 static void
-s_pack_worker (kvp_broker_t *self, msgpack_packer *pk, size_t index)
+s_each_follow (kvp_broker_t *self, size_t workers, s_follows_t *follows,
+               s_follow_fn *fn)
+{
+    const kvp_regstate_t *state = kvp_registry_state (self->registry);
+    if (kvp_regstate_replicas (state) < 2)
+        return;
+    for (uint32_t part = 0; part < self->nparts; part++) {
+        kvp_regpart_t copies;
+        if (!kvp_regstate_partition (state, part, &copies))
+            continue;
+        for (size_t j = 0; j < copies.count; j++)
+            if (j != copies.leader)
+                fn (follows, s_worker_index (self, workers,
+                                             copies.replicas [j]), part);
+    }
+}
+
+static void
+s_count_follow (s_follows_t *follows, size_t worker, uint32_t part)
+{
+    follows->offsets [worker + 1]++;
+}
+
+//  offsets [worker] serves as the group's cursor while filling.
+static void
+s_fill_follow (s_follows_t *follows, size_t worker, uint32_t part)
+{
+    follows->parts [follows->offsets [worker]++] = part;
+}
+
+//  Fill *follows (the caller frees both arrays); false when out of memory.
+static bool
+s_follows_layout (kvp_broker_t *self, size_t workers, s_follows_t *follows)
+{
+    //  One more group than workers: copies on a name the owners table
+    //  does not know, which are counted and never shown.
+    follows->offsets = calloc (workers + 2, sizeof *follows->offsets);
+    if (!follows->offsets)
+        return false;
+    s_each_follow (self, workers, follows, s_count_follow);
+    for (size_t i = 1; i <= workers + 1; i++)
+        follows->offsets [i] += follows->offsets [i - 1];
+    size_t total = follows->offsets [workers + 1];
+    follows->parts = malloc ((total ? total : 1) * sizeof *follows->parts);
+    if (!follows->parts)
+        return false;
+    s_each_follow (self, workers, follows, s_fill_follow);
+    //  The cursors ended at the next group's start: shift them back
+    for (size_t i = workers + 1; i > 0; i--)
+        follows->offsets [i] = follows->offsets [i - 1];
+    follows->offsets [0] = 0;
+    return true;
+}
+
+//  One worker of ClusterStatus: {id, alive, partitions, follows}.
+static void
+s_pack_worker (kvp_broker_t *self, msgpack_packer *pk, size_t index,
+               const s_follows_t *follows)
 {
     bool alive;
     const char *name = kvp_owners_worker (self->owners, index, &alive);
     const size_t *at = self->offsets;
-    msgpack_pack_map (pk, 3);
+    msgpack_pack_map (pk, 4);
     kvp_pack_cstr (pk, "id");
     kvp_pack_cstr (pk, name);
     kvp_pack_cstr (pk, "alive");
@@ -83,13 +173,42 @@ s_pack_worker (kvp_broker_t *self, msgpack_packer *pk, size_t index)
         msgpack_pack_false (pk);
     kvp_pack_cstr (pk, "partitions");
     s_pack_parts (pk, self->scratch + at [index], at [index + 1] - at [index]);
+    kvp_pack_cstr (pk, "follows");
+    at = follows->offsets;
+    s_pack_parts (pk, follows->parts + at [index],
+                  at [index + 1] - at [index]);
+}
+
+static void
+s_pack_status (kvp_broker_t *self, msgpack_packer *pk, size_t workers,
+               const s_follows_t *follows)
+{
+    const kvp_regstate_t *state = kvp_registry_state (self->registry);
+    kvp_pack_cstr (pk, "partitions");
+    msgpack_pack_uint32 (pk, self->nparts);
+    kvp_pack_cstr (pk, "replicas");
+    msgpack_pack_uint32 (pk, kvp_regstate_replicas (state));
+    kvp_pack_cstr (pk, "min_insync");
+    msgpack_pack_uint32 (pk, kvp_regstate_min_insync (state));
+    kvp_pack_cstr (pk, "workers");
+    msgpack_pack_array (pk, workers);
+    for (size_t i = 0; i < workers; i++)
+        s_pack_worker (self, pk, i, follows);
+    kvp_pack_cstr (pk, "unowned");
+    size_t unowned = self->offsets [workers];
+    s_pack_parts (pk, self->scratch + unowned, self->nparts - unowned);
 }
 
 static void
 s_cluster_status (kvp_broker_t *self, zframe_t **client_p,
                   const kvp_rid_t *rid)
 {
-    if (!s_offsets_room (self, kvp_owners_workers (self->owners))) {
+    size_t known = kvp_owners_workers (self->owners);
+    s_follows_t follows = { NULL, NULL };
+    if (!s_offsets_room (self, known)
+    ||  !s_follows_layout (self, known, &follows)) {
+        free (follows.parts);
+        free (follows.offsets);
         kvp_bio_reply (self, client_p, rid, KVP_RC_IN_USE,
                        "broker out of memory");
         return;
@@ -98,17 +217,57 @@ s_cluster_status (kvp_broker_t *self, zframe_t **client_p,
                                         self->offsets);
     msgpack_packer pk;
     kvp_pack_start (&pk, &self->buf);
-    kvp_reply_begin (&pk, rid, KVP_RC_OK, NULL, 3);
-    kvp_pack_cstr (&pk, "partitions");
-    msgpack_pack_uint32 (&pk, self->nparts);
-    kvp_pack_cstr (&pk, "workers");
-    msgpack_pack_array (&pk, workers);
-    for (size_t i = 0; i < workers; i++)
-        s_pack_worker (self, &pk, i);
-    kvp_pack_cstr (&pk, "unowned");
-    size_t unowned = self->offsets [workers];
-    s_pack_parts (&pk, self->scratch + unowned, self->nparts - unowned);
+    kvp_reply_begin (&pk, rid, KVP_RC_OK, NULL, 5);
+    s_pack_status (self, &pk, workers, &follows);
+    free (follows.parts);
+    free (follows.offsets);
     kvp_bio_send_buf (self, client_p);
+}
+
+//  The code for a registry commit that failed: 32778 when the registry
+//  is full, else 32777 (the broker cannot record the decision now).
+static unsigned
+s_commit_rc (int rc)
+{
+    return rc == KVP_STORE_FULL ? KVP_RC_OUT_OF_MEMORY : KVP_RC_NOT_AVAILABLE;
+}
+
+//  RetireWorker {id}: commit a RETIRE decision, then act on it. A worker
+//  the registry does not know is an invalid parameter (32773, as an
+//  unknown system is); one retired already is in the wrong state for it
+//  (32775). Either changes nothing.
+static void
+s_retire_worker (kvp_broker_t *self, zframe_t **client_p,
+                 const kvp_rid_t *rid)
+{
+    size_t len;
+    const char *id = kvp_request_worker (self->request, &len);
+    char name [KVP_WORKER_ID_MAX + 1];
+    snprintf (name, sizeof name, "%.*s", (int) len, id);
+    const kvp_regstate_t *state = kvp_registry_state (self->registry);
+    if (!kvp_regstate_known (state, name)) {
+        kvp_bio_reply (self, client_p, rid, KVP_RC_INVALID_PARAM,
+                       "id: unknown worker %s", name);
+        return;
+    }
+    if (kvp_regstate_retired (state, name)) {
+        kvp_bio_reply (self, client_p, rid, KVP_RC_INVALID_STATE,
+                       "id: worker %s is retired already", name);
+        return;
+    }
+    kvp_decision_t record = { .type = KVP_DECISION_RETIRE, .worker = name };
+    char why [256];
+    int rc = kvp_registry_apply (self->registry, &record, why, sizeof why);
+    if (rc) {
+        zsys_error ("%s: cannot retire worker %s: %s (%s)", self->logid,
+                    name, kvp_store_strerror (rc), why);
+        kvp_bio_reply (self, client_p, rid, s_commit_rc (rc),
+                       "cannot record the retirement of %s: %s", name,
+                       kvp_store_strerror (rc));
+        return;
+    }
+    kvp_broker_on_retire (self, name);
+    kvp_bio_reply (self, client_p, rid, KVP_RC_OK, NULL);
 }
 
 typedef void (s_local_fn) (kvp_broker_t *self, zframe_t **client_p,
@@ -118,6 +277,7 @@ typedef void (s_local_fn) (kvp_broker_t *self, zframe_t **client_p,
 static s_local_fn *const s_local [KVP_OP_COUNT] = {
     [KVP_OP_PING] = s_ping,
     [KVP_OP_CLUSTER_STATUS] = s_cluster_status,
+    [KVP_OP_RETIRE_WORKER] = s_retire_worker,
 };
 
 bool

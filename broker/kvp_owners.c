@@ -265,11 +265,15 @@ kvp_owners_retire (kvp_owners_t *self, const char *name, void *session)
 static s_worker_t *
 s_choose (kvp_owners_t *self)
 {
+    const kvp_regstate_t *state = kvp_registry_state (self->registry);
     s_worker_t *best = NULL;
     //  The array is in name order, so the first of equals wins the tie.
+    //  A retired worker gets no new partition (the registry would refuse
+    //  the ASSIGN).
     for (size_t i = 0; i < self->nworkers; i++) {
         s_worker_t *worker = self->workers [i];
-        if (worker->session && (!best || worker->count < best->count))
+        if (worker->session && (!best || worker->count < best->count)
+        &&  !kvp_regstate_retired (state, worker->name))
             best = worker;
     }
     return best;

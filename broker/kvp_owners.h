@@ -4,9 +4,10 @@
 
     Ownership is sticky (spec section 1). A partition is assigned lazily,
     on its first request, to the live worker owning the fewest partitions
-    (ties broken by name, bytewise), and the registry records it (synced)
-    before the caller routes anything to it. An owned partition is never
-    reassigned: while its owner is down the caller answers 32777.
+    (ties broken by name, bytewise; never a retired one), and the registry
+    records it (synced) before the caller routes anything to it. An owned
+    partition is never reassigned: while its owner is down the caller
+    answers 32777.
 
     Liveness is a pointer per worker name: the caller's session object
     while the worker is registered, NULL while it is down. After a restart
@@ -79,8 +80,8 @@ bool
 void
     kvp_owners_retire (kvp_owners_t *self, const char *name, void *session);
 
-/*  The policy alone: the name of the live worker with the fewest
-    partitions, ties by name; NULL if no worker is alive. */
+/*  The policy alone: the name of the live worker, not retired, with the
+    fewest partitions, ties by name; NULL if there is none. */
 const char *
     kvp_owners_choose (kvp_owners_t *self);
 

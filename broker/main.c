@@ -2,7 +2,8 @@
 
     Exit codes: 0 after a clean stop (SIGINT/SIGTERM) or --help; 1 when it
     cannot start (a port in use, a folder it cannot make); 2 for a bad
-    flag or value, or a registry made with another --partitions.
+    flag or value, or a registry made with another --partitions,
+    --replicas or --min-insync.
 */
 #include <czmq.h>
 #include <unistd.h>

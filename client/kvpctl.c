@@ -65,6 +65,7 @@ typedef struct {
 static const ctl_command_t s_commands [] = {
     { "ping", ctl_ping, 0, 0, 0, "ping" },
     { "status", ctl_status, 0, 0, 0, "status" },
+    { "retire", ctl_retire, 1, 1, 0, "retire ID" },
     { "define", ctl_define, 0, 0, OPTBIT (OPT_NAME) | OPTBIT (OPT_ID),
       "define --name NAME [--id GUID]" },
     { "destroy", ctl_destroy, 1, 1, 0, "destroy TARGET" },
@@ -131,6 +132,9 @@ s_usage (FILE *out)
            "items (1 to 10000, default 1000), whatever its size.\n"
            "events reads one partition's stored events once (--from: the\n"
            "first seq wanted, default the first kept; --limit: 1 to 10000).\n"
+           "retire ID retires worker ID (RetireWorker, as admin): it gets no\n"
+           "new partition, and the broker restores the copies it holds on\n"
+           "the other workers (a worker gone for good: its folder lost).\n"
            "keygen writes the certificate pair DIR/NAME and DIR/NAME_secret\n"
            "(mode 0600; DIR default .) with metadata name NAME and role.\n"
            "exit status: 0 ok, 1 error reply or failed job, 2 usage, "

@@ -50,9 +50,9 @@ typedef struct {
 typedef int (ctl_fn_t) (ctl_t *ctl);
 
 /*  Command handlers (kvpctl_cmds.c); each returns an exit status. */
-ctl_fn_t ctl_ping, ctl_status, ctl_define, ctl_destroy, ctl_settings,
-         ctl_add, ctl_modify, ctl_remove, ctl_get, ctl_system, ctl_job,
-         ctl_watch, ctl_events, ctl_keygen;
+ctl_fn_t ctl_ping, ctl_status, ctl_retire, ctl_define, ctl_destroy,
+         ctl_settings, ctl_add, ctl_modify, ctl_remove, ctl_get, ctl_system,
+         ctl_job, ctl_watch, ctl_events, ctl_keygen;
 
 /*  Report a usage error on stderr; returns CTL_USAGE. */
 int

@@ -54,6 +54,13 @@ ctl_status (ctl_t *ctl)
 }
 
 int
+ctl_retire (ctl_t *ctl)
+{
+    return s_call_one (ctl, "RetireWorker", "id", ctl->args [0],
+                       ctl_print_ok);
+}
+
+int
 ctl_define (ctl_t *ctl)
 {
     const char *name = ctl->opt [OPT_NAME], *id = ctl->opt [OPT_ID];

@@ -7,7 +7,8 @@
 #define S_MAY(f)    { KVP_FIELD_ ## f, false }
 #define S_ITEM_FIELDS { S_NEED (TARGET), S_NEED (ITEMS), S_MAY (KEY) }
 
-/*  Indexed by kvp_op_t. Roles as spec section 11 lists them. */
+/*  Indexed by kvp_op_t. Roles as spec section 11 lists them; the
+    extension RetireWorker (`kvpctl retire`, spec section 12) is admin's. */
 static const kvp_op_info_t s_ops [KVP_OP_COUNT] = {
     [KVP_OP_PING] = { "Ping", KVP_BY_BROKER, false, KVP_ROLE_READER,
         { { KVP_FIELD_NONE } } },
@@ -35,6 +36,9 @@ static const kvp_op_info_t s_ops [KVP_OP_COUNT] = {
         KVP_ROLE_READER, { S_NEED (TARGET) } },
     [KVP_OP_GET_EVENTS] = { "GetEvents", KVP_BY_PARTITION, false,
         KVP_ROLE_READER, { S_NEED (PARTITION), S_NEED (FROM), S_MAY (LIMIT) } },
+    //  `id` is a worker name here; the broker's registry is what it writes
+    [KVP_OP_RETIRE_WORKER] = { "RetireWorker", KVP_BY_BROKER, false,
+        KVP_ROLE_ADMIN, { S_NEED (ID) } },
 };
 
 static const char *s_fields [KVP_FIELD_COUNT] = {

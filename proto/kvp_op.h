@@ -40,6 +40,7 @@ typedef enum {
     KVP_OP_GET_JOB,
     KVP_OP_GET_SYSTEM,
     KVP_OP_GET_EVENTS,
+    KVP_OP_RETIRE_WORKER,       /* an extension (spec section 12's retire) */
     KVP_OP_COUNT
 } kvp_op_t;
 
@@ -94,7 +95,9 @@ typedef struct {
 typedef struct {
     const char *name;           /* as spelled on the wire */
     kvp_op_route_t route;       /* how the broker routes it */
-    bool writes;                /* changes the store when it succeeds */
+    bool writes;                /* changes a worker's store when it
+                                   succeeds (the broker's registry is not
+                                   counted) */
     kvp_role_t role;            /* least role that may run it */
     kvp_op_field_t fields [KVP_OP_FIELDS_MAX];  /* what it takes, in the
                                    order the decoder checks them */

@@ -25,6 +25,7 @@
 #include "kvp_items.h"
 #include "kvp_mpcheck.h"
 #include "kvp_hash.h"
+#include "kvp_wire.h"          /* KVP_WORKER_ID_MAX */
 
 #define S_ZONE_CHUNK    (64 * 1024)     /* fits the objects of a typical body */
 
@@ -41,6 +42,8 @@ struct _kvp_request_t {
     kvp_rid_t rid;
     kvp_guid_t target;          /* target, or DefineSystem id */
     bool has_id;                /* DefineSystem gave an id */
+    const char *worker;         /* RetireWorker `id`: a worker name */
+    size_t worker_len;
     const char *name;           /* DefineSystem name */
     size_t name_len;
     bool data_exchange;         /* ModifySystemSettings */
@@ -113,11 +116,25 @@ s_check_name (kvp_request_t *self, const msgpack_object *value)
                           self->name_len, 1, KVP_ELEMENT_MAX);
 }
 
+//  RetireWorker's `id`: a worker name as REGISTER takes it (1..64 bytes
+//  of UTF-8, no NUL).
+static void
+s_check_worker (kvp_request_t *self, const msgpack_object *value)
+{
+    self->worker = value->via.str.ptr;
+    self->worker_len = value->via.str.size;
+    kvp_fault_check_text (&self->fault, "id", -1, self->worker,
+                          self->worker_len, 1, KVP_WORKER_ID_MAX);
+}
+
 static void
 s_check_id (kvp_request_t *self, const msgpack_object *value)
 {
     if (value->type != MSGPACK_OBJECT_STR)
         kvp_fault_type (&self->fault, "id: expected str");
+    else
+    if (self->op == KVP_OP_RETIRE_WORKER)
+        s_check_worker (self, value);
     else
     if (!kvp_guid_parse (&self->target, value->via.str.ptr,
                          value->via.str.size))
@@ -339,6 +356,8 @@ s_reset (kvp_request_t *self)
     self->rid = (kvp_rid_t) { KVP_RID_NONE, 0, NULL, 0 };
     memset (&self->target, 0, sizeof (self->target));
     self->has_id = false;
+    self->worker = NULL;
+    self->worker_len = 0;
     self->name = NULL;
     self->name_len = 0;
     self->data_exchange = false;
@@ -554,6 +573,16 @@ kvp_request_has_id (kvp_request_t *self)
 {
     assert (self);
     return self->has_id;
+}
+
+const char *
+kvp_request_worker (kvp_request_t *self, size_t *len)
+{
+    assert (self);
+    bool retire = self->op == KVP_OP_RETIRE_WORKER;
+    if (len)
+        *len = retire? self->worker_len: 0;
+    return retire? self->worker: NULL;
 }
 
 const char *

@@ -124,6 +124,11 @@ const kvp_guid_t *
 bool
     kvp_request_has_id (kvp_request_t *self);
 
+/*  RetireWorker `id`: the worker name (1..KVP_WORKER_ID_MAX bytes of
+    UTF-8 without NUL, not NUL-terminated). Sets *len; NULL for other
+    ops. */
+const char *
+    kvp_request_worker (kvp_request_t *self, size_t *len);
 /*  DefineSystem `name` (ElementName). Sets *len; NULL for other ops. */
 const char *
     kvp_request_name (kvp_request_t *self, size_t *len);

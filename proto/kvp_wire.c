@@ -32,9 +32,10 @@ kvp_register_encode (msgpack_sbuffer *buf, const kvp_register_t *reg)
     assert (buf);
     assert (reg);
     assert (reg->partitions || reg->partition_count == 0);
+    bool zone = reg->zone [0] != 0;
     msgpack_packer pk;
     kvp_pack_start (&pk, buf);
-    msgpack_pack_map (&pk, 5);
+    msgpack_pack_map (&pk, 5 + zone);
     kvp_pack_cstr (&pk, "version");
     msgpack_pack_uint32 (&pk, reg->version);
     kvp_pack_cstr (&pk, "id");
@@ -44,6 +45,21 @@ kvp_register_encode (msgpack_sbuffer *buf, const kvp_register_t *reg)
     s_pack_partitions (&pk, reg->partitions, reg->partition_count);
     kvp_pack_cstr (&pk, "nparts");
     msgpack_pack_uint32 (&pk, reg->nparts);
+    if (zone) {
+        kvp_pack_cstr (&pk, "zone");
+        kvp_pack_cstr (&pk, reg->zone);
+    }
+}
+
+bool
+kvp_wire_zone_valid (const char *zone, size_t len)
+{
+    if (!zone || len > KVP_ZONE_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (zone [i] < 0x20 || zone [i] > 0x7e)
+            return false;
+    return true;
 }
 
 void
@@ -159,6 +175,26 @@ s_get_name (s_doc_t *doc, const char *name, char *out, size_t max)
     return true;
 }
 
+/*  The optional `zone`: a zone name copied into `out` (KVP_ZONE_MAX + 1
+    bytes), "" when absent. */
+static bool
+s_get_zone (s_doc_t *doc, char *out)
+{
+    bool twice = false;
+    const msgpack_object *obj = s_doc_get (doc, "zone", &twice);
+    out [0] = 0;
+    if (twice)
+        return false;
+    if (!obj)
+        return true;
+    if (obj->type != MSGPACK_OBJECT_STR
+    ||  !kvp_wire_zone_valid (obj->via.str.ptr, obj->via.str.size))
+        return false;
+    memcpy (out, obj->via.str.ptr, obj->via.str.size);
+    out [obj->via.str.size] = 0;
+    return true;
+}
+
 /*  The `partitions` array: uints below KVP_PARTITIONS_MAX, at most that
     many. Allocates *partitions (NULL when empty). */
 static bool
@@ -199,6 +235,7 @@ kvp_register_decode (kvp_register_t *reg, const void *body, size_t len)
            && s_get_name (&doc, "token", out.token, KVP_TOKEN_MAX)
            && s_get_uint (&doc, "nparts", true, KVP_PARTITIONS_MAX,
                           &out.nparts)
+           && s_get_zone (&doc, out.zone)
            && s_get_partitions (&doc, &out.partitions, &out.partition_count);
     msgpack_zone_destroy (&doc.zone);
     if (ok)

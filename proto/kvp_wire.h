@@ -6,7 +6,8 @@
     after it are fixed per command:
 
       worker -> broker
-        REGISTER  [map: version, id, token, partitions, nparts]
+        REGISTER  [map: version, id, token, partitions, nparts; zone
+                  when the worker names one]
         HEARTBEAT
         REPLY     [tag: 8 bytes] [reply body]
         BYE       (graceful stop: the broker marks the worker down at once)
@@ -53,6 +54,7 @@ extern "C" {
 #define KVP_PARTITIONS_MAX  65536   /* largest N */
 #define KVP_WORKER_ID_MAX   64      /* worker name, bytes */
 #define KVP_TOKEN_MAX       64      /* data directory token, bytes */
+#define KVP_ZONE_MAX        64      /* a worker's zone name, bytes */
 
 /*  What a worker says about itself when it registers. */
 typedef struct {
@@ -62,15 +64,23 @@ typedef struct {
     uint32_t nparts;                /* N its data was made with; 0 if none */
     uint32_t *partitions;           /* partitions it holds data for */
     size_t partition_count;         /* entries in partitions */
+    char zone [KVP_ZONE_MAX + 1];   /* its zone (--zone), "" for none */
 } kvp_register_t;
 
-/*  Encode a REGISTER map into `buf`. */
+/*  Is `zone` (`len` bytes) a zone name: at most KVP_ZONE_MAX bytes of
+    printable ASCII (space to tilde)? The empty name is "no zone". */
+bool
+    kvp_wire_zone_valid (const char *zone, size_t len);
+
+/*  Encode a REGISTER map into `buf`; `zone` only when not empty. */
 void
     kvp_register_encode (msgpack_sbuffer *buf, const kvp_register_t *reg);
 
 /*  Decode a REGISTER map. On success the caller frees reg->partitions with
     free(). Returns false (and allocates nothing) on any malformed input:
-    bad types, an id or token empty or too long, a partition >= 65536. */
+    bad types, an id or token empty or too long, a partition >= 65536, a
+    zone that is not a zone name. An absent zone (an older worker) decodes
+    as "". */
 bool
     kvp_register_decode (kvp_register_t *reg, const void *body, size_t len);
 

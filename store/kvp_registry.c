@@ -48,7 +48,7 @@ struct _kvp_registry_t {
     size_t tail_bytes;              //  their bytes
 };
 
-//  What opening wants: N (0: adopt), R and M
+//  What opening wants: N (0: adopt), R and M (both 0: adopt)
 typedef struct {
     uint32_t nparts;
     unsigned replicas, min_insync;
@@ -210,7 +210,7 @@ s_create (kvp_registry_t *self, MDB_txn *txn, const s_shape_t *shape)
                               .nparts = shape->nparts,
                               .replicas = (uint8_t) shape->replicas,
                               .min_insync = (uint8_t) shape->min_insync };
-    if (shape->nparts == 0)
+    if (shape->nparts == 0 || shape->replicas == 0)
         return KVP_STORE_NOTFOUND;
     int rc = s_append (self, txn, &create);
     return rc? rc: s_put_layout (self, txn);
@@ -382,8 +382,9 @@ s_open_txn (kvp_registry_t *self, MDB_txn *txn, void *arg)
     const kvp_regstate_t *state = self->state;
     if (rc == KVP_STORE_OK
     &&  ((shape->nparts && shape->nparts != kvp_regstate_partitions (state))
-      || shape->replicas != kvp_regstate_replicas (state)
-      || shape->min_insync != kvp_regstate_min_insync (state)))
+      || (shape->replicas
+          && (shape->replicas != kvp_regstate_replicas (state)
+           || shape->min_insync != kvp_regstate_min_insync (state)))))
         rc = KVP_STORE_MISMATCH;
     if (rc == KVP_STORE_OK && converted)
         zsys_info ("registry %s: converting the old layout to %llu "
@@ -392,14 +393,17 @@ s_open_txn (kvp_registry_t *self, MDB_txn *txn, void *arg)
     return rc;
 }
 
-//  Are the caller's N, R and M possible?
+//  Are the caller's N, R and M possible? (0 for N, or for both R and M,
+//  adopts the directory's)
 static bool
 s_shape_ok (const s_shape_t *shape)
 {
+    bool adopt = shape->replicas == 0 && shape->min_insync == 0;
+    unsigned r = adopt? 1: shape->replicas, m = adopt? 1: shape->min_insync;
     kvp_decision_t create = { .type = KVP_DECISION_CREATE,
                               .nparts = shape->nparts? shape->nparts: 1,
-                              .replicas = (uint8_t) shape->replicas,
-                              .min_insync = (uint8_t) shape->min_insync };
+                              .replicas = (uint8_t) r,
+                              .min_insync = (uint8_t) m };
     return shape->nparts <= KVP_DECISION_PARTITIONS_MAX
         && shape->replicas <= KVP_DECISION_REPLICAS_MAX
         && kvp_decision_valid (&create, NULL, 0);

@@ -52,7 +52,11 @@ kvp_registry_t *
 /*  kvp_registry_new for a cluster of `replicas` copies (1..5) of each
     partition, `min_insync` (1..replicas) of them in sync for a write to
     be acknowledged. Both are fixed when the directory is made, like N:
-    another value is KVP_STORE_MISMATCH. */
+    another value is KVP_STORE_MISMATCH. `replicas` and `min_insync` both
+    0 open with the R and M the directory holds (KVP_STORE_NOTFOUND if it
+    holds none), as nparts 0 does for N: with all three 0 a caller learns
+    the shape of a directory it was refused (kvp_registry_partitions,
+    kvp_regstate_replicas, kvp_regstate_min_insync). */
 kvp_registry_t *
     kvp_registry_new_replicated (const char *dir, uint32_t nparts,
                                  unsigned replicas, unsigned min_insync,

@@ -272,6 +272,40 @@ START_TEST (test_owners_fewest_then_name)
 }
 END_TEST
 
+//  A retired worker is never chosen for a new partition, even alive and
+//  owning the fewest; what it owns stays its own.
+START_TEST (test_owners_skip_retired)
+{
+    kvp_registry_t *registry = s_registry (6);
+    kvp_owners_t *owners = kvp_owners_new (registry);
+    int sa, sb;
+    s_join (owners, "a", &sa);
+    s_join (owners, "b", &sb);
+    const char *owner;
+    int rc;
+    ck_assert_ptr_eq (kvp_owners_assign (owners, 0, &owner, &rc), &sa);
+    kvp_decision_t retire = { .type = KVP_DECISION_RETIRE, .worker = "a" };
+    ck_assert_int_eq (kvp_registry_apply (registry, &retire, NULL, 0), 0);
+    //  b owns one more than a from here on, and still gets each one
+    for (uint32_t part = 1; part < 4; part++) {
+        ck_assert_str_eq (kvp_owners_choose (owners), "b");
+        ck_assert_ptr_eq (kvp_owners_assign (owners, part, &owner, &rc),
+                          &sb);
+        ck_assert_int_eq (rc, 0);
+    }
+    ck_assert_str_eq (kvp_registry_owner (registry, 0), "a");
+    ck_assert_ptr_eq (kvp_owners_route (owners, 0, &owner), &sa);
+    //  With only retired workers alive there is nobody to choose
+    kvp_owners_retire (owners, "b", &sb);
+    ck_assert_ptr_null (kvp_owners_choose (owners));
+    ck_assert_ptr_null (kvp_owners_assign (owners, 4, &owner, &rc));
+    ck_assert_int_eq (rc, 0);
+    ck_assert_ptr_null (kvp_registry_owner (registry, 4));
+    kvp_owners_destroy (&owners);
+    kvp_registry_destroy (&registry);
+}
+END_TEST
+
 START_TEST (test_owners_sticky_when_down)
 {
     kvp_registry_t *registry = s_registry (5);
@@ -508,6 +542,63 @@ START_TEST (test_bconfig)
 }
 END_TEST
 
+//  --replicas, --min-insync (its default follows R; above R is refused)
+//  and --replace-after.
+START_TEST (test_bconfig_replicas)
+{
+    kvp_bconfig_t config;
+    char error [256];
+    char *defaults [] = { "kvp-broker" };
+    ck_assert_int_eq (kvp_bconfig_parse (&config, 1, defaults, error,
+                                         sizeof error), KVP_BCONFIG_OK);
+    ck_assert_uint_eq (config.replicas, 1);
+    ck_assert_uint_eq (config.min_insync, 1);
+    ck_assert_uint_eq (config.replace_after_s, 300);
+    ck_assert_uint_eq (config.replace_after_ms, 300000);
+    //  Without --min-insync, M is min (2, R)
+    const struct { const char *r, *m; unsigned replicas, min_insync; } ok [] = {
+        { "2", NULL, 2, 2 }, { "3", NULL, 3, 2 }, { "5", NULL, 5, 2 },
+        { "3", "3", 3, 3 }, { "3", "1", 3, 1 }, { "1", "1", 1, 1 },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok [0]; i++) {
+        char *argv [] = { "kvp-broker", "--replicas", (char *) ok [i].r,
+                          "--min-insync", (char *) ok [i].m };
+        ck_assert_int_eq (kvp_bconfig_parse (&config, ok [i].m? 5: 3, argv,
+                                             error, sizeof error),
+                          KVP_BCONFIG_OK);
+        ck_assert_uint_eq (config.replicas, ok [i].replicas);
+        ck_assert_uint_eq (config.min_insync, ok [i].min_insync);
+    }
+    char *later [] = { "kvp-broker", "--replace-after=7" };
+    ck_assert_int_eq (kvp_bconfig_parse (&config, 2, later, error,
+                                         sizeof error), KVP_BCONFIG_OK);
+    ck_assert_uint_eq (config.replace_after_ms, 7000);
+    //  Each refused line and what its reason names
+    const struct { const char *args [4]; const char *reason; } bad [] = {
+        { { "--replicas", "0" }, "--replicas" },
+        { { "--replicas", "6" }, "--replicas" },
+        { { "--replicas", "two" }, "--replicas" },
+        { { "--min-insync", "0" }, "--min-insync" },
+        { { "--min-insync", "2" }, "more than --replicas 1" },
+        { { "--replicas", "2", "--min-insync", "3" },
+          "--min-insync: 3 is more than --replicas 2" },
+        { { "--replace-after", "0" }, "--replace-after" },
+        { { "--replace-after", "5m" }, "--replace-after" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        char *argv [5] = { "kvp-broker" };
+        int argc = 1;
+        for (int j = 0; j < 4 && bad [i].args [j]; j++)
+            argv [argc++] = (char *) bad [i].args [j];
+        ck_assert_int_eq (kvp_bconfig_parse (&config, argc, argv, error,
+                                             sizeof error),
+                          KVP_BCONFIG_ERROR);
+        ck_assert_msg (strstr (error, bad [i].reason), "case %zu: \"%s\"",
+                       i, error);
+    }
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -523,6 +614,7 @@ s_suite (void)
     tcase_add_checked_fixture (tc, s_dir_setup, s_dir_teardown);
     tcase_add_test (tc, test_owners_fewest_then_name);
     tcase_add_test (tc, test_owners_sticky_when_down);
+    tcase_add_test (tc, test_owners_skip_retired);
     tcase_add_test (tc, test_owners_check);
     suite_add_tcase (suite, tc);
 
@@ -532,6 +624,7 @@ s_suite (void)
 
     tc = tcase_create ("bconfig");
     tcase_add_test (tc, test_bconfig);
+    tcase_add_test (tc, test_bconfig_replicas);
     suite_add_tcase (suite, tc);
     return suite;
 }

@@ -32,6 +32,7 @@ START_TEST (test_defaults)
     ck_assert_str_eq (c.broker, "tcp://127.0.0.1:5556");
     ck_assert_str_eq (c.events_in, "tcp://127.0.0.1:5557");
     ck_assert_ptr_null (c.id);
+    ck_assert_ptr_null (c.zone);
     ck_assert (!c.nosync);
     ck_assert_int_eq (c.map_size, 16ULL << 30);
     ck_assert_int_eq (c.map_max, 0);
@@ -55,7 +56,8 @@ START_TEST (test_both_forms)
     char error [256];
     ck_assert_int_eq (s_parse (&c, error, sizeof error, "--data=/x",
         "--broker", "tcp://127.0.0.1:7001", "--events-in=tcp://127.0.0.1:7002",
-        "--id=w1", "--sync", "none", "--map-size=2M", "--map-max", "1g",
+        "--id=w1", "--zone", "rack 3", "--sync", "none", "--map-size=2M",
+        "--map-max", "1g",
         "--retention=60", "--heartbeat", "250", "--liveness=5", "--batch",
         "8", "--verbose", "--log-level=warning", "--log-format", "json",
         NULL), KVP_CONFIG_OK);
@@ -63,6 +65,7 @@ START_TEST (test_both_forms)
     ck_assert_str_eq (c.broker, "tcp://127.0.0.1:7001");
     ck_assert_str_eq (c.events_in, "tcp://127.0.0.1:7002");
     ck_assert_str_eq (c.id, "w1");
+    ck_assert_str_eq (c.zone, "rack 3");
     ck_assert (c.nosync);
     ck_assert_int_eq (c.map_size, 2 * 1024 * 1024);
     ck_assert_int_eq (c.map_max, 1024 * 1024 * 1024);
@@ -117,6 +120,10 @@ START_TEST (test_errors)
         { { "--data", "/x", "--sync", "fast" }, "--sync" },
         { { "--data", "/x", "--map-size=12Q" }, "--map-size" },
         { { "--data", "/x", "--id", "has space" }, "--id" },
+        { { "--data", "/x", "--zone", "tab\there" }, "not a zone name" },
+        { { "--data", "/x", "--zone=z234567890123456789012345678901234567890"
+            "1234567890123456789012345" }, "not a zone name" },
+        { { "--data", "/x", "--zone=" }, "--zone" },
         { { "--data", "/x", "--verbose=1" }, "--verbose" },
         { { "--data", "/x", "--log-level", "loud" }, "--log-level" },
         { { "--data", "/x", "--log-format=xml" }, "text|json" },
@@ -335,7 +342,7 @@ START_TEST (test_shipped_worker)
                                "--config", path, NULL), KVP_CONFIG_OK);
     ck_assert_ptr_nonnull (b.file);
     S_SAME_S (a, b, broker); S_SAME_S (a, b, events_in);
-    S_SAME_S (a, b, id); S_SAME_U (a, b, nosync);
+    S_SAME_S (a, b, id); S_SAME_S (a, b, zone); S_SAME_U (a, b, nosync);
     S_SAME_U (a, b, map_size); S_SAME_U (a, b, map_max);
     S_SAME_U (a, b, checkpoint_ms); S_SAME_U (a, b, checkpoint_ops);
     S_SAME_S (a, b, checkpoint_log); S_SAME_U (a, b, wal_segment);
@@ -374,6 +381,8 @@ START_TEST (test_shipped_broker)
     S_SAME_U (a, b, queue_bytes); S_SAME_U (a, b, client_inflight);
     S_SAME_U (a, b, client_queue); S_SAME_U (a, b, clients_max);
     S_SAME_U (a, b, max_msg); S_SAME_U (a, b, events_hwm);
+    S_SAME_U (a, b, replicas); S_SAME_U (a, b, min_insync);
+    S_SAME_U (a, b, replace_after_s);
     S_SAME_S (a, b, metrics); S_SAME_U (a, b, log.level);
     S_SAME_U (a, b, log.format);
     S_SAME_U (a, b, log.verbose);

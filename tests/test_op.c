@@ -42,6 +42,7 @@ static const struct {
     { KVP_OP_GET_SYSTEM, "GetSystem", KVP_BY_TARGET, false, R, "target" },
     { KVP_OP_GET_EVENTS, "GetEvents", KVP_BY_PARTITION, false, R,
       "partition,from,limit?" },
+    { KVP_OP_RETIRE_WORKER, "RetireWorker", KVP_BY_BROKER, false, A, "id" },
 };
 #define S_ROWS (sizeof s_rows / sizeof s_rows [0])
 
@@ -118,7 +119,8 @@ START_TEST (test_lookups)
 }
 END_TEST
 
-//  Spec section 11's lists, word for word: what each role may do.
+//  Spec section 11's lists, word for word: what each role may do; and the
+//  extension RetireWorker (`kvpctl retire`, section 12), admin's.
 START_TEST (test_roles_as_spec)
 {
     static const char *reader [] = { "Ping", "ClusterStatus", "GetSystem",
@@ -126,7 +128,7 @@ START_TEST (test_roles_as_spec)
     static const char *writer [] = { "AddKvpItems", "ModifyKvpItems",
         "RemoveKvpItems" };
     static const char *admin [] = { "DefineSystem", "DestroySystem",
-        "ModifySystemSettings" };
+        "ModifySystemSettings", "RetireWorker" };
     size_t seen = 0;
     for (size_t i = 0; i < sizeof reader / sizeof *reader; i++, seen++)
         ck_assert_int_eq (kvp_op_role (kvp_op_lookup (reader [i],

@@ -403,7 +403,23 @@ START_TEST (test_shape)
     ck_assert_int_eq (rc, KVP_STORE_MISMATCH);
     ck_assert_ptr_null (kvp_registry_new_replicated (dir, 16, 3, 2, &rc));
     ck_assert_int_eq (rc, KVP_STORE_MISMATCH);
-    unsigned bad [][2] = { { 6, 1 }, { 2, 3 }, { 0, 0 }, { 2, 0 } };
+    //  R and M 0 adopt what the directory holds (as N 0 does)
+    registry = kvp_registry_new_replicated (dir, 0, 0, 0, &rc);
+    ck_assert_ptr_nonnull (registry);
+    ck_assert_uint_eq (kvp_registry_partitions (registry), 8);
+    ck_assert_uint_eq (kvp_regstate_replicas (kvp_registry_state (registry)),
+                       3);
+    ck_assert_uint_eq (kvp_regstate_min_insync (
+                           kvp_registry_state (registry)), 2);
+    kvp_registry_destroy (&registry);
+    registry = kvp_registry_new_replicated (dir, 16, 0, 0, &rc);
+    ck_assert_ptr_null (registry);      //  N is still checked
+    ck_assert_int_eq (rc, KVP_STORE_MISMATCH);
+    //  ... and make nothing where there is nothing
+    ck_assert_ptr_null (kvp_registry_new_replicated (s_dir ("shape-none"),
+                                                     8, 0, 0, &rc));
+    ck_assert_int_eq (rc, KVP_STORE_NOTFOUND);
+    unsigned bad [][2] = { { 6, 1 }, { 2, 3 }, { 0, 1 }, { 2, 0 } };
     for (int i = 0; i < 4; i++) {
         rc = 0;
         ck_assert_ptr_null (kvp_registry_new_replicated (

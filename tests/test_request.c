@@ -297,6 +297,19 @@ static const s_case_t s_cases [] = {
       32776, "id" },
     { "define id wrong type beats missing name",
       "{op: 'DefineSystem', id: true}", 32776, NULL },
+    //  RetireWorker: `id` is a worker name, not a GUID
+    { "retire", "{op: 'RetireWorker', id: 'w0'}", 0, NULL },
+    { "retire a name that is no GUID", "{op: 'RetireWorker', id: 'abc'}",
+      0, NULL },
+    { "retire id missing", "{op: 'RetireWorker'}", 32773, "missing field id" },
+    { "retire id an int", "{op: 'RetireWorker', id: 3}", 32776, "id" },
+    { "retire id empty", "{op: 'RetireWorker', id: ''}", 32773, "id" },
+    { "retire id 64", "{op: 'RetireWorker', id: 'w'*64}", 0, NULL },
+    { "retire id 65", "{op: 'RetireWorker', id: 'w'*65}", 32773, "id" },
+    { "retire id NUL", "{op: 'RetireWorker', id: 'a\\x00b'}", 32773,
+      "NUL" },
+    { "retire id twice", "{op: 'RetireWorker', id: 'a', id: 'b'}", 32773,
+      "given twice" },
     //  target ops
     { "destroy", "{op: 'DestroySystem', target: '" GUID "'}", 0, NULL },
     { "destroy by WMI path", "{op: 'DestroySystem', target: '" WMI "'}",
@@ -989,8 +1002,17 @@ START_TEST (test_getters_other)
     ck_assert_uint_eq (seq, 99);
     ck_assert_ptr_null (kvp_request_target (request));
 
+    ck_assert_int_eq (s_decode ("{op: 'RetireWorker', id: 'w-7'}"), 0);
+    const char *worker = kvp_request_worker (request, &len);
+    ck_assert_uint_eq (len, 3);
+    ck_assert_int_eq (memcmp (worker, "w-7", 3), 0);
+    ck_assert_ptr_null (kvp_request_target (request));
+    ck_assert_ptr_null (kvp_request_name (request, &len));
+
     ck_assert_int_eq (s_decode ("{op: 'Ping'}"), 0);
     ck_assert_ptr_null (kvp_request_target (request));
+    ck_assert_ptr_null (kvp_request_worker (request, &len));
+    ck_assert_uint_eq (len, 0);
     size_t count = 9;
     ck_assert_ptr_null (kvp_request_items (request, &count));
     ck_assert_uint_eq (count, 0);

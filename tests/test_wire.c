@@ -32,7 +32,8 @@ s_str (const char *text)
 START_TEST (test_register_round_trip)
 {
     uint32_t parts [3] = { 0, 17, 65535 };
-    kvp_register_t reg = { KVP_WIRE_VERSION, "w1", "tok-abc", 64, parts, 3 };
+    kvp_register_t reg = { KVP_WIRE_VERSION, "w1", "tok-abc", 64, parts, 3,
+                           "" };
     kvp_register_encode (&buf, &reg);
     kvp_register_t back;
     ck_assert (kvp_register_decode (&back, buf.data, buf.size));
@@ -57,7 +58,66 @@ START_TEST (test_register_round_trip)
     ck_assert_str_eq (back.id, reg.id);
     ck_assert_str_eq (back.token, reg.token);
     ck_assert_uint_eq (back.partition_count, 0);
+    ck_assert_str_eq (back.zone, "");
     free (back.partitions);
+}
+END_TEST
+
+//  The optional zone: sent only when named, absent decodes as "", and a
+//  bad one refuses the REGISTER.
+START_TEST (test_register_zone)
+{
+    kvp_register_t reg = { .version = KVP_WIRE_VERSION, .id = "w1",
+                           .token = "t", .nparts = 8, .zone = "rack 2" };
+    kvp_register_encode (&buf, &reg);
+    kvp_register_t back;
+    ck_assert (kvp_register_decode (&back, buf.data, buf.size));
+    ck_assert_str_eq (back.zone, "rack 2");
+    ck_assert_str_eq (back.id, "w1");
+    free (back.partitions);
+    //  The longest zone
+    memset (reg.zone, 'z', KVP_ZONE_MAX);
+    reg.zone [KVP_ZONE_MAX] = 0;
+    kvp_register_encode (&buf, &reg);
+    ck_assert (kvp_register_decode (&back, buf.data, buf.size));
+    ck_assert_str_eq (back.zone, reg.zone);
+    free (back.partitions);
+    //  No zone: the map has no such key (as an older worker sends it)
+    reg.zone [0] = 0;
+    kvp_register_encode (&buf, &reg);
+    ck_assert_ptr_null (memmem (buf.data, buf.size, "zone", 4));
+    memset (back.zone, 'x', sizeof back.zone);
+    ck_assert (kvp_register_decode (&back, buf.data, buf.size));
+    ck_assert_str_eq (back.zone, "");
+    free (back.partitions);
+    //  Bad zones: too long, not printable, not a str, given twice
+    static const char *bad [] = {
+        "z2345678901234567890123456789012345678901234567890123456789012345",
+        "tab\there", "nl\n", "\xc3\xa9t\xc3\xa9", NULL
+    };
+    for (int i = 0; i < 6; i++) {
+        msgpack_sbuffer_clear (&buf);
+        msgpack_pack_map (&pk, i == 5? 7: 6);
+        s_str ("version"); msgpack_pack_uint32 (&pk, 1);
+        s_str ("id"); s_str ("w1");
+        s_str ("token"); s_str ("t");
+        s_str ("partitions"); msgpack_pack_array (&pk, 0);
+        s_str ("nparts"); msgpack_pack_uint32 (&pk, 8);
+        s_str ("zone");
+        if (i < 4) s_str (bad [i]);
+        else
+        if (i == 4) msgpack_pack_uint32 (&pk, 7);
+        else {
+            s_str ("a");
+            s_str ("zone"); s_str ("b");
+        }
+        ck_assert_msg (!kvp_register_decode (&back, buf.data, buf.size),
+                       "accepted bad zone %d", i);
+    }
+    ck_assert (kvp_wire_zone_valid ("", 0));
+    ck_assert (kvp_wire_zone_valid ("eu-west-1a", 10));
+    ck_assert (!kvp_wire_zone_valid ("a\x7f", 2));
+    ck_assert (!kvp_wire_zone_valid (NULL, 0));
 }
 END_TEST
 
@@ -214,6 +274,7 @@ s_suite (void)
     tcase_add_checked_fixture (tc, s_setup, s_teardown);
     tcase_add_test (tc, test_register_round_trip);
     tcase_add_test (tc, test_register_refuses);
+    tcase_add_test (tc, test_register_zone);
     tcase_add_test (tc, test_assign);
     tcase_add_test (tc, test_refuse);
     tcase_add_test (tc, test_big_endian);

@@ -24,6 +24,17 @@ s_check_id (const char *value, char *reason, size_t size)
     return false;
 }
 
+//  --zone: a zone name (kvp_wire_zone_valid).
+static bool
+s_check_zone (const char *value, char *reason, size_t size)
+{
+    if (kvp_wire_zone_valid (value, strlen (value)))
+        return true;
+    snprintf (reason, size, "is not a zone name (at most %d printable "
+              "ASCII characters)", KVP_ZONE_MAX);
+    return false;
+}
+
 //  --sync: "none" sets nosync.
 static const kvp_opts_choice_t s_sync [] = {
     { "full", 0 }, { "none", 1 }, { NULL, 0 }
@@ -50,6 +61,11 @@ static const kvp_opts_option_t s_options [] = {
     { .name = "id", .type = KVP_OPTS_STRING, .metavar = "NAME",
       .check = s_check_id, S_AT (id),
       .help = "worker name (default: the one in DIR, else w-<8 hex>)" },
+    { .name = "zone", .type = KVP_OPTS_STRING, .metavar = "NAME",
+      .check = s_check_zone, S_AT (zone),
+      .help = "the zone this worker runs in (a rack, a room, a site): the "
+              "broker puts a partition's copies in different zones (none "
+              "when not given)" },
     { .name = "sync", .type = KVP_OPTS_CHOICE, .choices = s_sync,
       .def = "full", S_AT (nosync),
       .help = "none: the write-ahead log is not fdatasynced (survives a "

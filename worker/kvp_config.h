@@ -33,6 +33,7 @@ typedef struct {
     const char *broker;         /* --broker EP: the broker's workers ROUTER */
     const char *events_in;      /* --events-in EP: the broker's XSUB */
     const char *id;             /* --id NAME, or NULL when not given */
+    const char *zone;           /* --zone NAME, or NULL: no zone */
     bool nosync;                /* --sync none: the log is not fsynced */
     uint64_t map_size;          /* --map-size: LMDB map, bytes */
     uint64_t map_max;           /* --map-max: when not 0, the map size */

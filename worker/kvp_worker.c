@@ -104,7 +104,7 @@ s_send_command (kvp_worker_t *self, const char *command)
     s_send (self, data, sizes, 1);
 }
 
-//  REGISTER {version, id, token, partitions held, nparts}.
+//  REGISTER {version, id, token, partitions held, nparts, zone}.
 static void
 s_register (kvp_worker_t *self)
 {
@@ -112,6 +112,8 @@ s_register (kvp_worker_t *self)
                            .nparts = self->ident.nparts };
     memcpy (reg.id, self->ident.id, sizeof reg.id);
     memcpy (reg.token, self->ident.token, sizeof reg.token);
+    if (self->config->zone)     //  checked by the parse: it fits
+        snprintf (reg.zone, sizeof reg.zone, "%s", self->config->zone);
     int rc = kvp_store_partitions (self->store, &reg.partitions,
                                    &reg.partition_count);
     if (rc)
