@@ -6,11 +6,13 @@
       kvp_broker.c    lifecycle and reactor          (kvp_broker.h)
       kvp_clients.c   the client side                (kvp_clients.h)
       kvp_workers.c   the worker side                (kvp_workers.h)
+      kvp_replicas.c  replication's controller       (kvp_replicas.h)
       kvp_bio.c       socket and log helpers         (kvp_bio.h)
 
-    kvp_broker.c also calls kvp_workers.c and kvp_bio.c directly. This
-    header holds data (the struct and a logging macro) and the hooks the
-    parts share (kvp_broker_on_retire), so any part may include it.
+    kvp_broker.c also calls kvp_workers.c and kvp_bio.c directly, and
+    kvp_clients.c calls kvp_replicas.c (placement, retirement). This
+    header holds data only (the struct and a logging macro), so any part
+    may include it.
 */
 #ifndef KVP_BROKER_PRIV_H_INCLUDED
 #define KVP_BROKER_PRIV_H_INCLUDED
@@ -85,11 +87,6 @@ struct _kvp_broker_t {
     uint64_t timeouts;
     uint64_t lost;
 };
-
-/*  A RETIRE decision for `worker` has committed (kvp_retire.c): act on
-    it. Called by the RetireWorker handler after the registry applied it. */
-void
-    kvp_broker_on_retire (kvp_broker_t *self, const char *worker);
 
 /*  A debug line, formatted only when debug lines are written. */
 #define KVP_BROKER_DEBUG(self, ...) KVP_DEBUG (__VA_ARGS__)

@@ -266,7 +266,7 @@ s_retire_worker (kvp_broker_t *self, zframe_t **client_p,
                        kvp_store_strerror (rc));
         return;
     }
-    kvp_broker_on_retire (self, name);
+    kvp_replicas_retired (self, name);
     kvp_bio_reply (self, client_p, rid, KVP_RC_OK, NULL);
 }
 

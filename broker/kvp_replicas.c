@@ -17,11 +17,13 @@ typedef struct {
     uint64_t leader_seq;            //  the leader's position
     bool leader_known;              //  heard from the leader this epoch
     uint64_t committed;             //  last COMMIT sent
+    bool copying [S_R];             //  a COPY was asked for this copy
 } s_pos_t;
 
 struct kvp_rparts_t {
     s_pos_t *pos;                   //  [N]
     int64_t started;                //  mono ms the broker started
+    zhashx_t *down;                 //  worker name -> mono ms down since
 };
 
 bool
@@ -40,13 +42,18 @@ kvp_replicas_init (kvp_broker_t *self)
         return false;
     self->rparts->pos = calloc (self->nparts, sizeof (s_pos_t));
     self->rparts->started = zclock_mono ();
-    return self->rparts->pos != NULL;
+    self->rparts->down = zhashx_new ();
+    if (self->rparts->down)
+        zhashx_set_destructor (self->rparts->down, (zhashx_destructor_fn *)
+                               zstr_free);
+    return self->rparts->pos != NULL && self->rparts->down != NULL;
 }
 
 void
 kvp_replicas_destroy (kvp_broker_t *self)
 {
     if (self->rparts) {
+        zhashx_destroy (&self->rparts->down);
         free (self->rparts->pos);
         free (self->rparts);
         self->rparts = NULL;
@@ -169,16 +176,46 @@ s_send_pos (kvp_broker_t *self, kvp_session_t *session, const char *command,
     kvp_bio_send_worker (self, session, command, data, sizes, 1);
 }
 
+//  Ask the leader for a copy for copy `i` (a new or returning follower
+//  behind it with nothing the stream could replay), once per epoch.
+static void
+s_ask_copy (kvp_broker_t *self, uint32_t part, s_pos_t *pos,
+            const kvp_regpart_t *rp, size_t i)
+{
+    kvp_session_t *leader = s_session (self, rp->replicas [rp->leader]);
+    if (i == rp->leader || pos->copying [i] || !leader
+    ||  !s_session (self, rp->replicas [i]))
+        return;
+    pos->copying [i] = true;
+    kvp_repl_t copy = { .part = part, .epoch = rp->epoch };
+    uint8_t bytes [KVP_REPL_HEADER_MAX];
+    size_t size = kvp_repl_encode (&copy, KVP_REPL_COPY, bytes);
+    const char *name = rp->replicas [i];
+    const void *data [] = { bytes, name };
+    size_t sizes [] = { size, strlen (name) };
+    kvp_bio_send_worker (self, leader, KVP_W_COPY, data, sizes, 2);
+}
+
+//  A follower out of sync that said where it stands, behind the leader:
+//  it needs a copy (what it lacks is not in any REPL still to come).
+static void
+s_catch_up (kvp_broker_t *self, uint32_t part, s_pos_t *pos,
+            const kvp_regpart_t *rp, size_t i)
+{
+    if (i != rp->leader && !rp->in_sync [i] && pos->heard [i]
+    &&  pos->leader_known && pos->acked [i] < pos->leader_seq)
+        s_ask_copy (self, part, pos, rp, i);
+}
+
 //  The in-sync set's commit point; COMMIT to the leader when it grew.
 static void
 s_commit_point (kvp_broker_t *self, uint32_t part)
 {
     kvp_regpart_t rp;
     s_pos_t *pos = s_part (self, part, &rp);
-    //  Fewer than M in sync: nothing more is acknowledged (the leader
-    //  makes no new job meanwhile; what it holds waits or times out).
-    if (!pos || rp.count == 0 || !pos->leader_known
-    ||  s_in_sync (&rp) < kvp_regstate_min_insync (s_state (self)))
+    //  With fewer than M in sync this still lets reads go; the leader,
+    //  told it is not writable first (ROLE), holds the replies of jobs.
+    if (!pos || rp.count == 0 || !pos->leader_known)
         return;
     uint64_t point = pos->leader_seq;
     for (size_t i = 0; i < rp.count; i++)
@@ -266,8 +303,30 @@ s_copies_of (kvp_broker_t *self, const char *name)
     return count;
 }
 
-//  Up to `want` live, not retired workers, fewest copies first (ties by
-//  name), skipping those in `skip`. Returns how many were chosen.
+//  Is `zone` already taken by one of the `count` workers chosen, or by a
+//  copy in `skip`? (The empty zone is no zone: never taken.)
+static bool
+s_zone_taken (kvp_broker_t *self, const char *zone, const char **chosen,
+              size_t count, const kvp_regpart_t *skip)
+{
+    if (!*zone)
+        return false;
+    for (size_t i = 0; i < count; i++) {
+        kvp_session_t *session = s_session (self, chosen [i]);
+        if (session && streq (kvp_session_zone (session), zone))
+            return true;
+    }
+    for (size_t i = 0; skip && i < skip->count; i++) {
+        kvp_session_t *session = s_session (self, skip->replicas [i]);
+        if (session && streq (kvp_session_zone (session), zone))
+            return true;
+    }
+    return false;
+}
+
+//  Up to `want` live, not retired workers, skipping those in `skip`: in
+//  a zone not yet used first, then fewest copies, then name. Returns how
+//  many were chosen.
 static size_t
 s_choose (kvp_broker_t *self, const char **chosen, size_t want,
           const kvp_regpart_t *skip)
@@ -284,9 +343,20 @@ s_choose (kvp_broker_t *self, const char **chosen, size_t want,
     }
     while (copies && taken && count < want) {
         size_t best = workers;
-        for (size_t i = 0; i < workers; i++)
-            if (!taken [i] && (best == workers || copies [i] < copies [best]))
+        bool best_new = false;
+        for (size_t i = 0; i < workers; i++) {
+            if (taken [i])
+                continue;
+            const char *name = kvp_owners_worker (self->owners, i, NULL);
+            kvp_session_t *session = s_session (self, name);
+            bool fresh = session && !s_zone_taken (self,
+                kvp_session_zone (session), chosen, count, skip);
+            if (best == workers || (fresh && !best_new)
+            ||  (fresh == best_new && copies [i] < copies [best])) {
                 best = i;
+                best_new = fresh;
+            }
+        }
         if (best == workers)
             break;
         taken [best] = true;
@@ -343,6 +413,7 @@ kvp_replicas_attach (kvp_broker_t *self, kvp_session_t *session)
     if (!self->rparts)
         return;
     const char *name = kvp_session_name (session);
+    zhashx_delete (self->rparts->down, name);
     for (uint32_t part = 0; part < self->nparts; part++) {
         kvp_regpart_t rp;
         if (!s_part (self, part, &rp) || rp.count == 0)
@@ -362,17 +433,94 @@ kvp_replicas_detach (kvp_broker_t *self, const char *name)
 {
     if (!self->rparts)
         return;
+    int64_t *since = malloc (sizeof *since);
+    if (since) {
+        *since = self->now;
+        zhashx_update (self->rparts->down, name, since);
+    }
     for (uint32_t part = 0; part < self->nparts; part++) {
         kvp_regpart_t rp;
-        if (!s_part (self, part, &rp) || rp.count == 0)
-            continue;
-        int i = s_index (&rp, name);
+        s_pos_t *pos = s_part (self, part, &rp);
+        int i = pos && rp.count ? s_index (&rp, name) : -1;
         if (i < 0)
             continue;
+        //  What it said of itself holds no more once it returns
+        pos->heard [i] = false;
+        pos->copying [i] = false;
+        pos->behind [i] = 0;
         if ((size_t) i == rp.leader)
             s_promote (self, part);
         else
             s_shrink (self, part, name, "down");
+    }
+}
+
+//  Move one copy off `name` (retired, or down past --replace-after) to a
+//  live worker holding none: a leader is promoted away first, an in-sync
+//  follower leaves the set. Nothing happens without a spare worker.
+static void
+s_move_off (kvp_broker_t *self, uint32_t part, const char *name)
+{
+    kvp_regpart_t rp;
+    s_pos_t *pos = s_part (self, part, &rp);
+    int i = pos && rp.count ? s_index (&rp, name) : -1;
+    if (i < 0)
+        return;
+    const char *spare;
+    if (s_choose (self, &spare, 1, &rp) == 0)
+        return;
+    if ((size_t) i == rp.leader) {
+        int best = s_candidate (self, &rp, pos);
+        if (best < 0)
+            return;                 //  nobody else may lead it yet
+        kvp_decision_t record = { .type = KVP_DECISION_LEADER, .part = part,
+                                  .epoch = rp.epoch + 1,
+                                  .worker = rp.replicas [best] };
+        if (!s_decide (self, &record))
+            return;
+        s_roles (self, part);
+    }
+    s_shrink (self, part, name, "its copy moves");
+    pos = s_part (self, part, &rp);
+    kvp_decision_t record = { .type = KVP_DECISION_MOVE, .part = part,
+                              .epoch = rp.epoch, .worker = name,
+                              .to = spare };
+    if (s_decide (self, &record))
+        s_roles (self, part);
+}
+
+static void
+s_move_all (kvp_broker_t *self, const char *name)
+{
+    for (uint32_t part = 0; part < self->nparts; part++)
+        s_move_off (self, part, name);
+}
+
+void
+kvp_replicas_retired (kvp_broker_t *self, const char *worker)
+{
+    if (!self->rparts)
+        return;
+    zsys_notice ("%s: worker %s is retired: its copies move to the other "
+                 "workers", self->logid, worker);
+    s_move_all (self, worker);
+}
+
+//  Workers whose copies are to move: retired, or down past the bound
+//  (down since the broker started, for one that never registered since).
+static void
+s_replace (kvp_broker_t *self)
+{
+    size_t count = kvp_owners_workers (self->owners);
+    for (size_t i = 0; i < count; i++) {
+        bool alive;
+        const char *name = kvp_owners_worker (self->owners, i, &alive);
+        int64_t *since = (int64_t *) zhashx_lookup (self->rparts->down, name);
+        int64_t down = since ? *since : self->rparts->started;
+        if (kvp_regstate_retired (s_state (self), name)
+        ||  (!alive && self->now - down
+                       > (int64_t) self->config.replace_after_ms))
+            s_move_all (self, name);
     }
 }
 
@@ -403,6 +551,7 @@ kvp_replicas_tick (kvp_broker_t *self)
         if (settled)
             s_add_copy (self, part);
     }
+    s_replace (self);
 }
 
 //  --- commands ------------------------------------------------------------------
@@ -422,13 +571,16 @@ s_from_leader (kvp_broker_t *self, kvp_session_t *session,
 
 //  The leader's position moved on: followers that were level fall behind.
 static void
-s_leader_at (kvp_broker_t *self, s_pos_t *pos, const kvp_regpart_t *rp,
-             uint64_t seq)
+s_leader_at (kvp_broker_t *self, uint32_t part, s_pos_t *pos,
+             const kvp_regpart_t *rp, uint64_t seq)
 {
     if (pos->leader_known && seq <= pos->leader_seq)
         return;
+    bool first = !pos->leader_known;
     pos->leader_seq = seq;
     pos->leader_known = true;
+    for (size_t i = 0; first && i < rp->count; i++)
+        s_catch_up (self, part, pos, rp, i);
     for (size_t i = 0; i < rp->count; i++)
         if (i != rp->leader && !pos->behind [i]
         &&  (!pos->heard [i] || pos->acked [i] < seq)) {
@@ -468,7 +620,7 @@ s_on_repl (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
                           zframe_size (frames [R_HEAD]))
     ||  !s_from_leader (self, session, &hdr, &rp, &pos))
         return;                     //  malformed, or a deposed leader
-    s_leader_at (self, pos, &rp, hdr.seq);
+    s_leader_at (self, hdr.part, pos, &rp, hdr.seq);
     const void *data [] = { zframe_data (frames [R_HEAD]),
                             zframe_data (frames [R_ARG]) };
     size_t sizes [] = { zframe_size (frames [R_HEAD]),
@@ -506,7 +658,7 @@ s_on_chunk (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
                             ? s_session (self, name) : NULL;
     if (!follower)
         return;
-    s_leader_at (self, pos, &rp, hdr.seq);
+    s_leader_at (self, hdr.part, pos, &rp, hdr.seq);
     const void *data [] = { zframe_data (head), zframe_data (body) };
     size_t sizes [] = { zframe_size (head), zframe_size (body) };
     kvp_bio_send_worker (self, follower, KVP_W_CHUNK, data, sizes, 2);
@@ -527,20 +679,24 @@ s_on_ack (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
     if (i < 0 || rp.epoch != hdr.epoch)
         return;
     if ((size_t) i == rp.leader) {
-        s_leader_at (self, pos, &rp, hdr.seq);
+        s_leader_at (self, hdr.part, pos, &rp, hdr.seq);
         s_commit_point (self, hdr.part);
         return;
     }
+    bool first = !pos->heard [i];
     s_follower_at (self, pos, (size_t) i, hdr.seq);
     if (rp.in_sync [i]) {
         s_commit_point (self, hdr.part);
         return;
     }
+    if (first)
+        s_catch_up (self, hdr.part, pos, &rp, (size_t) i);
     if (!pos->leader_known || pos->acked [i] < pos->leader_seq
     ||  !s_session (self, rp.replicas [rp.leader]))
         return;
     kvp_decision_t record = { .type = KVP_DECISION_EXPAND, .part = hdr.part,
                               .epoch = rp.epoch, .worker = rp.replicas [i] };
+    pos->copying [i] = false;
     if (s_decide (self, &record)) {
         s_roles (self, hdr.part);
         s_commit_point (self, hdr.part);
@@ -564,15 +720,8 @@ s_on_resync (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
         return;
     pos->heard [i] = false;
     s_shrink (self, hdr.part, name, "it asked for a copy");
-    kvp_session_t *leader = s_session (self, rp.replicas [rp.leader]);
-    if (!leader)
-        return;
-    kvp_repl_t copy = { .part = hdr.part, .epoch = rp.epoch };
-    uint8_t bytes [KVP_REPL_HEADER_MAX];
-    size_t size = kvp_repl_encode (&copy, KVP_REPL_COPY, bytes);
-    const void *data [] = { bytes, name };
-    size_t sizes [] = { size, strlen (name) };
-    kvp_bio_send_worker (self, leader, KVP_W_COPY, data, sizes, 2);
+    s_part (self, hdr.part, &rp);
+    s_ask_copy (self, hdr.part, pos, &rp, (size_t) i);
 }
 
 typedef void (s_command_fn) (kvp_broker_t *self, kvp_session_t *session,

@@ -21,6 +21,12 @@
                           partition waits (32777) for a member of its last
                           in-sync set
       a copy short        MOVE "" -> a live worker holding no copy
+      worker retired, or  LEADER away from it if it leads and is live,
+      down past           SHRINK if in sync, then MOVE of each copy to a
+      --replace-after     live worker holding none (other zones first)
+      a new copy, or one  COPY asked of the leader for it (once per
+      behind with         epoch until it catches up)
+      nothing to replay
 
     In-memory only (rebuilt from ACKs after a restart): each copy's
     acknowledged position and the leader's. Part of the broker: called by
@@ -68,8 +74,13 @@ void
 bool
     kvp_replicas_handles (zframe_t *command);
 
+/*  A RETIRE decision for `worker` committed: move its copies (once a
+    spare worker is live; retried by the tick). A no-op with R = 1. */
+void
+    kvp_replicas_retired (kvp_broker_t *self, const char *worker);
+
 /*  Periodic: followers behind too long, leaders down since a restart,
-    copies short. */
+    copies short, copies of workers down past --replace-after moved. */
 void
     kvp_replicas_tick (kvp_broker_t *self);
 

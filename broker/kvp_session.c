@@ -11,6 +11,7 @@ struct _kvp_session_t {
     size_t identity_len;                            //  bytes of identity
     kvp_session_state_t state;
     char name [KVP_WORKER_ID_MAX + 1];              //  from REGISTER
+    char zone [KVP_ZONE_MAX + 1];                   //  from REGISTER
     int64_t expires;                //  monotonic ms: silent after this
     size_t inflight;                //  requests sent, not yet answered
     size_t inflight_bytes;          //  their bodies
@@ -143,6 +144,18 @@ void
 kvp_session_set_name (kvp_session_t *self, const char *name)
 {
     snprintf (self->name, sizeof self->name, "%s", name);
+}
+
+const char *
+kvp_session_zone (kvp_session_t *self)
+{
+    return self->zone;
+}
+
+void
+kvp_session_set_zone (kvp_session_t *self, const char *zone)
+{
+    snprintf (self->zone, sizeof self->zone, "%s", zone);
 }
 
 int64_t

@@ -111,6 +111,12 @@ const char *
 void
     kvp_session_set_name (kvp_session_t *self, const char *name);
 
+/*  The worker's zone from its REGISTER ("" for none). */
+const char *
+    kvp_session_zone (kvp_session_t *self);
+void
+    kvp_session_set_zone (kvp_session_t *self, const char *zone);
+
 /*  Monotonic ms after which a READY session is silent (or a non-ready
     one may be forgotten). */
 int64_t

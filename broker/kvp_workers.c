@@ -63,6 +63,7 @@ s_adopt (kvp_session_t *session, void *ctx)
 {
     kvp_broker_t *self = ctx;
     kvp_session_set_name (session, self->reg.id);
+    kvp_session_set_zone (session, self->reg.zone);
     kvp_owners_attach (self->owners, self->reg.id, session);
     kvp_session_set_expires (session, self->now + self->silence_ms);
 }

@@ -156,6 +156,19 @@ s_publish_all (kvp_events_t *self, kvp_store_t *store, kvp_batch_t *batch,
 }
 
 int
+kvp_events_backlog_part (kvp_events_t *self, kvp_store_t *store,
+                         kvp_batch_t *batch, uint32_t part, size_t *count)
+{
+    msgpack_zone zone;
+    msgpack_zone_init (&zone, 1024);
+    s_walk_t walk = { self, &zone, 0 };
+    int rc = s_publish_all (self, store, batch, &part, 1, &walk);
+    msgpack_zone_destroy (&zone);
+    *count = walk.count;
+    return rc;
+}
+
+int
 kvp_events_backlog (kvp_events_t *self, kvp_store_t *store,
                     kvp_batch_t *batch, int wait_ms, size_t *count)
 {

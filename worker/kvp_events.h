@@ -64,6 +64,13 @@ int
     kvp_events_backlog (kvp_events_t *self, kvp_store_t *store,
                         kvp_batch_t *batch, int wait_ms, size_t *count);
 
+/*  The same for one partition, without waiting (a new leader's tail).
+    Must not run inside a batch. */
+int
+    kvp_events_backlog_part (kvp_events_t *self, kvp_store_t *store,
+                             kvp_batch_t *batch, uint32_t part,
+                             size_t *count);
+
 #ifdef __cplusplus
 }
 #endif

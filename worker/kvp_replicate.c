@@ -22,7 +22,9 @@ struct _kvp_replicate_t {
     char id [128];
     kvp_replicate_send_fn *send;
     kvp_roles_release_fn *release;
+    kvp_replicate_tail_fn *tail;
     void *arg;
+    bool marked;                    //  meta "replicated" is written
     kvp_roles_t *roles;
     zlist_t *inbox;                 //  REPL and CHUNK messages, in order
     s_out_t *out;                   //  partitions changed this pass
@@ -74,12 +76,21 @@ s_mark (kvp_replicate_t *self, uint32_t part, bool on)
     return kvp_store_meta_put (self->store, name, on ? "1" : "");
 }
 
+#define S_REPLICATED "replicated"
+
+bool
+kvp_replicate_marked (kvp_store_t *store)
+{
+    char value [8];
+    return kvp_store_meta_get (store, S_REPLICATED, value, sizeof value) > 0;
+}
+
 //  --- life ------------------------------------------------------------------
 
 kvp_replicate_t *
 kvp_replicate_new (kvp_store_t *store, const char *id,
                    kvp_replicate_send_fn *send, kvp_roles_release_fn *release,
-                   void *arg)
+                   kvp_replicate_tail_fn *tail, void *arg)
 {
     kvp_replicate_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -88,7 +99,9 @@ kvp_replicate_new (kvp_store_t *store, const char *id,
     snprintf (self->id, sizeof self->id, "%s", id);
     self->send = send;
     self->release = release;
+    self->tail = tail;
     self->arg = arg;
+    self->marked = kvp_replicate_marked (store);
     self->roles = kvp_roles_new ();
     self->inbox = zlist_new ();
     self->out_at = calloc (S_PARTS, sizeof *self->out_at);
@@ -148,6 +161,18 @@ s_position (kvp_replicate_t *self, uint32_t part)
            ? info.seq : 0;
 }
 
+//  The in-sync set holds `part` up to `seq`: what waited may go, and a
+//  new leader's tail of events once it is committed.
+static void
+s_released (kvp_replicate_t *self, uint32_t part, uint64_t epoch,
+            uint64_t seq)
+{
+    kvp_roles_commit (self->roles, part, epoch, seq, self->release,
+                      self->arg);
+    if (kvp_roles_tail_due (self->roles, part))
+        self->tail (self->arg, part);
+}
+
 //  ROLE [part epoch flags][leader]. A follower continues the stream it
 //  followed in this session, or starts from nothing; anything else (it
 //  led, it returned, a copy was cut short) could hold a tail the leader
@@ -166,9 +191,15 @@ s_on_role (kvp_replicate_t *self, zmsg_t *msg)
     bool lead = zframe_streq (leader, self->id);
     kvp_copy_role_t kind = lead ? KVP_COPY_LEADER : KVP_COPY_FOLLOWER;
     kvp_copy_role_t before = kvp_roles_kind (self->roles, hdr.part);
+    if (!self->marked) {
+        int rc = kvp_store_meta_put (self->store, S_REPLICATED, "1");
+        self->marked = rc == 0;
+    }
     if (before == kind && kvp_roles_epoch (self->roles, hdr.part) == hdr.epoch) {
-        //  Said again (a registration, a change of the in-sync set)
+        //  Said again (a registration, a change of the in-sync set): what
+        //  waited for M in sync may go now
         kvp_roles_set (self->roles, hdr.part, kind, hdr.epoch, hdr.writable, 0);
+        s_released (self, hdr.part, hdr.epoch, 0);
         if (!kvp_roles_resyncing (self->roles, hdr.part)
         &&  kvp_roles_chunk (self->roles, hdr.part) == 0)
             s_send_pos (self, KVP_W_ACK, hdr.part, hdr.epoch,
@@ -211,8 +242,7 @@ s_on_commit (kvp_replicate_t *self, zmsg_t *msg)
         zsys_warning ("malformed COMMIT from the broker: dropped");
         return;
     }
-    kvp_roles_commit (self->roles, hdr.part, hdr.epoch, hdr.seq,
-                     self->release, self->arg);
+    s_released (self, hdr.part, hdr.epoch, hdr.seq);
 }
 
 //  The copy under way: its destination and the piece held back, so that

@@ -43,6 +43,10 @@ extern "C" {
 typedef bool (kvp_replicate_send_fn) (void *arg, const void **data,
                                       const size_t *sizes, int count);
 
+/*  Publish the events of `part` not yet marked sent (a new leader's
+    tail, once committed). */
+typedef void (kvp_replicate_tail_fn) (void *arg, uint32_t part);
+
 typedef struct _kvp_replicate_t kvp_replicate_t;
 
 /*  Over `store` (borrowed). `send` reaches the broker, `release` sends a
@@ -50,7 +54,14 @@ typedef struct _kvp_replicate_t kvp_replicate_t;
 kvp_replicate_t *
     kvp_replicate_new (kvp_store_t *store, const char *id,
                        kvp_replicate_send_fn *send,
-                       kvp_roles_release_fn *release, void *arg);
+                       kvp_roles_release_fn *release,
+                       kvp_replicate_tail_fn *tail, void *arg);
+
+/*  Has this store ever been given a role (meta "replicated")? Then its
+    unsent events are published by each partition's leader once
+    committed, never at start: a copy may hold a tail that is dropped. */
+bool
+    kvp_replicate_marked (kvp_store_t *store);
 
 void
     kvp_replicate_destroy (kvp_replicate_t **self_p);

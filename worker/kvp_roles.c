@@ -10,6 +10,7 @@
 typedef struct s_entry_t {
     struct s_entry_t *next;
     uint64_t need;              //  released once committed >= need
+    bool job;                   //  made a job: waits for M in sync too
     uint8_t tag [8];
     size_t reply_size, topic_len, event_size;
     uint64_t seq;
@@ -22,9 +23,11 @@ typedef struct {
     bool writable;
     uint64_t position;
     uint64_t committed;
+    uint64_t start;             //  position when it began to lead
+    bool tail;                  //  events up to start still to publish
     bool resync;
     uint32_t chunk;
-    s_entry_t *head, *tail;     //  held, oldest first
+    s_entry_t *head, *tail_entry;   //  held, oldest first
 } s_part_t;
 
 struct _kvp_roles_t {
@@ -47,7 +50,7 @@ s_drop_held (kvp_roles_t *self, s_part_t *part)
         free (entry);
         self->held--;
     }
-    part->tail = NULL;
+    part->tail_entry = NULL;
 }
 
 void
@@ -97,7 +100,12 @@ kvp_roles_set (kvp_roles_t *self, uint32_t part, kvp_copy_role_t kind,
     p->epoch = epoch;
     p->writable = writable;
     p->position = position;
-    p->committed = position;
+    //  A new leader knows nothing committed in its epoch until the broker
+    //  says so: what it holds past the last acknowledged job may not be on
+    //  the others yet.
+    p->committed = kind == KVP_COPY_LEADER ? 0 : position;
+    p->start = position;
+    p->tail = kind == KVP_COPY_LEADER && position > 0;
     p->resync = false;
     p->chunk = 0;
     return true;
@@ -161,6 +169,7 @@ kvp_roles_hold (kvp_roles_t *self, const kvp_held_t *held)
         return false;
     entry->next = NULL;
     entry->need = p->position;
+    entry->job = held->seq > 0;
     memcpy (entry->tag, held->tag, 8);
     entry->reply_size = held->reply_size;
     entry->topic_len = topic_len;
@@ -172,45 +181,74 @@ kvp_roles_hold (kvp_roles_t *self, const kvp_held_t *held)
     if (event_size)
         memcpy (entry->data + held->reply_size + topic_len, held->event,
                 event_size);
-    if (p->tail)
-        p->tail->next = entry;
+    if (p->tail_entry)
+        p->tail_entry->next = entry;
     else
         p->head = entry;
-    p->tail = entry;
+    p->tail_entry = entry;
     self->held++;
     return true;
 }
 
+//  Hand `entry` (unlinked) to fn and free it.
+static void
+s_release (kvp_roles_t *self, uint32_t part, s_entry_t *entry,
+           kvp_roles_release_fn *fn, void *arg)
+{
+    kvp_held_t held = {
+        .part = part, .tag = entry->tag,
+        .reply = entry->data, .reply_size = entry->reply_size,
+        .topic = entry->topic_len
+               ? (const char *) entry->data + entry->reply_size : NULL,
+        .topic_len = entry->topic_len,
+        .event = entry->data + entry->reply_size + entry->topic_len,
+        .event_size = entry->event_size, .seq = entry->seq
+    };
+    fn (arg, &held);
+    free (entry);
+    self->held--;
+}
+
 size_t
 kvp_roles_commit (kvp_roles_t *self, uint32_t part, uint64_t epoch,
-                 uint64_t seq, kvp_roles_release_fn *fn, void *arg)
+                  uint64_t seq, kvp_roles_release_fn *fn, void *arg)
 {
     s_part_t *p = s_part (self, part);
     if (!p || p->kind != KVP_COPY_LEADER || p->epoch != epoch)
         return 0;
     if (seq > p->committed)
         p->committed = seq;
+    //  In order, except that a job's reply waits while fewer than M are
+    //  in sync and the replies after it that made no job need not.
     size_t count = 0;
-    while (p->head && p->head->need <= p->committed) {
-        s_entry_t *entry = p->head;
-        p->head = entry->next;
-        if (!p->head)
-            p->tail = NULL;
-        kvp_held_t held = {
-            .part = part, .tag = entry->tag,
-            .reply = entry->data, .reply_size = entry->reply_size,
-            .topic = entry->topic_len
-                   ? (const char *) entry->data + entry->reply_size : NULL,
-            .topic_len = entry->topic_len,
-            .event = entry->data + entry->reply_size + entry->topic_len,
-            .event_size = entry->event_size, .seq = entry->seq
-        };
-        fn (arg, &held);
-        free (entry);
-        self->held--;
+    s_entry_t **link = &p->head, *last = NULL;
+    while (*link) {
+        s_entry_t *entry = *link;
+        if (entry->need > p->committed)
+            break;
+        if (entry->job && !p->writable) {
+            last = entry;
+            link = &entry->next;
+            continue;
+        }
+        *link = entry->next;
+        s_release (self, part, entry, fn, arg);
         count++;
     }
+    if (!*link)
+        p->tail_entry = last;
     return count;
+}
+
+bool
+kvp_roles_tail_due (kvp_roles_t *self, uint32_t part)
+{
+    s_part_t *p = s_part (self, part);
+    if (!p || p->kind != KVP_COPY_LEADER || !p->tail || !p->writable
+    ||  p->committed < p->start)
+        return false;
+    p->tail = false;
+    return true;
 }
 
 size_t

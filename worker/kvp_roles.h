@@ -9,7 +9,13 @@
     (REPL) and `committed` the last one the broker said the in-sync set
     holds (COMMIT); a reply made after the batch that took the partition
     to `position` goes out once committed reaches it, reads included
-    (they may have seen a job not yet committed). As follower, `position`
+    (they may have seen a job not yet committed), except that a reply of
+    a job also waits while the in-sync set holds fewer than M (not
+    writable) and the replies after it that made no job go on. A new
+    leader starts with nothing committed, since what it holds past the
+    last acknowledged job may not be on the others yet; once the broker
+    commits its starting position (and M are in sync) the events of that
+    tail are due (kvp_roles_tail_due). As follower, `position`
     is the last job applied here, and a follower that could not continue
     (a gap, or a tail the leader never had) waits for a copy.
 
@@ -64,7 +70,7 @@ void
     last job the store holds for it. Returns false (nothing changed) for
     an epoch older than the one known, or part >= 65536. Same epoch:
     only `writable` changes. As leader, committed starts at position
-    (the jobs here are the ones the new epoch starts from). */
+    (nothing committed yet: see above). */
 bool
     kvp_roles_set (kvp_roles_t *self, uint32_t part, kvp_copy_role_t kind,
                   uint64_t epoch, bool writable, uint64_t position);
@@ -106,6 +112,11 @@ bool
 size_t
     kvp_roles_commit (kvp_roles_t *self, uint32_t part, uint64_t epoch,
                      uint64_t seq, kvp_roles_release_fn *fn, void *arg);
+
+/*  As leader: are the events up to the position it began leading from
+    now committed, and not yet published? True once (it clears). */
+bool
+    kvp_roles_tail_due (kvp_roles_t *self, uint32_t part);
 
 /*  Replies held, over every partition. */
 size_t

@@ -582,6 +582,23 @@ s_release (void *arg, const kvp_held_t *held)
     }
 }
 
+//  A new leader's events past the ones published, now committed.
+static void
+s_tail (void *arg, uint32_t part)
+{
+    kvp_worker_t *self = (kvp_worker_t *) arg;
+    size_t count = 0;
+    int rc = kvp_events_backlog_part (self->events, self->store, self->batch,
+                                      part, &count);
+    if (rc)
+        zsys_error ("partition %u: cannot read unsent events: %s", part,
+                    kvp_store_strerror (rc));
+    else
+    if (count)
+        zsys_notice ("partition %u: published %zu events its last leader "
+                     "had not", part, count);
+}
+
 //  --curve-secret and --broker-public: both or neither; a bad key file is
 //  the command line's fault (exit 2).
 static bool
@@ -637,7 +654,7 @@ s_open (kvp_worker_t *self, int *status)
     }
     self->batch = kvp_batch_new (self->store, config->batch);
     self->repl = kvp_replicate_new (self->store, self->ident.id, s_repl_send,
-                                    s_release, self);
+                                    s_release, s_tail, self);
     if (self->batch && self->repl)
         kvp_batch_on_commit (self->batch, kvp_replicate_harvest, self->repl);
     self->events = kvp_events_new (config->events_in, self->curve);
@@ -714,6 +731,12 @@ s_backlog (kvp_worker_t *self)
     size_t count = 0;
     int wait = self->heartbeat < S_BACKLOG_WAIT_MS ? (int) self->heartbeat
                                                    : S_BACKLOG_WAIT_MS;
+    if (kvp_replicate_marked (self->store)) {
+        //  A copy may hold a tail its cluster never acknowledged: each
+        //  leader publishes once its epoch committed it (kvp_roles.h).
+        kvp_events_wait_subscriber (self->events, S_SUBSCRIBE_WAIT_MS);
+        return;
+    }
     int rc = kvp_events_backlog (self->events, self->store, self->batch,
                                  wait, &count);
     if (rc)
