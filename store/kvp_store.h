@@ -340,7 +340,7 @@ int
     Purges are not replicated (they run in each store's checkpoint). */
 
 /*  After a kvp_store_commit that returned OK, until the next
-    kvp_store_begin: the changes that batch made to partition `part`, as
+    kvp_store_begin (kvp_store_meta_put runs one): the changes that batch made to partition `part`, as
     one change record in *out (an initialised kvp_change_t, emptied first;
     the caller owns it and calls kvp_change_fini). Empty if the batch did
     not touch `part`. EINVAL otherwise (inside a batch, after a failed

@@ -124,12 +124,26 @@ s_dump (kvp_store_t *store, uint32_t part, bool in_batch)
     return text;
 }
 
+//  Two dumps must be equal; if not, the first line where they differ is
+//  the message (whole dumps are too long for one)
+static void
+s_equal (const char *got, const char *want)
+{
+    size_t at = 0, line = 0;
+    for (; got [at] && got [at] == want [at]; at++)
+        if (got [at] == '\n')
+            line = at + 1;
+    if (got [at] || want [at])
+        ck_abort_msg ("dumps differ at byte %zu:\n got: %.120s\nwant: %.120s",
+                      at, got + line, want + line);
+}
+
 //  The two stores read the same of `part`
 static void
 s_same (kvp_store_t *a, kvp_store_t *b, uint32_t part)
 {
     char *x = s_dump (a, part, false), *y = s_dump (b, part, false);
-    ck_assert_str_eq (x, y);
+    s_equal (y, x);
     free (x);
     free (y);
 }
@@ -139,7 +153,7 @@ static void
 s_reads (kvp_store_t *store, uint32_t part, const char *text)
 {
     char *now = s_dump (store, part, false);
-    ck_assert_str_eq (now, text);
+    s_equal (now, text);
     free (now);
 }
 
@@ -456,7 +470,7 @@ START_TEST (test_copy)
     ck_assert_str_eq (gone, "");
     free (gone);
     char *kept = s_dump (b, 5, true);
-    ck_assert_str_eq (kept, other);
+    s_equal (kept, other);
     free (kept);
     kvp_store_abort (b);
 
@@ -619,7 +633,7 @@ START_TEST (test_refuse)
                           KVP_STORE_NOTFOUND);
     }
     char *now = s_dump (b, 3, true);
-    ck_assert_str_eq (now, before);
+    s_equal (now, before);
     free (now);
     //  The good change alone is let in
     s_record (&record, &s_sys3, 1);

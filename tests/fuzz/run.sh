@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang into build/fuzz/ and run each one
 # for SECONDS (default 60). Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
-# Targets: request cim wire route rid wal change decision (all by default).
+# Targets: request cim wire route rid wal change decision apply (all by
+# default).
 # Seeds come from tests/fuzz/corpus/<target>/ when there is one (route and
-# rid use request's; wal and decision build their own valid input from the
-# fuzzer's bytes), with
+# rid use request's; wal, decision and apply build their own valid input
+# from the fuzzer's bytes), with
 # tests/fuzz/<target>.dict when there is one; what the fuzzer learns goes to
 # build/fuzz/corpus/<target>/ and crashes to build/fuzz/crash-<target>-*.
 # Exits non-zero if a target crashes, leaks, times out or fails to build.
@@ -12,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-request cim wire route rid wal change decision}
+TARGETS=${*:-request cim wire route rid wal change decision apply}
 OUT=build/fuzz
 CC=${FUZZ_CC:-clang}
 
@@ -24,9 +25,10 @@ mkdir -p "$OUT"
 CFLAGS="-std=gnu11 -g -O1 -D_GNU_SOURCE -fno-omit-frame-pointer
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
-# What a target is built from: the proto decoders, or one of the store's
+# What a target is built from: the proto decoders, one of the store's
 # leaf modules over libc (the log's segment format and change records, the
-# registry's decision records and state)
+# registry's decision records and state), or the worker's whole store over
+# LMDB and czmq (apply: a follower's replication records)
 target_build() {
     case $1 in
         wal) SRCS="store/kvp_walseg.c"
@@ -40,6 +42,13 @@ target_build() {
              DEPS="$SRCS store/kvp_decision.h store/kvp_regstate.h
                    store/kvp_regstate_priv.h store/kvp_cursor.h"
              INCS="-Istore"; PKG_CFLAGS=""; LIBS="" ;;
+        apply) SRCS="$(ls store/*.c | grep -v -e kvp_decision.c \
+                   -e kvp_registry.c -e kvp_regsnap.c -e kvp_regstate.c)
+                   proto/kvp_dir.c"
+             DEPS="store proto/kvp_dir.c proto/kvp_dir.h"
+             INCS="-Istore -Iproto"
+             PKG_CFLAGS=$(pkg-config --cflags libczmq lmdb)
+             LIBS="$(pkg-config --libs libczmq lmdb) -lpthread" ;;
         # the decoders: not the option parser (czmq's zconfig), the log
         # (czmq's zsys), sd_notify (libsystemd), the keys (czmq's zcert)
         # nor the metrics endpoint (libmicrohttpd), which proto also holds
