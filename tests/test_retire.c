@@ -33,18 +33,18 @@ s_start (int nworkers, const char *broker_args)
 
 //  Run bin/kvp-broker on the cluster's endpoints, its registry in
 //  `folder` under the cluster's, with up to four more arguments (NULL
-//  ends them); its exit status, stdout and stderr in `out`. For flags it
-//  refuses: it would run on otherwise.
+//  ends them); its exit status (-1 if it still ran after 15 s: killed),
+//  stdout and stderr in `out`. For flags it should refuse.
 static int
 s_broker_run (char *out, size_t size, const char *folder, const char *a,
               const char *b, const char *c, const char *d)
 {
     char dir [300];
     snprintf (dir, sizeof dir, "%s/%s", cluster->dir, folder);
-    return tk_run_all (out, size, "kvp-broker", "--data", dir, "--clients",
-                       cluster->clients, "--workers", cluster->workers_ep,
-                       "--events-in", cluster->events_in, "--events",
-                       cluster->events, a, b, c, d, NULL);
+    return tk_run_for (15000, out, size, "kvp-broker", "--data", dir,
+                       "--clients", cluster->clients, "--workers",
+                       cluster->workers_ep, "--events-in", cluster->events_in,
+                       "--events", cluster->events, a, b, c, d, NULL);
 }
 
 //  Make the registry folder `folder` with N, R and M, as a broker would.
