@@ -243,6 +243,14 @@ START_TEST (test_status_replicated)
     ck_assert (!s_holds (s_list (w2, "partitions"), 5));
     ck_assert (!s_holds (s_list (w1, "partitions"), 9));
     tk_reply_destroy (&reply);
+    //  kvpctl status shows the same, counted
+    char out [4096];
+    ck_assert_int_eq (tk_run (out, sizeof out, "kvpctl", "--broker",
+                              cluster->clients, "status", NULL), 0);
+    ck_assert_msg (strstr (out, ", replicas 3 (2 in sync)\n"), "%s", out);
+    ck_assert_msg (strstr (out, "PARTITIONS FOLLOWS\n"), "%s", out);
+    ck_assert_msg (strstr (out, "\nw0                       no     0          2\n"),
+                   "%s", out);
 }
 END_TEST
 
