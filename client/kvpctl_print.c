@@ -163,8 +163,11 @@ s_print_worker (const msgpack_object *worker)
     kvp_obj_get_bool (worker, "alive", &alive);
     const msgpack_object_array *parts =
         kvp_obj_get_array (worker, "partitions");
-    printf ("%-24.*s %-6s %u\n", id ? (int) len : 1, id ? id : "?",
-            alive ? "yes" : "no", parts ? parts->size : 0);
+    const msgpack_object_array *follows =
+        kvp_obj_get_array (worker, "follows");
+    printf ("%-24.*s %-6s %-10u %u\n", id ? (int) len : 1, id ? id : "?",
+            alive ? "yes" : "no", parts ? parts->size : 0,
+            follows ? follows->size : 0);
 }
 
 void
@@ -181,10 +184,15 @@ ctl_print_status (const kvp_reply_t *reply)
         if (kvp_obj_get_bool (&workers->ptr [i], "alive", &up) && up)
             alive++;
     }
-    printf ("partitions %" PRIu64 ", workers %u (%u alive), unowned %u\n",
-            partitions, workers ? workers->size : 0, alive,
-            unowned ? unowned->size : 0);
-    printf ("%-24s %-6s %s\n", "WORKER", "ALIVE", "PARTITIONS");
+    uint64_t replicas = 1, min_insync = 1;      //  as an older broker has
+    kvp_obj_get_uint (map, "replicas", &replicas);
+    kvp_obj_get_uint (map, "min_insync", &min_insync);
+    printf ("partitions %" PRIu64 ", workers %u (%u alive), unowned %u, "
+            "replicas %" PRIu64 " (%" PRIu64 " in sync)\n", partitions,
+            workers ? workers->size : 0, alive, unowned ? unowned->size : 0,
+            replicas, min_insync);
+    printf ("%-24s %-6s %-10s %s\n", "WORKER", "ALIVE", "PARTITIONS",
+            "FOLLOWS");
     for (uint32_t i = 0; workers && i < workers->size; i++)
         s_print_worker (&workers->ptr [i]);
 }

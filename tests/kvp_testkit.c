@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -446,8 +447,34 @@ tk_wait_alive (tk_cluster_t *self, int alive, int timeout_ms)
     return ok;
 }
 
+//  Read the child's output from `fd` into `out` until it closes it, or
+//  until `timeout_ms` (0: no bound) have passed. False on the timeout.
+static bool
+s_read_output (int fd, char *out, size_t size, int timeout_ms)
+{
+    int64_t deadline = zclock_mono () + timeout_ms;
+    size_t used = 0;
+    ssize_t n = 1;
+    char sink [4096];
+    while (n > 0) {
+        if (timeout_ms) {
+            struct pollfd item = { .fd = fd, .events = POLLIN };
+            int64_t left = deadline - zclock_mono ();
+            if (left <= 0 || poll (&item, 1, (int) left) == 0)
+                break;
+        }
+        n = read (fd, used + 1 < size ? out + used : sink,
+                  used + 1 < size ? size - 1 - used : sizeof sink);
+        if (n > 0 && used + 1 < size)
+            used += n;
+    }
+    out [used] = 0;
+    return n <= 0;
+}
+
 static int
-s_run (char *out, size_t size, bool errors, const char *prog, va_list ap)
+s_run (char *out, size_t size, bool errors, int timeout_ms, const char *prog,
+       va_list ap)
 {
     char *argv [TK_ARGS_MAX] = { NULL };
     int argc = 1;
@@ -471,17 +498,12 @@ s_run (char *out, size_t size, bool errors, const char *prog, va_list ap)
         _exit (127);
     }
     close (pipefd [1]);
-    size_t used = 0;
-    ssize_t n;
-    char sink [4096];
-    while ((n = read (pipefd [0], used + 1 < size ? out + used : sink,
-                      used + 1 < size ? size - 1 - used : sizeof sink)) > 0)
-        if (used + 1 < size)
-            used += n;
-    out [used] = 0;
+    bool ended = s_read_output (pipefd [0], out, size, timeout_ms);
     close (pipefd [0]);
+    if (!ended)                     //  still running past the bound
+        kill (pid, SIGKILL);
     int status;
-    if (waitpid (pid, &status, 0) != pid)
+    if (waitpid (pid, &status, 0) != pid || !ended)
         return -1;
     return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
 }
@@ -491,7 +513,7 @@ tk_run (char *out, size_t size, const char *prog, ...)
 {
     va_list ap;
     va_start (ap, prog);
-    int rc = s_run (out, size, false, prog, ap);
+    int rc = s_run (out, size, false, 0, prog, ap);
     va_end (ap);
     return rc;
 }
@@ -501,7 +523,17 @@ tk_run_all (char *out, size_t size, const char *prog, ...)
 {
     va_list ap;
     va_start (ap, prog);
-    int rc = s_run (out, size, true, prog, ap);
+    int rc = s_run (out, size, true, 0, prog, ap);
+    va_end (ap);
+    return rc;
+}
+
+int
+tk_run_for (int timeout_ms, char *out, size_t size, const char *prog, ...)
+{
+    va_list ap;
+    va_start (ap, prog);
+    int rc = s_run (out, size, true, timeout_ms, prog, ap);
     va_end (ap);
     return rc;
 }

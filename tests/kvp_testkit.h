@@ -125,6 +125,11 @@ bool tk_wait_alive (tk_cluster_t *self, int alive, int timeout_ms);
 int tk_run (char *out, size_t size, const char *prog, ...);
 /*  tk_run with the program's stderr in `out` too. */
 int tk_run_all (char *out, size_t size, const char *prog, ...);
+/*  tk_run_all for at most timeout_ms: a program still running then (its
+    output still open) is killed (SIGKILL) and -1 returned. For programs
+    expected to refuse to start, which would otherwise run on. */
+int tk_run_for (int timeout_ms, char *out, size_t size, const char *prog,
+                ...);
 
 /* --- a raw KVP/1 client ------------------------------------------------- */
 
