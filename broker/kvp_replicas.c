@@ -378,6 +378,15 @@ kvp_replicas_place (kvp_broker_t *self, uint32_t part, const char **leader,
                              kvp_regstate_replicas (s_state (self)), NULL);
     if (record.count == 0)
         return NULL;
+    //  The copy that leads fewest leads this one (the first listed leads)
+    size_t lead = 0;
+    for (size_t i = 1; i < record.count; i++)
+        if (kvp_owners_count (self->owners, record.workers [i])
+            < kvp_owners_count (self->owners, record.workers [lead]))
+            lead = i;
+    const char *first = record.workers [0];
+    record.workers [0] = record.workers [lead];
+    record.workers [lead] = first;
     if (!s_decide (self, &record)) {
         *rc = KVP_STORE_EIO;
         return NULL;

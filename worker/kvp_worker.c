@@ -220,6 +220,10 @@ s_on_welcome (kvp_worker_t *self, zmsg_t **msg_p)
         s_own (self, parts, count, true);
         if (heartbeat)
             self->heartbeat = heartbeat;
+        //  A shorter interval than ours starts now, not at our next beat
+        int64_t beat = zclock_mono () + self->heartbeat;
+        if (self->send_at > beat)
+            self->send_at = beat;
         self->state = S_READY;
         s_alive (self);
         zsys_notice ("registered: %zu of %u partitions, heartbeat %lld ms",
