@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the libFuzzer targets with clang into build/fuzz/ and run each one
 # for SECONDS (default 60). Usage: tests/fuzz/run.sh [SECONDS] [TARGET...]
-# Targets: request cim wire route rid wal change decision apply (all by
+# Targets: request cim wire route rid wal change decision apply repl (all by
 # default).
 # Seeds come from tests/fuzz/corpus/<target>/ when there is one (route and
 # rid use request's; wal, decision and apply build their own valid input
@@ -13,7 +13,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-request cim wire route rid wal change decision apply}
+TARGETS=${*:-request cim wire route rid wal change decision apply repl}
 OUT=build/fuzz
 CC=${FUZZ_CC:-clang}
 
