@@ -4,6 +4,7 @@
 #include "kvp_replicas.h"
 #include "kvp_bio.h"
 #include "kvp_repl.h"
+#include "kvp_failover.h"
 
 #define S_R KVP_DECISION_REPLICAS_MAX
 
@@ -112,6 +113,61 @@ static bool
 s_writable (kvp_broker_t *self, const kvp_regpart_t *rp)
 {
     return s_in_sync (rp) >= kvp_regstate_min_insync (s_state (self));
+}
+
+//  --- the table -----------------------------------------------------------
+
+//  Live workers not retired, and of those the ones holding no copy of rp
+static void
+s_count_live (kvp_broker_t *self, const kvp_regpart_t *rp, unsigned *live,
+              unsigned *spare)
+{
+    *live = *spare = 0;
+    size_t count = kvp_owners_workers (self->owners);
+    for (size_t i = 0; i < count; i++) {
+        bool alive;
+        const char *name = kvp_owners_worker (self->owners, i, &alive);
+        if (!alive || kvp_regstate_retired (s_state (self), name))
+            continue;
+        (*live)++;
+        if (!rp || s_index (rp, name) < 0)
+            (*spare)++;
+    }
+}
+
+//  What the failover table (broker/kvp_failover.h) knows of a partition
+static kvp_failover_facts_t
+s_facts (kvp_broker_t *self, const kvp_regpart_t *rp)
+{
+    const kvp_regstate_t *state = s_state (self);
+    kvp_failover_facts_t facts = {
+        .placed = rp && rp->count > 0,
+        .replicas = kvp_regstate_replicas (state),
+        .min_insync = kvp_regstate_min_insync (state)
+    };
+    s_count_live (self, facts.placed ? rp : NULL, &facts.live, &facts.spare);
+    if (!facts.placed)
+        return facts;
+    facts.leader_live = s_session (self, rp->replicas [rp->leader]) != NULL;
+    facts.in_sync = s_in_sync (rp);
+    for (size_t i = 0; i < rp->count; i++)
+        if (i != rp->leader && rp->in_sync [i]
+        &&  s_session (self, rp->replicas [i]))
+            facts.candidates++;
+    return facts;
+}
+
+//  Does the table, in the partition's settled state, answer `event` with
+//  the action `letter`? Every decision the controller takes asks first.
+static bool
+s_table_says (kvp_broker_t *self, const kvp_regpart_t *rp,
+              kvp_failover_event_t event, char letter)
+{
+    kvp_failover_facts_t facts = s_facts (self, rp);
+    const char *actions = "";
+    kvp_failover_next (kvp_failover_classify (&facts), event, &facts,
+                       &actions);
+    return strchr (actions, letter) != NULL;
 }
 
 //  --- decisions -----------------------------------------------------------
@@ -242,7 +298,8 @@ s_shrink (kvp_broker_t *self, uint32_t part, const char *name,
     if (!s_part (self, part, &rp))
         return;
     int i = s_index (&rp, name);
-    if (i < 0 || (size_t) i == rp.leader || !rp.in_sync [i])
+    if (i < 0 || (size_t) i == rp.leader || !rp.in_sync [i]
+    ||  !s_table_says (self, &rp, KVP_FAILOVER_FOLLOWER_LOST, 's'))
         return;
     kvp_decision_t record = { .type = KVP_DECISION_SHRINK, .part = part,
                               .epoch = rp.epoch, .worker = name };
@@ -275,11 +332,12 @@ s_promote (kvp_broker_t *self, uint32_t part)
 {
     kvp_regpart_t rp;
     s_pos_t *pos = s_part (self, part, &rp);
-    if (!pos || rp.count < 2 || s_session (self, rp.replicas [rp.leader]))
-        return;
+    if (!pos || rp.count < 2 || s_session (self, rp.replicas [rp.leader])
+    ||  !s_table_says (self, &rp, KVP_FAILOVER_LEADER_LOST, 'l'))
+        return;                     //  none: waits for its last in-sync set
     int best = s_candidate (self, &rp, pos);
     if (best < 0)
-        return;                     //  waits for its last in-sync set
+        return;
     kvp_decision_t record = { .type = KVP_DECISION_LEADER, .part = part,
                               .epoch = rp.epoch + 1,
                               .worker = rp.replicas [best] };
@@ -373,6 +431,8 @@ kvp_replicas_place (kvp_broker_t *self, uint32_t part, const char **leader,
 {
     *leader = NULL;
     *rc = 0;
+    if (!s_table_says (self, NULL, KVP_FAILOVER_REQUEST, 'p'))
+        return NULL;                //  no worker is live
     kvp_decision_t record = { .type = KVP_DECISION_PLACE, .part = part };
     record.count = s_choose (self, record.workers,
                              kvp_regstate_replicas (s_state (self)), NULL);
@@ -403,7 +463,8 @@ s_add_copy (kvp_broker_t *self, uint32_t part)
     kvp_regpart_t rp;
     if (!s_part (self, part, &rp) || rp.count == 0
     ||  rp.count >= kvp_regstate_replicas (s_state (self))
-    ||  !s_session (self, rp.replicas [rp.leader]))
+    ||  !s_session (self, rp.replicas [rp.leader])
+    ||  !s_table_says (self, &rp, KVP_FAILOVER_EXPIRED, 'm'))
         return;
     const char *to;
     if (s_choose (self, &to, 1, &rp) == 0)
@@ -491,6 +552,8 @@ s_move_off (kvp_broker_t *self, uint32_t part, const char *name)
     }
     s_shrink (self, part, name, "its copy moves");
     pos = s_part (self, part, &rp);
+    if (!s_table_says (self, &rp, KVP_FAILOVER_EXPIRED, 'm'))
+        return;
     kvp_decision_t record = { .type = KVP_DECISION_MOVE, .part = part,
                               .epoch = rp.epoch, .worker = name,
                               .to = spare };
@@ -701,7 +764,7 @@ s_on_ack (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
     if (first)
         s_catch_up (self, hdr.part, pos, &rp, (size_t) i);
     if (!pos->leader_known || pos->acked [i] < pos->leader_seq
-    ||  !s_session (self, rp.replicas [rp.leader]))
+    ||  !s_table_says (self, &rp, KVP_FAILOVER_CAUGHT_UP, 'e'))
         return;
     kvp_decision_t record = { .type = KVP_DECISION_EXPAND, .part = hdr.part,
                               .epoch = rp.epoch, .worker = rp.replicas [i] };
