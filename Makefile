@@ -1,7 +1,9 @@
 # kvpbus - build, test and run.
 #
 #   make run        install missing packages, build, start a local cluster
-#                   (SECURE=1: with CURVE, keys under var/keys)
+#                   (SECURE=1: with CURVE, keys under var/keys;
+#                   REPLICAS=3: three copies of each partition on three
+#                   workers, data under var-r3)
 #   make test       install missing packages, build, run every test
 #   make sanitize   the whole test suite under AddressSanitizer + UBSan
 #   make memcheck   the unit suites under valgrind
@@ -116,7 +118,7 @@ install-packages:
 # --- the two README commands ----------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory programs
-	@KVP_SECURE=$(SECURE) exec deploy/local-cluster.sh
+	@KVP_SECURE=$(SECURE) KVP_REPLICAS=$(REPLICAS) exec deploy/local-cluster.sh
 
 test: deps
 	@$(MAKE) --no-print-directory check

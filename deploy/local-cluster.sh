@@ -5,13 +5,22 @@
 # Environment knobs: KVP_BIN (bin), KVP_VAR (./var), KVP_WORKERS (2),
 # KVP_PORT (5555: clients; +1 workers, +2 events-in, +3 events),
 # KVP_METRICS_PORT (9155: the broker's metrics, on loopback; worker i at +i),
-# KVP_SECURE (1: CURVE on, keys made under $KVP_VAR/keys on first start).
+# KVP_SECURE (1: CURVE on, keys made under $KVP_VAR/keys on first start),
+# KVP_REPLICAS (1: copies of each partition; with more, at least as many
+# workers are started and the data goes under ./var-rN, since R is fixed
+# when the broker's folder is made).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${KVP_BIN:-bin}
-VAR=${KVP_VAR:-./var}
+REPLICAS=${KVP_REPLICAS:-1}
 WORKERS=${KVP_WORKERS:-2}
+if [ "$REPLICAS" -gt 1 ]; then
+    VAR=${KVP_VAR:-./var-r$REPLICAS}
+    [ "$WORKERS" -ge "$REPLICAS" ] || WORKERS=$REPLICAS
+else
+    VAR=${KVP_VAR:-./var}
+fi
 PORT=${KVP_PORT:-5555}
 CLIENTS=tcp://127.0.0.1:$PORT
 BACKEND=tcp://127.0.0.1:$((PORT + 1))
@@ -56,7 +65,7 @@ trap 'signalled=1' INT TERM
 
 "$BIN/kvp-broker" --data "$VAR/broker" --clients "$CLIENTS" --workers "$BACKEND" \
     --events-in "$EVENTS_IN" --events "$EVENTS" --metrics "127.0.0.1:$METRICS_PORT" \
-    "${broker_sec[@]}" &
+    --replicas "$REPLICAS" "${broker_sec[@]}" &
 pids+=($!)
 metrics="  metrics    http://127.0.0.1:$METRICS_PORT/metrics   (broker)"
 for i in $(seq 1 "$WORKERS"); do
@@ -95,6 +104,7 @@ ${KEYS:+CURVE on: keys in $KEYS; kvpctl needs, in that shell,
 }Try, in another shell:
   id=\$($BIN/kvpctl define --name web01) && $BIN/kvpctl add \$id ip=10.0.0.5 role=web && $BIN/kvpctl get \$id
   curl -s http://127.0.0.1:$METRICS_PORT/metrics | grep '^kvpbus_broker_requests_total'
+$( [ "$REPLICAS" -gt 1 ] && printf '  %s\n  %s' "$BIN/kvpctl status     (who leads and who follows each partition)" "kill -9 <a worker pid above>, then $BIN/kvpctl status again: its partitions fail over" )
 
 Ctrl-C stops the cluster.
 INFO
