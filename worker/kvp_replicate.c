@@ -9,6 +9,8 @@
 
 #define S_PARTS         65536
 #define S_CHUNK         (1u << 20)      //  bytes per piece of a copy
+#define S_REPL_PIECE    (2u << 20)      //  bytes per REPL, about (the
+                                        //  broker takes 4 MiB + 64 KiB)
 #define S_MARKER_MAX    32
 
 //  What one partition's commits of this pass changed, to go as one REPL
@@ -390,26 +392,71 @@ kvp_replicate_harvest (void *arg, kvp_slot_t *slots, size_t from, size_t to)
     }
 }
 
+//  Where the change at `at` in a record ends (the record is ours: whole).
+static size_t
+s_change_end (const uint8_t *data, size_t at)
+{
+    size_t key = ((size_t) data [at + 2] << 8) | data [at + 3];
+    if (data [at] != KVP_CHANGE_PUT)
+        return at + 4 + key;
+    size_t value = ((size_t) data [at + 4] << 24) | ((size_t) data [at + 5] << 16)
+                 | ((size_t) data [at + 6] << 8) | data [at + 7];
+    return at + 8 + key + value;
+}
+
+//  The end of the next piece of a record from `at`: whole changes, about
+//  S_REPL_PIECE bytes, never parting a job's index entry from its body.
+static size_t
+s_piece_end (const uint8_t *data, size_t size, size_t at)
+{
+    size_t end = at;
+    while (end < size) {
+        bool index = data [end + 1] == KVP_TABLE_LOG && data [end] == KVP_CHANGE_PUT;
+        size_t next = s_change_end (data, end);
+        if (index && next < size)
+            next = s_change_end (data, next);       //  its body with it
+        if (end > at && next - at > S_REPL_PIECE)
+            break;
+        end = next;
+    }
+    return end;
+}
+
+//  One partition's changes of this pass: a REPL, or several for a pass
+//  too large for one message (all but the last keep the position, so a
+//  follower that stopped between them asks for a copy).
+static void
+s_send_repl (kvp_replicate_t *self, s_out_t *out)
+{
+    kvp_repl_t hdr = {
+        .part = out->part,
+        .epoch = kvp_roles_epoch (self->roles, out->part),
+        .prev = kvp_roles_position (self->roles, out->part),
+    };
+    uint64_t seq = s_position (self, out->part);
+    if (seq < hdr.prev)
+        seq = hdr.prev;
+    const uint8_t *data = (const uint8_t *) out->data.data;
+    size_t at = 0;
+    do {
+        size_t end = s_piece_end (data, out->data.size, at);
+        hdr.seq = end < out->data.size ? hdr.prev : seq;
+        uint8_t bytes [KVP_REPL_HEADER_MAX];
+        size_t size = kvp_repl_encode (&hdr, KVP_REPL_DATA, bytes);
+        const void *frames [] = { KVP_W_REPL, bytes, data + at };
+        size_t sizes [] = { strlen (KVP_W_REPL), size, end - at };
+        self->send (self->arg, frames, sizes, 3);
+        at = end;
+    } while (at < out->data.size);
+    kvp_roles_advance (self->roles, out->part, seq);
+}
+
 void
 kvp_replicate_flush (kvp_replicate_t *self)
 {
     for (size_t i = 0; i < self->out_count; i++) {
-        s_out_t *out = &self->out [i];
-        self->out_at [out->part] = 0;
-        kvp_repl_t hdr = {
-            .part = out->part,
-            .epoch = kvp_roles_epoch (self->roles, out->part),
-            .prev = kvp_roles_position (self->roles, out->part),
-            .seq = s_position (self, out->part)
-        };
-        if (hdr.seq < hdr.prev)
-            hdr.seq = hdr.prev;
-        uint8_t bytes [KVP_REPL_HEADER_MAX];
-        size_t size = kvp_repl_encode (&hdr, KVP_REPL_DATA, bytes);
-        const void *data [] = { KVP_W_REPL, bytes, out->data.data };
-        size_t sizes [] = { strlen (KVP_W_REPL), size, out->data.size };
-        self->send (self->arg, data, sizes, 3);
-        kvp_roles_advance (self->roles, out->part, hdr.seq);
+        self->out_at [self->out [i].part] = 0;
+        s_send_repl (self, &self->out [i]);
     }
     self->out_count = 0;
 }
