@@ -184,6 +184,30 @@ s_write_traffic (kvp_bmetrics_t *self, FILE *out)
                             &self->latency);
 }
 
+//  What an operator watches in a replicated cluster (Kafka's
+//  under-replicated and offline partitions, and what the broker did).
+static void
+s_write_replication (FILE *out, const kvp_bmetrics_totals_t *totals)
+{
+    kvp_metrics_sample (out, "kvpbus_broker_partitions_under_replicated",
+                 "gauge", "Placed partitions with fewer than --replicas "
+                 "copies in sync.", (double) totals->under_replicated);
+    kvp_metrics_sample (out, "kvpbus_broker_partitions_under_min_insync",
+                 "gauge", "Partitions whose leader is live with fewer than "
+                 "--min-insync copies in sync: writes get 32777.",
+                 (double) totals->under_min_insync);
+    kvp_metrics_sample (out, "kvpbus_broker_partitions_offline", "gauge",
+                 "Placed partitions whose leader is down.",
+                 (double) totals->offline);
+    kvp_metrics_sample (out, "kvpbus_broker_replication_decisions_total",
+                 "counter", "Placements, promotions, in-sync changes and "
+                 "moves committed in the registry.",
+                 (double) totals->decisions);
+    kvp_metrics_sample (out, "kvpbus_broker_replication_copies_total",
+                 "counter", "Copies of a partition asked of its leader for "
+                 "a follower.", (double) totals->copies);
+}
+
 //  A family whose samples were written into `text`.
 static void
 s_write_text (FILE *out, const char *name, const char *help, FILE **stream,
@@ -218,6 +242,8 @@ kvp_bmetrics_publish (kvp_bmetrics_t *self,
                  "Partitions (N).", (double) totals->partitions);
     kvp_metrics_sample (out, "kvpbus_broker_workers_alive", "gauge",
                  "Workers registered and alive.", (double) self->alive);
+    if (totals->replicated)
+        s_write_replication (out, totals);
     s_write_text (out, "kvpbus_broker_worker_inflight", "Requests in flight "
                   "at each worker (its queue).", &self->inflight,
                   &self->inflight_text);

@@ -71,6 +71,12 @@ typedef struct {
     uint64_t lost;              /* in flight to a worker that went away */
     uint64_t events;            /* events the proxy handed to XPUB */
     uint32_t partitions;        /* N */
+    bool replicated;            /* R > 1: the replication gauges follow */
+    uint32_t under_replicated;  /* placed, fewer than R in sync */
+    uint32_t under_min_insync;  /* leader live, fewer than M in sync */
+    uint32_t offline;           /* placed, leader down */
+    uint64_t decisions;         /* replication decisions committed */
+    uint64_t copies;            /* copies asked of leaders */
 } kvp_bmetrics_totals_t;
 
 /*  Write the snapshot scrapes get: the counters, the workers given since

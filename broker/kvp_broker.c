@@ -383,6 +383,7 @@ s_publish_metrics (kvp_broker_t *self)
     kvp_bmetrics_totals_t totals = { .timeouts = self->timeouts,
         .lost = self->lost, .partitions = self->nparts };
     totals.events = kvp_proxy_forwarded (self->events);
+    kvp_replicas_totals (self, &totals);
     kvp_bmetrics_publish (self->metrics, &totals);
     self->metrics_at = self->now + S_METRICS_MS;
 }

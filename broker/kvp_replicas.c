@@ -25,6 +25,8 @@ struct kvp_rparts_t {
     s_pos_t *pos;                   //  [N]
     int64_t started;                //  mono ms the broker started
     zhashx_t *down;                 //  worker name -> mono ms down since
+    uint64_t decisions;             //  committed, for the metrics
+    uint64_t copies;                //  COPY sent
 };
 
 bool
@@ -184,6 +186,7 @@ s_decide (kvp_broker_t *self, const kvp_decision_t *record)
         return false;
     }
     zsys_notice ("%s: decided: %s", self->logid, line);
+    self->rparts->decisions++;
     if (record->type == KVP_DECISION_PLACE
     ||  record->type == KVP_DECISION_LEADER)
         kvp_owners_refresh (self->owners, record->part);
@@ -243,6 +246,7 @@ s_ask_copy (kvp_broker_t *self, uint32_t part, s_pos_t *pos,
     ||  !s_session (self, rp->replicas [i]))
         return;
     pos->copying [i] = true;
+    self->rparts->copies++;
     kvp_repl_t copy = { .part = part, .epoch = rp->epoch };
     uint8_t bytes [KVP_REPL_HEADER_MAX];
     size_t size = kvp_repl_encode (&copy, KVP_REPL_COPY, bytes);
@@ -624,6 +628,30 @@ kvp_replicas_tick (kvp_broker_t *self)
             s_add_copy (self, part);
     }
     s_replace (self);
+}
+
+void
+kvp_replicas_totals (kvp_broker_t *self, kvp_bmetrics_totals_t *totals)
+{
+    if (!self->rparts)
+        return;
+    totals->replicated = true;
+    totals->decisions = self->rparts->decisions;
+    totals->copies = self->rparts->copies;
+    for (uint32_t part = 0; part < self->nparts; part++) {
+        kvp_regpart_t rp;
+        if (!kvp_regstate_partition (s_state (self), part, &rp)
+        ||  rp.count == 0)
+            continue;
+        kvp_failover_facts_t facts = s_facts (self, &rp);
+        switch (kvp_failover_classify (&facts)) {
+            case KVP_FAILOVER_OFFLINE:   totals->offline++; break;
+            case KVP_FAILOVER_UNDER_MIN: totals->under_min_insync++; break;
+            default: break;
+        }
+        if (facts.in_sync < facts.replicas)
+            totals->under_replicated++;
+    }
 }
 
 //  --- commands ------------------------------------------------------------------

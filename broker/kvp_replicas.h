@@ -79,6 +79,11 @@ bool
 void
     kvp_replicas_retired (kvp_broker_t *self, const char *worker);
 
+/*  The replication gauges and counters of a metrics snapshot (nothing
+    with R = 1). */
+void
+    kvp_replicas_totals (kvp_broker_t *self, kvp_bmetrics_totals_t *totals);
+
 /*  Periodic: followers behind too long, leaders down since a restart,
     copies short, copies of workers down past --replace-after moved. */
 void

@@ -464,6 +464,67 @@ START_TEST (test_cluster_scrape)
 }
 END_TEST
 
+//  Scrape `port` until `key` reads `want`, within 10 s; its last value.
+static double
+s_wait_value (int port, const char *key, double want, s_scrape_t *scrape)
+{
+    double value = NAN;
+    for (int i = 0; i < 200; i++) {
+        s_scrape (port, scrape);
+        if ((value = s_value (scrape, key)) == want)
+            break;
+        zclock_sleep (50);
+    }
+    return value;
+}
+
+//  A replicated cluster's gauges: under-replicated once a copy is down,
+//  back to 0 once it returned and caught up; decisions counted.
+START_TEST (test_replication_gauges)
+{
+    enum { SYSTEMS = 6 };
+    int bport = s_free_port ();
+    char bargs [96];
+    snprintf (bargs, sizeof bargs, "--metrics 127.0.0.1:%d --replicas 3 "
+              "--partitions 4 --heartbeat 200", bport);
+    tk_cluster_t *cluster = tk_cluster_new (3);
+    cluster->broker_args = bargs;
+    ck_assert_msg (tk_cluster_start (cluster), "cluster did not come up");
+    zsock_t *client = tk_dealer (cluster->clients);
+    char ids [SYSTEMS][37];
+    for (int s = 0; s < SYSTEMS; s++)
+        ck_assert_int_eq (tk_define (client, "metrics", ids [s]), 0);
+    s_scrape_t *b = malloc (sizeof *b);
+    const char *under = "kvpbus_broker_partitions_under_replicated";
+    //  Each placement is one decision: once the snapshot has them all
+    //  (a partition per define at most), they are the placed partitions
+    double placed = s_wait_total (bport, "kvpbus_broker_replication_"
+                                  "decisions_total", 1, b);
+    zclock_sleep (600);             //  a snapshot after the last define
+    s_scrape (bport, b);
+    placed = s_value (b, "kvpbus_broker_replication_decisions_total");
+    ck_assert (placed >= 1 && placed <= SYSTEMS);
+    ck_assert (s_value (b, under) == 0);
+    ck_assert (s_value (b, "kvpbus_broker_partitions_offline") == 0);
+    //  One copy of three down: every placed partition is short of R, none
+    //  below M, none offline (a leader there was promoted away)
+    tk_stop (cluster->workers [2], SIGKILL, 5000);
+    cluster->workers [2] = 0;
+    ck_assert (s_wait_value (bport, under, placed, b) == placed);
+    ck_assert (s_value (b, "kvpbus_broker_partitions_under_min_insync") == 0);
+    ck_assert (s_value (b, "kvpbus_broker_partitions_offline") == 0);
+    ck_assert (s_value (b, "kvpbus_broker_replication_decisions_total")
+               > placed);
+    //  Back, copied, in sync again
+    ck_assert (tk_worker_start (cluster, 2) > 0);
+    ck_assert (s_wait_value (bport, under, 0, b) == 0);
+    ck_assert (s_value (b, "kvpbus_broker_replication_copies_total") >= 1);
+    free (b);
+    zsock_destroy (&client);
+    tk_cluster_destroy (&cluster);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -475,6 +536,7 @@ s_suite (void)
     tc = tcase_create ("cluster");
     tcase_set_timeout (tc, 60);
     tcase_add_test (tc, test_cluster_scrape);
+    tcase_add_test (tc, test_replication_gauges);
     suite_add_tcase (suite, tc);
     return suite;
 }
