@@ -7,6 +7,13 @@
     fenced; then the link is healed and the old leader rejoins as a
     follower of the new epoch. The timeline is printed.
 
+    What a cut-off leader could have acknowledged is judged where it
+    would show: the client keeps every 4096 with its time and the
+    subscriber every event, and all of them (those after the fence, the
+    broker's LEADER decision, counted apart) must be on the new leader,
+    job for job; after a clean stop the healed copy must equal the new
+    leader's.
+
     Namespaces are named "kvpns<PID>-..." so that parallel runs do not
     meet; their addresses (10.231.X.0/24) exist only inside them. The
     runner's process makes and removes them (an unchecked fixture), so a
@@ -51,6 +58,7 @@ static char s_ns [S_WORKERS + 2][32];  //  switch, broker, w0..w2
 #define S_NS_WORKER(i) (2 + (i))
 static unsigned s_net;              //  X of 10.231.X.0/24
 static bool s_ns_ok;
+static char s_dir [128];            //  data folders, made and removed here
 
 //  Run a shell-free command line (split on spaces); true on exit 0.
 static bool
@@ -106,6 +114,13 @@ s_ns_preclean (void)
 static void
 s_ns_teardown (void)
 {
+    //  The programs die with the test's process (PR_SET_PDEATHSIG): one
+    //  still writing as it goes may leave a file, so a few tries
+    for (int i = 0; *s_dir && i < 10 && access (s_dir, F_OK) == 0; i++) {
+        if (i)
+            zclock_sleep (200);
+        tk_rmtree (s_dir);
+    }
     //  The hosts first: their veth pairs go with them, the switch last
     for (int i = S_WORKERS + 1; i >= 0; i--)
         if (*s_ns [i]) {
@@ -157,6 +172,8 @@ s_ns_setup (void)
     }
     if (!s_ns_ok)
         printf ("test_netns: cannot set up the namespaces and links\n");
+    else
+        s_ns_ok = tk_mkdtemp (s_dir, sizeof s_dir, "kvpnetns");
 }
 
 //  Cut (or heal) worker i's link at the switch.
@@ -169,7 +186,6 @@ s_link (int i, bool up)
 
 //  --- the programs ----------------------------------------------------------
 
-static char s_dir [128];            //  data folders, removed at the end
 static char s_ep [4][64];           //  clients, workers, events-in, events
 static pid_t s_broker, s_workers [S_WORKERS];
 
@@ -300,7 +316,7 @@ s_log_time (const char *name, const char *text, int64_t after, char *msg,
     return found;
 }
 
-//  --- the cluster's view ------------------------------------------------------
+//  --- the cluster's view ---------------------------------------------------
 
 static zsock_t *s_admin;            //  ClusterStatus, GetJob, GetKvpItems
 static uint64_t s_rid;              //  the last admin request's rid
@@ -848,7 +864,6 @@ START_TEST (test_cut_leader_host)
     if (!s_ns_ok)
         return;                     //  said so in the fixture
     s_enter_broker_host ();
-    ck_assert (tk_mkdtemp (s_dir, sizeof s_dir, "kvpnetns"));
     s_start ();
     s_admin = tk_dealer (s_ep [0]);
     static s_load_t load;
@@ -921,18 +936,9 @@ START_TEST (test_cut_leader_host)
     ck_assert_uint_eq (was.seq, is.seq);
     ck_assert_uint_eq (was.items, is.items);
     ck_assert_uint_gt (is.items, 0);
-    tk_rmtree (s_dir);
 }
 END_TEST
 
-//  The test process's programs and folder, whatever happened
-static void
-s_teardown (void)
-{
-    s_stop_all (SIGKILL);
-    if (*s_dir)
-        tk_rmtree (s_dir);
-}
 
 static Suite *
 s_suite (void)
@@ -940,7 +946,6 @@ s_suite (void)
     Suite *suite = suite_create ("netns");
     TCase *tc = tcase_create ("netns");
     tcase_add_unchecked_fixture (tc, s_ns_setup, s_ns_teardown);
-    tcase_add_checked_fixture (tc, NULL, s_teardown);
     tcase_set_timeout (tc, 120);
     tcase_add_test (tc, test_cut_leader_host);
     suite_add_tcase (suite, tc);
