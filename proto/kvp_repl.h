@@ -10,8 +10,8 @@
               follow it at `epoch`.
       w -> b  REPL    [part 4 epoch 8 prev 8 seq 8] [changes]
       b -> w  REPL    (the same frames, to each follower)
-              A leader's committed changes to `part`, taking its last
-              job from `prev` to `seq`.
+              A leader's committed changes to `part`, taking its
+              position (below) from `prev` to `seq`.
       w -> b  ACK     [part 4 epoch 8 seq 8]
               The follower holds (synced) `part` up to `seq`.
       w -> b  RESYNC  [part 4 epoch 8 seq 8]
@@ -55,6 +55,14 @@ extern "C" {
 #define KVP_REPL_HEADER_MAX 28
 
 #define KVP_REPL_WRITABLE 0x01      /* ROLE flags */
+
+/*  A position in a partition's stream: its last job's seq times 2^24,
+    plus the writes that made no job (DefineSystem, ...) since that job,
+    so that every REPL moves it on and a reply waits for exactly what it
+    saw. A store knows only its seq (the low bits 0). */
+#define KVP_REPL_SUB_BITS 24
+#define kvp_repl_position(seq)  ((uint64_t) (seq) << KVP_REPL_SUB_BITS)
+#define kvp_repl_job(position)  ((uint64_t) (position) >> KVP_REPL_SUB_BITS)
 
 /*  Every field any header has; each command uses its own. */
 typedef struct {

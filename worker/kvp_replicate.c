@@ -154,13 +154,13 @@ kvp_replicate_roles (kvp_replicate_t *self)
 
 //  --- commands ----------------------------------------------------------------
 
-//  The last job the store holds for `part` (0 for none).
+//  The position of the last job the store holds for `part` (0 for none).
 static uint64_t
 s_position (kvp_replicate_t *self, uint32_t part)
 {
     kvp_partition_t info;
     return kvp_store_partition_get (self->store, part, &info) == KVP_STORE_OK
-           ? info.seq : 0;
+           ? kvp_repl_position (info.seq) : 0;
 }
 
 //  The in-sync set holds `part` up to `seq`: what waited may go, and a
@@ -333,6 +333,11 @@ kvp_replicate_message (kvp_replicate_t *self, zmsg_t **msg_p)
             *msg_p = NULL;
         return true;
     }
+    //  What came before a ROLE or a COPY is applied first: a follower
+    //  promoted holds what it was sent, a copy is taken where it stands
+    if ((zframe_streq (command, KVP_W_ROLE) || zframe_streq (command, KVP_W_COPY))
+    &&  zlist_size (self->inbox))
+        kvp_replicate_apply (self);
     if (zframe_streq (command, KVP_W_ROLE))
         s_on_role (self, *msg_p);
     else
@@ -433,9 +438,10 @@ s_send_repl (kvp_replicate_t *self, s_out_t *out)
         .epoch = kvp_roles_epoch (self->roles, out->part),
         .prev = kvp_roles_position (self->roles, out->part),
     };
+    //  Every pass moves the position on, a job or not (kvp_repl.h)
     uint64_t seq = s_position (self, out->part);
-    if (seq < hdr.prev)
-        seq = hdr.prev;
+    if (seq <= hdr.prev)
+        seq = hdr.prev + 1;
     const uint8_t *data = (const uint8_t *) out->data.data;
     size_t at = 0;
     do {
