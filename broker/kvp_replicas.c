@@ -481,6 +481,14 @@ s_add_copy (kvp_broker_t *self, uint32_t part)
 
 //  --- liveness ----------------------------------------------------------------
 
+//  A liveness bound has passed since the broker started: a leader not
+//  registered by now is down, not still reconnecting after a restart.
+static bool
+s_settled (kvp_broker_t *self)
+{
+    return self->now - self->rparts->started > self->silence_ms;
+}
+
 void
 kvp_replicas_attach (kvp_broker_t *self, kvp_session_t *session)
 {
@@ -488,12 +496,14 @@ kvp_replicas_attach (kvp_broker_t *self, kvp_session_t *session)
         return;
     const char *name = kvp_session_name (session);
     zhashx_delete (self->rparts->down, name);
+    bool settled = s_settled (self);
     for (uint32_t part = 0; part < self->nparts; part++) {
         kvp_regpart_t rp;
         if (!s_part (self, part, &rp) || rp.count == 0)
             continue;
         if (s_index (&rp, name) >= 0) {
-            s_promote (self, part);         //  it may be the one awaited
+            if (settled)
+                s_promote (self, part);     //  it may be the one awaited
             s_part (self, part, &rp);
             s_send_role (self, session, part, &rp);
         }
@@ -606,7 +616,7 @@ kvp_replicas_tick (kvp_broker_t *self)
     if (!self->rparts)
         return;
     int64_t now = self->now;
-    bool settled = now - self->rparts->started > self->silence_ms;
+    bool settled = s_settled (self);
     for (uint32_t part = 0; part < self->nparts; part++) {
         kvp_regpart_t rp;
         s_pos_t *pos = s_part (self, part, &rp);

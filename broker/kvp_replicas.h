@@ -56,7 +56,10 @@ kvp_session_t *
     kvp_replicas_place (kvp_broker_t *self, uint32_t part,
                         const char **leader, int *rc);
 
-/*  A worker registered: its roles, and what its return settles. */
+/*  A worker registered: its roles, and what its return settles (a
+    promotion it allows waits until a liveness bound has passed since the
+    broker started, so that a leader still reconnecting after a broker
+    restart keeps its partitions). */
 void
     kvp_replicas_attach (kvp_broker_t *self, kvp_session_t *session);
 

@@ -18,7 +18,7 @@ if [ -n "${TESTS:-}" ]; then
     for t in $TESTS; do progs+=("$BIN/tests/$t"); done
 else
     # Unit suites first (fast), then the ones that run whole clusters.
-    late="test_broker_sock test_broker_events test_cluster test_replicate test_retire test_faults test_security test_bounds test_feed test_guest test_netns test_chaos test_crash"
+    late="test_broker_sock test_broker_events test_cluster test_replicate test_retire test_faults test_replication test_security test_bounds test_feed test_guest test_netns test_chaos test_crash"
     # Then what an operator meets: the service manager, make install
     late+=" test_notify test_install"
     for t in "$BIN"/tests/test_*; do
