@@ -269,13 +269,25 @@ s_candidate (kvp_broker_t *self, const kvp_regpart_t *rp, const s_pos_t *pos)
     return best;
 }
 
+//  Is `name`, not registered, known to be down: seen leaving since the
+//  broker started, or silent for a liveness period since then? Until the
+//  broker settled, a worker it has not heard from yet may only be slower
+//  to register than another.
+static bool
+s_known_down (kvp_broker_t *self, const char *name)
+{
+    return zhashx_lookup (self->rparts->down, name) != NULL
+        || self->now - self->rparts->started > self->silence_ms;
+}
+
 //  The leader is down: promote, if an in-sync follower is live.
 static void
 s_promote (kvp_broker_t *self, uint32_t part)
 {
     kvp_regpart_t rp;
     s_pos_t *pos = s_part (self, part, &rp);
-    if (!pos || rp.count < 2 || s_session (self, rp.replicas [rp.leader]))
+    if (!pos || rp.count < 2 || s_session (self, rp.replicas [rp.leader])
+    ||  !s_known_down (self, rp.replicas [rp.leader]))
         return;
     int best = s_candidate (self, &rp, pos);
     if (best < 0)
