@@ -330,6 +330,25 @@ s_candidate (kvp_broker_t *self, const kvp_regpart_t *rp, const s_pos_t *pos)
     return best;
 }
 
+//  A liveness bound has passed since the broker started: a leader not
+//  registered by now is down, not still reconnecting after a restart.
+static bool
+s_settled (kvp_broker_t *self)
+{
+    return self->now - self->rparts->started > self->silence_ms;
+}
+
+//  Is `name`, not registered, known to be down: seen leaving since the
+//  broker started, or silent for a liveness period since then? Until the
+//  broker settled, a worker it has not heard from yet may only be slower
+//  to register than another.
+static bool
+s_known_down (kvp_broker_t *self, const char *name)
+{
+    return zhashx_lookup (self->rparts->down, name) != NULL
+        || s_settled (self);
+}
+
 //  The leader is down: promote, if an in-sync follower is live.
 static void
 s_promote (kvp_broker_t *self, uint32_t part)
@@ -337,6 +356,7 @@ s_promote (kvp_broker_t *self, uint32_t part)
     kvp_regpart_t rp;
     s_pos_t *pos = s_part (self, part, &rp);
     if (!pos || rp.count < 2 || s_session (self, rp.replicas [rp.leader])
+    ||  !s_known_down (self, rp.replicas [rp.leader])
     ||  !s_table_says (self, &rp, KVP_FAILOVER_LEADER_LOST, 'l'))
         return;                     //  none: waits for its last in-sync set
     int best = s_candidate (self, &rp, pos);
@@ -481,14 +501,6 @@ s_add_copy (kvp_broker_t *self, uint32_t part)
 
 //  --- liveness ----------------------------------------------------------------
 
-//  A liveness bound has passed since the broker started: a leader not
-//  registered by now is down, not still reconnecting after a restart.
-static bool
-s_settled (kvp_broker_t *self)
-{
-    return self->now - self->rparts->started > self->silence_ms;
-}
-
 void
 kvp_replicas_attach (kvp_broker_t *self, kvp_session_t *session)
 {
@@ -496,14 +508,12 @@ kvp_replicas_attach (kvp_broker_t *self, kvp_session_t *session)
         return;
     const char *name = kvp_session_name (session);
     zhashx_delete (self->rparts->down, name);
-    bool settled = s_settled (self);
     for (uint32_t part = 0; part < self->nparts; part++) {
         kvp_regpart_t rp;
         if (!s_part (self, part, &rp) || rp.count == 0)
             continue;
         if (s_index (&rp, name) >= 0) {
-            if (settled)
-                s_promote (self, part);     //  it may be the one awaited
+            s_promote (self, part);         //  it may be the one awaited
             s_part (self, part, &rp);
             s_send_role (self, session, part, &rp);
         }

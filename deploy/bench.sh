@@ -25,6 +25,12 @@
 #   BENCH_SECURE_SHAPES="32x2 1x64"  shapes also run durable with CURVE on
 #                           every socket (keys made in the temporary folder),
 #                           beside the plain durable figures of the same run
+#   BENCH_REPLICATED_SHAPES="8x2 32x2 1x64"  shapes also run durable with every
+#                           partition on both workers: a broker started with
+#                           --replicas 2 --min-insync 2 on a fresh folder, the
+#                           same two workers on fresh folders, so each write is
+#                           synced on both before its 4096 (R=2 beside R=1,
+#                           and the replication round trip per batch)
 #   BENCH_SLOW_MS=0.2       the subscriber run: kvpbench's subscriber sleeps this
 #                           long per event (32x2 durable, BENCH_SLOW_SECONDS=5 s)
 #                           behind a broker queueing BENCH_SLOW_HWM=1000 events
@@ -65,7 +71,7 @@ CKPT_SHAPE=32x2 # the shape whose durable runs get the checkpoint split
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 # Summaries of an earlier invocation must not be mistaken for this one's.
-rm -f "$OUT"/secure-*.json "$OUT"/disk.txt "$OUT"/peers.txt "$OUT"/checkpoints.txt "$OUT"/soak.txt \
+rm -f "$OUT"/secure-*.json "$OUT"/repl-*.json "$OUT"/r-*.log "$OUT"/disk.txt "$OUT"/peers.txt "$OUT"/checkpoints.txt "$OUT"/soak.txt \
     "$OUT"/soak-checkpoints.txt "$OUT"/peers-raw.txt "$OUT"/slow.json "$OUT"/replay.json \
     "$OUT"/stalled-*.json "$OUT"/stalled-*.csv "$OUT"/stalled.txt
 SLOW_MS=${BENCH_SLOW_MS:-0.2}
@@ -76,7 +82,14 @@ STALLED_RATE=${BENCH_STALLED_RATE:-2000}
 STALLED_SECONDS=${BENCH_STALLED_SECONDS:-10}
 SECURE_SHAPES=${BENCH_SECURE_SHAPES-"32x2 1x64"}
 SECURE_KEYS=""  # set while the secured runs go: the keys' folder
+REPL_SHAPES=${BENCH_REPLICATED_SHAPES-"8x2 32x2 1x64"}
 TMP=$(mktemp -d /tmp/kvpbench.XXXXXX)
+# The folders (and, beside them, the logs) of the broker and the workers, and
+# the workers' seeds: the replicated runs have their own.
+BROKER_DIR=$TMP/broker
+W_DIR=$TMP/w
+SEED_DIR=$TMP/seed-w
+WORKER_METRICS=""  # set while the replicated runs go: workers serve metrics
 PIDS=()
 
 free_port() {
@@ -94,6 +107,8 @@ stop_pids() {
 }
 cleanup() {
     stop_pids "${PIDS[@]}"
+    # The replicated runs' logs are kept (a failed run is read from them).
+    cp "$TMP"/r-*.log "$OUT"/ 2>/dev/null || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -144,8 +159,8 @@ case $worker_help in *--checkpoint-log*) CKPT=1 ;; esac
 mkdir -p "$TMP/ckpt"
 
 start_broker() { # start_broker [extra kvp-broker flags...]
-    "$BIN/kvp-broker" --data "$TMP/broker" --clients "$CLIENTS" --workers "$WORKERS" \
-        --events-in "$EVENTS_IN" --events "$EVENTS" "$@" >>"$TMP/broker.log" 2>&1 &
+    "$BIN/kvp-broker" --data "$BROKER_DIR" --clients "$CLIENTS" --workers "$WORKERS" \
+        --events-in "$EVENTS_IN" --events "$EVENTS" "$@" >>"$BROKER_DIR.log" 2>&1 &
     BROKER=$!
     PIDS=("$BROKER" "${WPIDS[@]}")
 }
@@ -157,12 +172,13 @@ start_workers() { # start_workers SYNC [CHECKPOINT_LOG_PREFIX]
     read -r -a extra <<<"${BENCH_WORKER_ARGS:-}"
     for i in 1 2; do
         [ -n "${2:-}" ] && ckpt=(--checkpoint-log "$2-w$i.log")
-        local sec=()
+        local sec=() metrics=()
         [ -n "$SECURE_KEYS" ] && sec=(--curve-secret "$SECURE_KEYS/workers/w${i}_secret"
                                       --broker-public "$SECURE_KEYS/broker")
-        "$BIN/kvp-worker" --data "$TMP/w$i" --id "w$i" --broker "$WORKERS" \
+        [ -n "$WORKER_METRICS" ] && metrics=(--metrics "127.0.0.1:${WMPORT[$i]}")
+        "$BIN/kvp-worker" --data "$W_DIR$i" --id "w$i" --broker "$WORKERS" \
             --events-in "$EVENTS_IN" --sync "$1" "${extra[@]}" "${ckpt[@]}" "${sec[@]}" \
-            >>"$TMP/w$i.log" 2>&1 &
+            "${metrics[@]}" >>"$W_DIR$i.log" 2>&1 &
         WPIDS+=($!)
     done
     PIDS=("$BROKER" "${WPIDS[@]}")
@@ -213,9 +229,12 @@ log_all() { echo "w1 $(log_size "$TMP/w1"); w2 $(log_size "$TMP/w2")"; }
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(date -u +%FT%TZ)"
 echo "settings: ${SECONDS_PER}s x $REPS reps, shapes \"$SHAPES\", modes \"$MODES\", $VMS systems, $ITEMS items/request"
 start_workers full
+define_systems() {
+    "$BIN/kvpbench" --broker "$CLIENTS" --events "$EVENTS" -c 8 -p 16 -n 1 --vms "$VMS" \
+        --no-events >/dev/null 2>"$TMP/define.err" || { cat "$TMP/define.err" >&2; exit 1; }
+}
 echo "defining $VMS systems..."
-"$BIN/kvpbench" --broker "$CLIENTS" --events "$EVENTS" -c 8 -p 16 -n 1 --vms "$VMS" \
-    --no-events >/dev/null 2>"$TMP/define.err" || { cat "$TMP/define.err" >&2; exit 1; }
+define_systems
 # Every run starts from the same store: the systems defined, nothing else
 # (as the Redis peer starts each run from FLUSHALL). Workers are stopped,
 # their folders kept as a seed and restored before each run.
@@ -224,8 +243,8 @@ for i in 1 2; do cp -a "$TMP/w$i" "$TMP/seed-w$i"; done
 fresh_workers() { # fresh_workers SYNC [CHECKPOINT_LOG_PREFIX]
     stop_pids "${WPIDS[@]}"
     for i in 1 2; do
-        rm -rf "$TMP/w$i"
-        cp -a "$TMP/seed-w$i" "$TMP/w$i"
+        rm -rf "$W_DIR$i"
+        cp -a "$SEED_DIR$i" "$W_DIR$i"
     done
     start_workers "$@"
 }
@@ -274,6 +293,73 @@ if [ -n "$SECURE_SHAPES" ]; then
     SECURE_KEYS=""
     stop_pids "${WPIDS[@]}" "$BROKER"
     WPIDS=()
+    start_broker
+fi
+
+# The replicated runs: R=2, M=2 on the same two workers, durable. A broker
+# on a fresh folder places every partition on both (a leader and a
+# follower, at the first request of the definitions), so each write is
+# synced on its leader, sent through the broker (REPL), applied and synced
+# on the follower, acknowledged (ACK) and committed back (COMMIT) before
+# its 4096: one round trip per partition per group commit. Every run gets
+# a cluster of its own, made from nothing: the broker and both workers on
+# fresh folders, the systems defined again (each run then starts from the
+# same store, as the plain runs do from their seed). A seed restored
+# instead would restart the workers, and a follower that restarts asks
+# for a copy of every partition it follows (worker/kvp_replicate.c: it
+# cannot tell its tail from the leader's), so the run would measure the
+# copies and the writes refused until they end. The workers serve
+# metrics: their group commits (count, requests, seconds) are read before
+# and after each run (its warm-up included, the definitions not) into
+# repl-SHAPE-REP.metrics.json.
+REPL_FLAGS=(--replicas 2 --min-insync 2)
+# Each worker's group commits so far, from its metrics, as KEY in FILE.
+scrape_batches() { # scrape_batches FILE KEY
+    sleep 0.6  # the snapshot is rewritten every 500 ms
+    python3 - "$1" "$2" "${WMPORT[1]}" "${WMPORT[2]}" <<'PY'
+import json, os, sys, urllib.request
+path, key = sys.argv[1], sys.argv[2]
+doc = json.load(open(path)) if os.path.exists(path) else {}
+out = doc[key] = {}
+for name, port in (("w1", sys.argv[3]), ("w2", sys.argv[4])):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    get = lambda key: next((float(l.split()[-1]) for l in text.splitlines()
+                            if l.startswith(key + " ")), None)
+    out[name] = dict(batches=get("kvpbus_worker_batch_size_count"),
+                     requests=get("kvpbus_worker_batch_size_sum"),
+                     commit_s=get("kvpbus_worker_commit_duration_seconds_sum"))
+json.dump(doc, open(path, "w"))
+PY
+}
+if [ -n "$REPL_SHAPES" ]; then
+    BROKER_DIR=$TMP/r-broker W_DIR=$TMP/r-w
+    WORKER_METRICS=1 WMPORT=(- "$(free_port)" "$(free_port)")
+    echo "replicated (R=2, M=2): a fresh cluster and $VMS systems defined for each run ..."
+    for rep in $(seq "$REPS"); do
+        for shape in $REPL_SHAPES; do
+            # The broker first: it sees no worker leave (no needless
+            # promotions logged for a cluster about to be removed).
+            stop_pids "$BROKER"
+            stop_pids "${WPIDS[@]}"
+            WPIDS=()
+            rm -rf "$BROKER_DIR" "$W_DIR"1 "$W_DIR"2
+            start_broker "${REPL_FLAGS[@]}"
+            start_workers full
+            define_systems
+            metrics=$OUT/repl-$shape-$rep.metrics.json
+            scrape_batches "$metrics" before || true
+            bench "repl-$shape-$rep" "${shape%x*}" "${shape#*x}"
+            scrape_batches "$metrics" after || true
+            [ -e "$metrics" ] || echo "{}" >"$metrics"
+            printf '.'
+        done
+    done
+    echo
+    stop_pids "$BROKER"
+    stop_pids "${WPIDS[@]}"
+    WPIDS=()
+    rm -rf "$BROKER_DIR" "$W_DIR"1 "$W_DIR"2
+    BROKER_DIR=$TMP/broker W_DIR=$TMP/w WORKER_METRICS=""
     start_broker
 fi
 
@@ -363,15 +449,20 @@ if [ "$PEERS" = 1 ] && [ -x ../shared/anchors/run.sh ]; then
     PIDS=()
     rm -rf "$TMP"/w* "$TMP"/seed-*
     cp -r ../shared/anchors "$TMP/anchors"
+    # The shapes of the plain runs, then those only the replicated runs had.
+    peer_shapes=$SHAPES
+    for s in $REPL_SHAPES; do
+        case " $peer_shapes " in *" $s "*) ;; *) peer_shapes="$peer_shapes $s" ;; esac
+    done
     (cd "$TMP/anchors" && PARTS="zmq redis" REDIS_CONFIGS="always everysec" \
-        SHAPES="$SHAPES" REPS="$REPS" ./run.sh) >"$OUT/peers.txt" 2>&1 || true
+        SHAPES="$peer_shapes" REPS="$REPS" ./run.sh) >"$OUT/peers.txt" 2>&1 || true
     cat "$TMP"/anchors/results/raw-*.txt >"$OUT/peers-raw.txt" 2>/dev/null || true
     peers=1
 fi
 
 peers_file=${peers:+$OUT/peers.txt}
 OUT=$OUT SHAPES=$SHAPES MODES=$MODES REPS=$REPS PEERS_FILE=$peers_file SOAK=$SOAK \
-    SECURE_SHAPES=$SECURE_SHAPES STALLED=$STALLED python3 - <<'PY'
+    SECURE_SHAPES=$SECURE_SHAPES REPL_SHAPES=$REPL_SHAPES STALLED=$STALLED python3 - <<'PY'
 import json, statistics, re, os
 env = os.environ
 out, shapes, modes, reps = env["OUT"], env["SHAPES"].split(), env["MODES"].split(), int(env["REPS"])
@@ -497,6 +588,90 @@ def secure_report():
               f"{num(sec['brk'], 12, 1)} {num(plain['cpu']['kvpbench'], 5, 1)}/{num(sec['lg'], 5, 1)}")
 
 secure_report()
+
+def replicated_report():
+    """Durable at R=2, M=2 beside durable at R=1 (the plain runs), same
+    invocation, and the replication round trip per batch.
+
+    The round trip per batch (REPL to the broker, on to the follower, its
+    apply and synced commit, ACK to the broker, COMMIT back to the leader)
+    is not timed by the programs: neither the worker's nor the broker's
+    metrics have it. It is estimated from the clients' side as the mean
+    reply latency at R=2 minus the mean at R=1, same shape (medians over
+    the reps): every request of a group commit waits for that batch's one
+    round trip, so the difference is a cost per batch, not per request
+    (multiplying it by the requests of a batch would count the one round
+    trip once per request). It includes what the follower's work takes
+    from the leader on the same two cores (each worker leads half the
+    partitions and follows the other half) and any queueing the longer
+    wait adds. Divided by the requests per group commit at R=2 (the
+    workers' kvpbus_worker_batch_size sum / count, read before and after
+    each run: its warm-up included) it gives the share of one request. Beside it, the
+    workers' mean group commit at R=2 (kvpbus_worker_commit_duration_seconds:
+    execute, log write and sync, the round trip not included)."""
+    shapes = env.get("REPL_SHAPES", "").split()
+    if not shapes:
+        return
+    print()
+    print("replicated: R=2 (--replicas 2 --min-insync 2, every write synced on both workers) vs R=1,")
+    print("durable, medians of", reps, "runs")
+    print(f"{'shape':6} | {'R=1 req/s':>9} {'R=2 req/s':>9} {'R2/R1':>6} {'R2/always':>9} | "
+          f"{'p99 R=1':>8} {'p99 R=2':>8} | {'brk us R1/R2':>13} {'wrk us R1/R2':>13} | {'errors':>6}")
+    rt = {}
+    for s in shapes:
+        runs = [json.load(open(f"{out}/repl-{s}-{r}.json")) for r in range(1, reps + 1)]
+        mets = [json.load(open(f"{out}/repl-{s}-{r}.metrics.json")) for r in range(1, reps + 1)]
+        rep2 = dict(rps=med([x["requests_per_s"] for x in runs]),
+                    p99=med([x["reply_latency_us"]["p99"] for x in runs]),
+                    mean=med([x["reply_latency_us"]["mean"] for x in runs]),
+                    brk=med([cpu_us(x, "broker") for x in runs]),
+                    workers=med([workers_us(x) for x in runs]),
+                    err=sum(x["errors"] for x in runs),
+                    errs={})
+        for x in runs:
+            for k, v in x.get("errors_by_rc", {}).items():
+                rep2["errs"][k] = rep2["errs"].get(k, 0) + v
+        def per_batch(m, key):
+            """Over both workers, the run's `key` per group commit: the
+            counters after it less those before it."""
+            def total(k):
+                v = [m.get(when, {}).get(n, {}).get(k) for when in ("after", "before")
+                     for n in ("w1", "w2")]
+                return None if None in v else v[0] + v[1] - v[2] - v[3]
+            batches, value = total("batches"), total(key)
+            return value / batches if batches and value is not None else None
+        rep2["batch"] = med([per_batch(m, "requests") for m in mets])
+        rep2["commit_us"] = med([None if per_batch(m, "commit_s") is None
+                                 else per_batch(m, "commit_s") * 1e6 for m in mets])
+        one = ours.get(("full", s))
+        always = ref.get(("always", s))
+        if one:
+            mean1 = med([json.load(open(f"{out}/full-{s}-{r}.json"))["reply_latency_us"]["mean"]
+                         for r in range(1, reps + 1)])
+            rt[s] = (mean1, rep2)
+        dash = "-"
+        print(f"{s:6} | {num(one and one['rps'], 9)} {rep2['rps']:9.0f} "
+              f"{num(ratio(rep2['rps'], one and one['rps']), 6, 2)} "
+              f"{num(ratio(rep2['rps'], always and always[0]), 9, 2)} | "
+              f"{num(one and one['p99'], 8)} {rep2['p99']:8.0f} | "
+              f"{num(one and one['cpu']['broker'], 6, 1)}/{num(rep2['brk'], 6, 1)} "
+              f"{num(one and one['workers'], 6, 1)}/{num(rep2['workers'], 6, 1)} | {rep2['err']:6}"
+              + (f" ({', '.join(f'{k} {v}' for k, v in sorted(rep2['errs'].items()))})"
+                 if rep2["errs"] else ""))
+    print("R=1 = the plain durable runs above (\"-\": that shape was not run plain); R2/always = R=2 /")
+    print("  Redis appendfsync always (" + ("../shared/anchors, this invocation; target >= 1.00)" if ref
+                                         else "not run: BENCH_PEERS=1)"))
+    print("  brk/wrk us = CPU microseconds per request of the broker / both workers, R=1/R=2")
+    if rt:
+        print("replication round trip per batch = mean reply latency R=2 - R=1 (see deploy/bench.sh):")
+        for s, (mean1, r2) in rt.items():
+            cost = r2["mean"] - mean1 if mean1 is not None and r2["mean"] is not None else None
+            share = cost / r2["batch"] if cost is not None and r2["batch"] else None
+            print(f"  {s:6} mean latency {num(mean1, 0)} -> {num(r2['mean'], 0)} us: "
+                  f"{num(cost, 0)} us per batch; {num(r2['batch'], 0, 1)} requests per group commit "
+                  f"at R=2: {num(share, 0, 1)} us per request; group commit itself {num(r2['commit_us'], 0)} us")
+
+replicated_report()
 
 def subscriber_report():
     """The slow subscriber's counts and the replay rate."""

@@ -254,6 +254,76 @@ START_TEST (test_status_replicated)
 }
 END_TEST
 
+//  Poll ClusterStatus (at most timeout_ms) until worker `id` leads `part`.
+static bool
+s_wait_leads (const char *id, uint64_t part, int timeout_ms)
+{
+    for (int waited = 0; waited < timeout_ms; waited += 200) {
+        tk_reply_t *reply = s_status ();
+        bool leads = s_holds (s_list (s_worker (reply, id), "partitions"),
+                              part);
+        tk_reply_destroy (&reply);
+        if (leads)
+            return true;
+        zclock_sleep (200);
+    }
+    return false;
+}
+
+//  A broker that restarts does not take a leader that has not registered
+//  again yet for a lost one: with 5 on w1, w0 (w1 leads) and 9 on w0, w1
+//  (w0 leads), w0 registering alone leaves 5 to w1 until the broker has
+//  waited a liveness period, and w1 back in time leads it still. A leader
+//  that goes silent once registered is replaced as before.
+START_TEST (test_restart_keeps_leaders)
+{
+    s_start (2, "--replicas 2 --liveness 5");
+    ck_assert_int_eq (tk_stop (cluster->broker, SIGTERM, 15000), 0);
+    cluster->broker = 0;
+    ck_assert_int_eq (tk_stop (cluster->workers [1], SIGTERM, 15000), 0);
+    cluster->workers [1] = 0;
+    char dir [300];
+    snprintf (dir, sizeof dir, "%s/broker", cluster->dir);
+    int rc = 0;
+    kvp_registry_t *registry = kvp_registry_new_replicated (dir, 64, 2, 2,
+                                                            &rc);
+    ck_assert_ptr_nonnull (registry);
+    kvp_decision_t place = { .type = KVP_DECISION_PLACE, .part = 5,
+                             .count = 2, .workers = { "w1", "w0" } };
+    char why [256] = "";
+    ck_assert_msg (kvp_registry_apply (registry, &place, why, sizeof why)
+                   == 0, "%s", why);
+    place = (kvp_decision_t) { .type = KVP_DECISION_PLACE, .part = 9,
+                               .count = 2, .workers = { "w0", "w1" } };
+    ck_assert_msg (kvp_registry_apply (registry, &place, why, sizeof why)
+                   == 0, "%s", why);
+    kvp_registry_destroy (&registry);
+    ck_assert (tk_broker_start (cluster));
+    ck_assert (tk_wait_alive (cluster, 1, 20000));
+    //  w0 alone, well within the liveness period (5 s)
+    tk_reply_t *reply = s_status ();
+    const msgpack_object *w0 = s_worker (reply, "w0");
+    ck_assert (!s_holds (s_list (w0, "partitions"), 5));
+    ck_assert (s_holds (s_list (w0, "follows"), 5));
+    ck_assert (s_holds (s_list (w0, "partitions"), 9));
+    tk_reply_destroy (&reply);
+    ck_assert (tk_worker_start (cluster, 1));
+    ck_assert (tk_wait_alive (cluster, 2, 20000));
+    reply = s_status ();
+    w0 = s_worker (reply, "w0");
+    const msgpack_object *w1 = s_worker (reply, "w1");
+    ck_assert (s_holds (s_list (w1, "partitions"), 5));
+    ck_assert (s_holds (s_list (w1, "follows"), 9));
+    ck_assert (!s_holds (s_list (w0, "partitions"), 5));
+    ck_assert (s_holds (s_list (w0, "partitions"), 9));
+    tk_reply_destroy (&reply);
+    //  w1 killed: w0 takes 5 once w1 is seen gone
+    ck_assert (tk_stop (cluster->workers [1], SIGKILL, 15000) >= 0);
+    cluster->workers [1] = 0;
+    ck_assert_msg (s_wait_leads ("w0", 5, 20000), "w0 never led 5");
+}
+END_TEST
+
 //  --- RetireWorker -----------------------------------------------------------
 
 //  kvpctl retire ID: 0 once; then, and for a name nobody registered, an
@@ -346,6 +416,7 @@ s_suite (void)
     tcase_set_timeout (tc, 120);
     tcase_add_test (tc, test_status_default);
     tcase_add_test (tc, test_status_replicated);
+    tcase_add_test (tc, test_restart_keeps_leaders);
     suite_add_tcase (suite, tc);
     tc = tcase_create ("retire");
     tcase_add_checked_fixture (tc, NULL, s_teardown);
