@@ -72,6 +72,9 @@ struct _kvp_store_t {
     uint64_t purged;                //  checkpoint's purge count seen
     kvp_change_t last;              //  the last committed batch's record
     bool last_ok;                   //  ... and no batch begun since
+    kvp_store_logged_fn *logged;    //  between a record's append and sync
+    void *logged_arg;
+    bool logging;                   //  inside that call
 };
 
 const char *
@@ -336,6 +339,11 @@ s_log_record (kvp_store_t *self, const kvp_change_t *changes)
         rc = kvp_wal_append (self->wal, changes->data, changes->size, &lsn);
     if (rc == KVP_STORE_OK && lsn != self->next)
         rc = KVP_STORE_EIO;
+    if (rc == KVP_STORE_OK && self->logged) {
+        self->logging = true;
+        self->logged (self->logged_arg);
+        self->logging = false;
+    }
     if (rc == KVP_STORE_OK && (rc = kvp_wal_sync (self->wal)) != 0)
         zsys_error ("store %s: the log cannot be synced: refusing writes "
                     "until restarted", self->dir);
@@ -911,10 +919,21 @@ kvp_store_purge (kvp_store_t *self, uint64_t before_ms, size_t max,
 int
 kvp_store_changes (kvp_store_t *self, uint32_t part, kvp_change_t *out)
 {
+    if (self && self->logging && out && part <= S_PART_MAX) {
+        const kvp_change_t *record = kvp_view_changes (self->view);
+        return kvp_replica_filter (record->data, record->size, part, out);
+    }
     if (!self || !out || part > S_PART_MAX || s_in_batch (self)
     ||  !self->last_ok)
         return KVP_STORE_EINVAL;
     return kvp_replica_filter (self->last.data, self->last.size, part, out);
+}
+
+void
+kvp_store_on_logged (kvp_store_t *self, kvp_store_logged_fn *fn, void *arg)
+{
+    self->logged = fn;
+    self->logged_arg = arg;
 }
 
 int

@@ -340,13 +340,27 @@ int
     Purges are not replicated (they run in each store's checkpoint). */
 
 /*  After a kvp_store_commit that returned OK, until the next
-    kvp_store_begin (kvp_store_meta_put runs one): the changes that batch made to partition `part`, as
-    one change record in *out (an initialised kvp_change_t, emptied first;
-    the caller owns it and calls kvp_change_fini). Empty if the batch did
-    not touch `part`. EINVAL otherwise (inside a batch, after a failed
-    commit or an abort, or before any batch); EIO out of memory. */
+    kvp_store_begin (kvp_store_meta_put runs one), or inside the
+    kvp_store_on_logged call of a commit: the changes that batch made to
+    partition `part`, as one change record in *out (an initialised
+    kvp_change_t, emptied first; the caller owns it and calls
+    kvp_change_fini). Empty if the batch did not touch `part`. EINVAL
+    otherwise (inside a batch, after a failed commit or an abort, or
+    before any batch); EIO out of memory. */
 int
     kvp_store_changes (kvp_store_t *self, uint32_t part, kvp_change_t *out);
+
+/*  Called inside kvp_store_commit once the batch's record is in the log
+    and before it is synced, so that what the caller does there overlaps
+    the sync (a leader sends its followers the changes meanwhile). Only
+    reads: kvp_store_changes (the record being committed) and
+    kvp_store_partition_get (the batch's view). If the sync then fails,
+    commit returns EIO as ever (and the store refuses writes). NULL turns
+    it off. */
+typedef void (kvp_store_logged_fn) (void *arg);
+void
+    kvp_store_on_logged (kvp_store_t *self, kvp_store_logged_fn *fn,
+                         void *arg);
 
 /*  In a batch: apply a record that kvp_store_changes or kvp_store_copy
     made on another store for `part`. The record is checked whole first:

@@ -17,8 +17,9 @@ struct _kvp_batch_t {
     size_t dirty_count;         /* entries in dirty */
     uint8_t *listed;            /* per partition: 1 if in dirty */
     kvp_batch_stats_t stats;    /* counters since the last take */
-    kvp_batch_commit_fn *on_commit;     /* after each commit, or NULL */
+    kvp_batch_commit_fn *on_commit;     /* in each commit, or NULL */
     void *on_commit_arg;
+    size_t from, to;            /* the slots of the commit under way */
 };
 
 kvp_batch_t *
@@ -209,14 +210,24 @@ s_attempt (kvp_batch_t *self, size_t from, size_t to, bool marks)
         kvp_store_abort (self->store);      //  failed, or reads only
         return rc;
     }
+    self->from = from;
+    self->to = to;
     rc = kvp_store_commit (self->store);
     self->stats.commits++;
     self->stats.commit_us += (uint64_t) (zclock_usecs () - executed);
     if (rc == KVP_STORE_OK && marks)
         s_marks_clean (self);
-    if (rc == KVP_STORE_OK && self->on_commit)
-        self->on_commit (self->on_commit_arg, self->slots, from, to);
     return rc;
+}
+
+//  The store's call between a record's append and its sync
+static void
+s_logged (void *arg)
+{
+    kvp_batch_t *self = (kvp_batch_t *) arg;
+    if (self->on_commit)
+        self->on_commit (self->on_commit_arg, self->slots, self->from,
+                         self->to);
 }
 
 void
@@ -224,6 +235,7 @@ kvp_batch_on_commit (kvp_batch_t *self, kvp_batch_commit_fn *fn, void *arg)
 {
     self->on_commit = fn;
     self->on_commit_arg = arg;
+    kvp_store_on_logged (self->store, fn ? s_logged : NULL, self);
 }
 
 //  The commit failed: the outcome of the writes is unknown to us as much

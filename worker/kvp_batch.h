@@ -75,9 +75,11 @@ int
 void
     kvp_batch_stats (kvp_batch_t *self, kvp_batch_stats_t *stats);
 
-/*  Called after each commit that succeeded, with the slots it held:
-    [from, to) of `slots` (a pass may commit more than once when the
-    store is full). NULL turns it off. */
+/*  Called during each commit, once its record is in the log and before
+    it is synced (kvp_store_on_logged: the call overlaps the sync), with
+    the slots it holds: [from, to) of `slots` (a pass may commit more than
+    once when the store is full). A commit whose sync then fails is
+    answered as any failed commit. NULL turns it off. */
 typedef void (kvp_batch_commit_fn) (void *arg, kvp_slot_t *slots,
                                     size_t from, size_t to);
 void

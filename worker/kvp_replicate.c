@@ -375,6 +375,8 @@ s_out (kvp_replicate_t *self, uint32_t part)
     return out;
 }
 
+static void s_flush (kvp_replicate_t *self);
+
 void
 kvp_replicate_harvest (void *arg, kvp_slot_t *slots, size_t from, size_t to)
 {
@@ -395,6 +397,8 @@ kvp_replicate_harvest (void *arg, kvp_slot_t *slots, size_t from, size_t to)
             msgpack_sbuffer_write (&out->data, (const char *)
                                    self->changes.data, self->changes.size);
     }
+    //  Out now: the followers' apply and sync overlap the leader's sync
+    s_flush (self);
 }
 
 //  Where the change at `at` in a record ends (the record is ours: whole).
@@ -457,8 +461,8 @@ s_send_repl (kvp_replicate_t *self, s_out_t *out)
     kvp_roles_advance (self->roles, out->part, seq);
 }
 
-void
-kvp_replicate_flush (kvp_replicate_t *self)
+static void
+s_flush (kvp_replicate_t *self)
 {
     for (size_t i = 0; i < self->out_count; i++) {
         self->out_at [self->out [i].part] = 0;

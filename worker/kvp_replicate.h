@@ -7,10 +7,11 @@
     kvp_replicate_message while it reads a pass's messages; followers'
     records are applied afterwards, in one store batch of their own
     (kvp_replicate_apply), and acknowledged once it is synced. As leader,
-    the batch's commits are harvested (kvp_replicate_harvest, the batch's
-    commit hook), sent as one REPL per partition (kvp_replicate_flush)
-    before any reply of the pass is sent, and each reply then goes out at
-    once or is held (kvp_replicate_answer).
+    each commit's changes go out as one REPL per partition from the
+    batch's commit hook (kvp_replicate_harvest), between the record's
+    append and its sync, so the followers' work overlaps the leader's
+    fsync; each reply then goes out at once or is held
+    (kvp_replicate_answer).
 
     A follower that starts a copy records it (meta "copy.<part>") before
     dropping its old data, and clears the record with the last piece: a
@@ -76,15 +77,12 @@ kvp_roles_t *
 bool
     kvp_replicate_message (kvp_replicate_t *self, zmsg_t **msg_p);
 
-/*  The batch's commit hook: gather what slots [from, to) changed in the
-    partitions we lead. */
+/*  The batch's commit hook (between the record's append and its sync):
+    what slots [from, to) changed in the partitions we lead goes out at
+    once, one REPL per partition (before the record is synced). */
 void
     kvp_replicate_harvest (void *arg, kvp_slot_t *slots, size_t from,
                            size_t to);
-
-/*  Send the gathered changes, one REPL per partition. */
-void
-    kvp_replicate_flush (kvp_replicate_t *self);
 
 /*  Hold the slot's reply (true) when its partition waits for a COMMIT;
     false: send it now. */

@@ -446,7 +446,6 @@ s_serve (kvp_worker_t *self)
     if (self->metrics)
         kvp_wmetrics_batch (self->metrics, size,
                             (double) (zclock_usecs () - start_us) / 1e6);
-    kvp_replicate_flush (self->repl);
     s_answer (self);
     kvp_batch_clear (self->batch);
     kvp_replicate_apply (self->repl);
