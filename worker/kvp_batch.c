@@ -20,6 +20,9 @@ struct _kvp_batch_t {
     kvp_batch_commit_fn *on_commit;     /* in each commit, or NULL */
     void *on_commit_arg;
     size_t from, to;            /* the slots of the commit under way */
+    kvp_batch_fold_fn *fold;    /* writes riding along, or NULL */
+    kvp_batch_unfold_fn *unfold;
+    void *fold_arg;
 };
 
 kvp_batch_t *
@@ -204,15 +207,26 @@ s_attempt (kvp_batch_t *self, size_t from, size_t to, bool marks)
         if (rc == KVP_STORE_OK)
             rc = kvp_exec_run (self->exec, slot);
     }
+    bool folded = false;
+    if (rc == KVP_STORE_OK && marks && self->fold) {
+        bool wrote = false;
+        rc = self->fold (self->fold_arg, &wrote);
+        writes |= wrote;
+        folded = true;
+    }
     int64_t executed = zclock_usecs ();
     self->stats.exec_us += (uint64_t) (executed - start);
     if (rc != KVP_STORE_OK || !writes) {
         kvp_store_abort (self->store);      //  failed, or reads only
+        if (folded)
+            self->unfold (self->fold_arg);
         return rc;
     }
     self->from = from;
     self->to = to;
     rc = kvp_store_commit (self->store);
+    if (rc != KVP_STORE_OK && folded)
+        self->unfold (self->fold_arg);
     self->stats.commits++;
     self->stats.commit_us += (uint64_t) (zclock_usecs () - executed);
     if (rc == KVP_STORE_OK && marks)
@@ -228,6 +242,15 @@ s_logged (void *arg)
     if (self->on_commit)
         self->on_commit (self->on_commit_arg, self->slots, self->from,
                          self->to);
+}
+
+void
+kvp_batch_on_fold (kvp_batch_t *self, kvp_batch_fold_fn *fold,
+                   kvp_batch_unfold_fn *unfold, void *arg)
+{
+    self->fold = fold;
+    self->unfold = unfold;
+    self->fold_arg = arg;
 }
 
 void

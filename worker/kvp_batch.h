@@ -86,6 +86,18 @@ void
     kvp_batch_on_commit (kvp_batch_t *self, kvp_batch_commit_fn *fn,
                          void *arg);
 
+/*  Writes that ride along with a pass: `fold` is called in the pass's
+    first attempt, inside its transaction after the slots ran, and what
+    it writes commits with them (`wrote` says whether it wrote: a pass of
+    reads then commits too); a non-zero return fails the attempt.
+    `unfold` is called when that attempt does not commit (undone: the
+    store is as before). NULLs turn it off. */
+typedef int (kvp_batch_fold_fn) (void *arg, bool *wrote);
+typedef void (kvp_batch_unfold_fn) (void *arg);
+void
+    kvp_batch_on_fold (kvp_batch_t *self, kvp_batch_fold_fn *fold,
+                       kvp_batch_unfold_fn *unfold, void *arg);
+
 /*  Release every claimed slot (after the replies were sent). */
 void
     kvp_batch_clear (kvp_batch_t *self);

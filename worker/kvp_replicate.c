@@ -37,6 +37,9 @@ struct _kvp_replicate_t {
     kvp_change_t changes;           //  scratch for kvp_store_changes
     uint8_t *touched;               //  [S_PARTS]: applied this pass
     uint32_t *touched_list;
+    uint64_t *prior;                //  [S_PARTS]: position before the pass
+    bool folded;                    //  this pass's REPLs are in the
+                                    //  requests' batch (kvp_replicate_fold)
     size_t touched_count;
 };
 
@@ -110,9 +113,10 @@ kvp_replicate_new (kvp_store_t *store, const char *id,
     self->seen = calloc (S_PARTS, sizeof *self->seen);
     self->touched = calloc (S_PARTS, 1);
     self->touched_list = calloc (S_PARTS, sizeof *self->touched_list);
+    self->prior = calloc (S_PARTS, sizeof *self->prior);
     kvp_change_init (&self->changes);
     if (!self->roles || !self->inbox || !self->out_at || !self->seen
-    ||  !self->touched || !self->touched_list)
+    ||  !self->touched || !self->touched_list || !self->prior)
         kvp_replicate_destroy (&self);
     return self;
 }
@@ -141,6 +145,7 @@ kvp_replicate_destroy (kvp_replicate_t **self_p)
     free (self->seen);
     free (self->touched);
     free (self->touched_list);
+    free (self->prior);
     kvp_change_fini (&self->changes);
     free (self);
     *self_p = NULL;
@@ -492,11 +497,13 @@ kvp_replicate_answer (kvp_replicate_t *self, kvp_slot_t *slot)
 
 //  --- follower ------------------------------------------------------------------
 
+//  `part` is applied to this pass (call before its position moves)
 static void
 s_touch (kvp_replicate_t *self, uint32_t part)
 {
     if (!self->touched [part]) {
         self->touched [part] = 1;
+        self->prior [part] = kvp_roles_position (self->roles, part);
         self->touched_list [self->touched_count++] = part;
     }
 }
@@ -553,8 +560,8 @@ s_apply_repl (kvp_replicate_t *self, zmsg_t *msg)
         return 0;
     }
     if (rc == 0) {
-        kvp_roles_advance (self->roles, hdr.part, hdr.seq);
         s_touch (self, hdr.part);
+        kvp_roles_advance (self->roles, hdr.part, hdr.seq);
     }
     return rc;
 }
@@ -582,9 +589,9 @@ s_apply_chunk (kvp_replicate_t *self, zmsg_t *msg)
         return rc;
     kvp_roles_set_chunk (self->roles, hdr.part, hdr.last ? 0 : hdr.index + 1);
     if (hdr.last) {
+        s_touch (self, hdr.part);
         kvp_roles_advance (self->roles, hdr.part, hdr.seq);
         kvp_roles_set_resync (self->roles, hdr.part, false);
-        s_touch (self, hdr.part);
     }
     return 0;
 }
@@ -625,9 +632,73 @@ s_undo (kvp_replicate_t *self, int rc)
     self->touched_count = 0;
 }
 
+//  What this pass applied is synced: ACK each partition it moved (once a
+//  copy's record is cleared: a copy not known whole is not acknowledged).
+static void
+s_acknowledge (kvp_replicate_t *self)
+{
+    for (size_t i = 0; i < self->touched_count; i++) {
+        uint32_t part = self->touched_list [i];
+        self->touched [part] = 0;
+        if (kvp_roles_chunk (self->roles, part) == 0 && s_marked (self, part)
+        &&  s_mark (self, part, false) != 0)
+            continue;               //  not known whole yet: no ACK
+        s_send_pos (self, KVP_W_ACK, part, kvp_roles_epoch (self->roles, part),
+                    kvp_roles_position (self->roles, part));
+    }
+    self->touched_count = 0;
+}
+
+//  Does the inbox hold a piece of a copy? (Copies keep a batch of their
+//  own: their record of the copy's start is written before it.)
+static bool
+s_copying (kvp_replicate_t *self)
+{
+    zmsg_t *msg = (zmsg_t *) zlist_first (self->inbox);
+    for (; msg; msg = (zmsg_t *) zlist_next (self->inbox))
+        if (zframe_streq (zmsg_first (msg), KVP_W_CHUNK))
+            return true;
+    return false;
+}
+
+int
+kvp_replicate_fold (void *arg, bool *wrote)
+{
+    kvp_replicate_t *self = (kvp_replicate_t *) arg;
+    *wrote = false;
+    if (zlist_size (self->inbox) == 0 || s_copying (self))
+        return 0;
+    self->folded = true;
+    int rc = 0;
+    zmsg_t *msg = (zmsg_t *) zlist_first (self->inbox);
+    for (; msg && rc == 0; msg = (zmsg_t *) zlist_next (self->inbox))
+        rc = s_apply_repl (self, msg);
+    *wrote = self->touched_count > 0;
+    return rc;
+}
+
+void
+kvp_replicate_unfold (void *arg)
+{
+    kvp_replicate_t *self = (kvp_replicate_t *) arg;
+    self->folded = false;
+    for (size_t i = 0; i < self->touched_count; i++) {
+        uint32_t part = self->touched_list [i];
+        self->touched [part] = 0;
+        kvp_roles_advance (self->roles, part, self->prior [part]);
+    }
+    self->touched_count = 0;
+}
+
 void
 kvp_replicate_apply (kvp_replicate_t *self)
 {
+    if (self->folded) {             //  committed with the requests
+        self->folded = false;
+        s_inbox_clear (self);
+        s_acknowledge (self);
+        return;
+    }
     if (zlist_size (self->inbox) == 0)
         return;
     int rc = s_mark_copies (self);
@@ -648,14 +719,5 @@ kvp_replicate_apply (kvp_replicate_t *self)
         s_undo (self, rc);
         return;
     }
-    for (size_t i = 0; i < self->touched_count; i++) {
-        uint32_t part = self->touched_list [i];
-        self->touched [part] = 0;
-        if (kvp_roles_chunk (self->roles, part) == 0 && s_marked (self, part)
-        &&  s_mark (self, part, false) != 0)
-            continue;               //  not known whole yet: no ACK
-        s_send_pos (self, KVP_W_ACK, part, kvp_roles_epoch (self->roles, part),
-                    kvp_roles_position (self->roles, part));
-    }
-    self->touched_count = 0;
+    s_acknowledge (self);
 }

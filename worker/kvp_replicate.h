@@ -89,8 +89,19 @@ void
 bool
     kvp_replicate_answer (kvp_replicate_t *self, kvp_slot_t *slot);
 
-/*  Apply what followers received this pass (one synced batch), then
-    ACK or RESYNC each partition it touched. */
+/*  The batch's fold hooks (kvp_batch_on_fold): the REPLs of this pass
+    (unless a copy is among them) are applied inside the requests' first
+    attempt, so one fsync serves both; unfold puts the positions back when
+    that attempt did not commit, and the REPLs are then applied on their
+    own. */
+int
+    kvp_replicate_fold (void *arg, bool *wrote);
+void
+    kvp_replicate_unfold (void *arg);
+
+/*  After the pass's batch: ACK what the fold committed, or apply what
+    followers received (one synced batch of their own), then ACK or
+    RESYNC each partition it touched. */
 void
     kvp_replicate_apply (kvp_replicate_t *self);
 

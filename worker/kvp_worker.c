@@ -658,8 +658,11 @@ s_open (kvp_worker_t *self, int *status)
     self->batch = kvp_batch_new (self->store, config->batch);
     self->repl = kvp_replicate_new (self->store, self->ident.id, s_repl_send,
                                     s_release, s_tail, self);
-    if (self->batch && self->repl)
+    if (self->batch && self->repl) {
         kvp_batch_on_commit (self->batch, kvp_replicate_harvest, self->repl);
+        kvp_batch_on_fold (self->batch, kvp_replicate_fold,
+                           kvp_replicate_unfold, self->repl);
+    }
     self->events = kvp_events_new (config->events_in, self->curve);
     self->poller = zpoller_new (NULL);
     self->owned = (uint8_t *) calloc (KVP_PARTITIONS_MAX, 1);
