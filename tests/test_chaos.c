@@ -762,8 +762,13 @@ s_show_diff (const char *what, const char *a, const char *b)
             line++;
         at++;
     }
-    printf ("chaos: %s: first difference at line %zu: leader \"%.60s\", "
-            "copy \"%.60s\"\n", what, line, a + at, b + at);
+    while (at > 0 && a [at - 1] != '\n')
+        at--;                       //  the whole line, on both sides
+    int len_a = (int) strcspn (a + at, "\n");
+    int len_b = (int) strcspn (b + at, "\n");
+    printf ("chaos: %s: first difference at line %zu: leader \"%.*s\", "
+            "copy \"%.*s\"\n", what, line, len_a < 80 ? len_a : 80, a + at,
+            len_b < 80 ? len_b : 80, b + at);
 }
 
 //  The worker index of a name "wI", or -1.
@@ -1051,6 +1056,7 @@ START_TEST (test_chaos)
                 "end)\n", stats.divergent, stats.copies, stats.out_of_sync);
         s_report_faults ();
     }
+    fflush (stdout);                //  the report, even when a check fails
     ck_assert_uint_gt (stats.acked, 0);
     ck_assert_uint_eq (stats.lost, 0);
     ck_assert_uint_eq (stats.twice, 0);
