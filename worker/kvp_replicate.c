@@ -148,6 +148,21 @@ s_position (kvp_replicate_t *self, uint32_t part)
            ? info.seq : 0;
 }
 
+//  A follower waiting for a copy is told its role again: the copy it
+//  asked for may never come (the broker asks only a live leader for it
+//  and forwards its pieces only to a live follower, so a session lost on
+//  either side loses it), so it asks again, from the first piece. A copy
+//  that does come twice is taken twice, the second over the first.
+static void
+s_resync_again (kvp_replicate_t *self, uint32_t part, uint64_t epoch)
+{
+    kvp_roles_set_chunk (self->roles, part, 0);
+    kvp_roles_set_resync (self->roles, part, true);
+    zsys_notice ("partition %u: still no copy: asking again", part);
+    s_send_pos (self, KVP_W_RESYNC, part, epoch,
+                kvp_roles_position (self->roles, part));
+}
+
 //  ROLE [part epoch flags][leader]. A follower continues the stream it
 //  followed in this session, or starts from nothing; anything else (it
 //  led, it returned, a copy was cut short) could hold a tail the leader
@@ -169,8 +184,10 @@ s_on_role (kvp_replicate_t *self, zmsg_t *msg)
     if (before == kind && kvp_roles_epoch (self->roles, hdr.part) == hdr.epoch) {
         //  Said again (a registration, a change of the in-sync set)
         kvp_roles_set (self->roles, hdr.part, kind, hdr.epoch, hdr.writable, 0);
-        if (!kvp_roles_resyncing (self->roles, hdr.part)
-        &&  kvp_roles_chunk (self->roles, hdr.part) == 0)
+        if (kvp_roles_resyncing (self->roles, hdr.part)
+        ||  kvp_roles_chunk (self->roles, hdr.part) != 0)
+            s_resync_again (self, hdr.part, hdr.epoch);
+        else
             s_send_pos (self, KVP_W_ACK, hdr.part, hdr.epoch,
                         kvp_roles_position (self->roles, hdr.part));
         return;
