@@ -14,6 +14,8 @@ typedef struct {
     bool heard [S_R];               //  an ACK of this epoch came
     int64_t behind [S_R];           //  mono ms it fell behind; 0: not
     uint64_t target [S_R];          //  the leader's position then
+    int64_t copied [S_R];           //  mono ms a copy was last asked for
+                                    //  it while behind; 0: never
     uint64_t leader_seq;            //  the leader's position
     bool leader_known;              //  heard from the leader this epoch
     uint64_t committed;             //  last COMMIT sent
@@ -335,6 +337,22 @@ s_add_copy (kvp_broker_t *self, uint32_t part)
         s_roles (self, part);
 }
 
+//  Ask the leader of `part` for a copy to follower `name` (out of sync).
+static void
+s_copy (kvp_broker_t *self, uint32_t part, const kvp_regpart_t *rp,
+        const char *name)
+{
+    kvp_session_t *leader = s_session (self, rp->replicas [rp->leader]);
+    if (!leader)
+        return;
+    kvp_repl_t copy = { .part = part, .epoch = rp->epoch };
+    uint8_t bytes [KVP_REPL_HEADER_MAX];
+    size_t size = kvp_repl_encode (&copy, KVP_REPL_COPY, bytes);
+    const void *data [] = { bytes, name };
+    size_t sizes [] = { size, strlen (name) };
+    kvp_bio_send_worker (self, leader, KVP_W_COPY, data, sizes, 2);
+}
+
 //  --- liveness ----------------------------------------------------------------
 
 void
@@ -376,6 +394,28 @@ kvp_replicas_detach (kvp_broker_t *self, const char *name)
     }
 }
 
+//  Follower i has been behind the leader too long: out of the in-sync
+//  set, and a copy. It may wait for a REPL that is gone (sent to a
+//  broker that died) while no new one comes to show it the gap (writes
+//  stop below M, or there are none), so it would never catch up alone.
+//  Asked again while it stays behind, S_COPY_AGAIN liveness bounds
+//  apart, so that a slow copy is not started over and over.
+#define S_COPY_AGAIN 10
+
+static void
+s_behind (kvp_broker_t *self, uint32_t part, const kvp_regpart_t *rp,
+          s_pos_t *pos, size_t i)
+{
+    const char *name = rp->replicas [i];
+    if (rp->in_sync [i])
+        s_shrink (self, part, name, "behind the leader too long");
+    if (!s_session (self, name) || (pos->copied [i]
+    &&  self->now - pos->copied [i] < S_COPY_AGAIN * self->silence_ms))
+        return;
+    pos->copied [i] = self->now;
+    s_copy (self, part, rp, name);
+}
+
 void
 kvp_replicas_tick (kvp_broker_t *self)
 {
@@ -391,14 +431,14 @@ kvp_replicas_tick (kvp_broker_t *self)
         if (settled && !s_session (self, rp.replicas [rp.leader]))
             s_promote (self, part);         //  down since before a restart
         for (size_t i = 0; i < rp.count; i++) {
-            if (i == rp.leader || !rp.in_sync [i])
+            if (i == rp.leader)
                 continue;
             const char *name = rp.replicas [i];
-            if (settled && !s_session (self, name))
+            if (settled && rp.in_sync [i] && !s_session (self, name))
                 s_shrink (self, part, name, "down");
             else
             if (pos->behind [i] && now - pos->behind [i] > self->silence_ms)
-                s_shrink (self, part, name, "behind the leader too long");
+                s_behind (self, part, &rp, pos, i);
         }
         if (settled)
             s_add_copy (self, part);
@@ -564,15 +604,7 @@ s_on_resync (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
         return;
     pos->heard [i] = false;
     s_shrink (self, hdr.part, name, "it asked for a copy");
-    kvp_session_t *leader = s_session (self, rp.replicas [rp.leader]);
-    if (!leader)
-        return;
-    kvp_repl_t copy = { .part = hdr.part, .epoch = rp.epoch };
-    uint8_t bytes [KVP_REPL_HEADER_MAX];
-    size_t size = kvp_repl_encode (&copy, KVP_REPL_COPY, bytes);
-    const void *data [] = { bytes, name };
-    size_t sizes [] = { size, strlen (name) };
-    kvp_bio_send_worker (self, leader, KVP_W_COPY, data, sizes, 2);
+    s_copy (self, hdr.part, &rp, name);
 }
 
 typedef void (s_command_fn) (kvp_broker_t *self, kvp_session_t *session,
