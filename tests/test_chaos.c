@@ -489,6 +489,7 @@ s_fault_kill_copy (bool lead)
     }
     else
         led [w] = -1;               //  unknown: the broker did not answer
+                                    //  (reported as "?")
     s_fault_begin (lead ? F_LEADER : F_FOLLOWER, w, led [w]);
     s_fault_kill_worker_at (w);
 }
@@ -926,10 +927,12 @@ s_report_faults (void)
 {
     for (size_t f = 0; f < nfaults; f++) {
         const fault_t *fault = &faults [f];
-        char who [48] = "";
+        char who [48] = "", led [16] = "?";
+        if (fault->led >= 0)
+            snprintf (led, sizeof led, "%d", fault->led);
         if (fault->worker >= 0)
-            snprintf (who, sizeof who, " w%d (leading %d loaded partitions)",
-                      fault->worker, fault->led);
+            snprintf (who, sizeof who, " w%d (leading %s loaded partitions)",
+                      fault->worker, led);
         printf ("chaos: fault %zu at %+.1f s: %s%s: longest outage %" PRId64
                 " ms (partition %d)\n", f + 1,
                 (fault->at - faults [0].at) / 1000.0,
