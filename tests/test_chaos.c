@@ -753,6 +753,20 @@ s_forks (const copy_t *a, const copy_t *b)
     return forks;
 }
 
+//  A copy's log runs without a hole up to the job its record names, in
+//  or out of the in-sync set: a follower applies only what continues its
+//  position, or a whole copy.
+static uint64_t
+s_copy_gaps (const copy_t *copy)
+{
+    uint64_t gaps = 0;
+    for (size_t i = 1; i < copy->count; i++)
+        gaps += copy->log [i].seq != copy->log [i - 1].seq + 1;
+    if (copy->count && copy->log [copy->count - 1].seq != copy->seq)
+        gaps++;
+    return gaps;
+}
+
 //  Where two dumps first differ, for the report.
 static void
 s_show_diff (const char *what, const char *a, const char *b)
@@ -864,9 +878,12 @@ s_audit_replicated (void)
                                   NULL, s_audit_item, &check);
             items_total += check.count;
         }
-        for (int a = 0; a < WORKERS; a++)
+        for (int a = 0; a < WORKERS; a++) {
             for (int b = a + 1; b < WORKERS; b++)
                 stats.forks += s_forks (&copies [a][p], &copies [b][p]);
+            if (a != lead)
+                stats.gaps += s_copy_gaps (&copies [a][p]);
+        }
         for (size_t i = 0; i < rp.count; i++) {
             int w = s_worker_index (rp.replicas [i]);
             stats.copies++;
