@@ -8,7 +8,8 @@
 #   make sanitize   the whole test suite under AddressSanitizer + UBSan
 #   make memcheck   the unit suites under valgrind
 #   make fuzz       libFuzzer on the decoders (FUZZ_SECONDS each)
-#   make chaos      the long fault-injection run
+#   make chaos      the long fault-injection run (CHAOS_SECONDS; with
+#                   CHAOS_REPLICAS=3 on replicated partitions)
 #   make crash      the long power-loss run (CRASH_POINTS crash points)
 #   make bench      start a cluster in a temporary folder and measure it
 #                   (BENCH_PEERS=1: also the Redis and zero-work references)
@@ -172,9 +173,12 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# CHAOS_REPLICAS=3: the replicated mode (R copies, M=2 in sync, 3 workers)
 CHAOS_SECONDS ?= 180
+CHAOS_REPLICAS ?= 1
 chaos: deps programs tests
-	@KVP_CHAOS_SECONDS=$(CHAOS_SECONDS) TESTS=test_chaos tests/run.sh $(BIN)
+	@KVP_CHAOS_SECONDS=$(CHAOS_SECONDS) KVP_CHAOS_REPLICAS=$(CHAOS_REPLICAS) \
+	  TESTS=test_chaos tests/run.sh $(BIN)
 
 CRASH_POINTS ?= 200
 crash: deps programs tests

@@ -15,10 +15,11 @@ typedef struct {
     bool heard [S_R];               //  an ACK of this epoch came
     int64_t behind [S_R];           //  mono ms it fell behind; 0: not
     uint64_t target [S_R];          //  the leader's position then
+    int64_t copied [S_R];           //  mono ms a copy was last asked for
+                                    //  it; 0: none since it caught up
     uint64_t leader_seq;            //  the leader's position
     bool leader_known;              //  heard from the leader this epoch
     uint64_t committed;             //  last COMMIT sent
-    bool copying [S_R];             //  a COPY was asked for this copy
 } s_pos_t;
 
 struct kvp_rparts_t {
@@ -236,16 +237,22 @@ s_send_pos (kvp_broker_t *self, kvp_session_t *session, const char *command,
 }
 
 //  Ask the leader for a copy for copy `i` (a new or returning follower
-//  behind it with nothing the stream could replay), once per epoch.
+//  behind it with nothing the stream could replay, or one behind too
+//  long). Asked again while it stays behind, S_COPY_AGAIN liveness bounds
+//  apart, so that a slow copy is not started over and over; a follower
+//  that asks (RESYNC) lost what was sent and is answered at once.
+#define S_COPY_AGAIN 10
+
 static void
 s_ask_copy (kvp_broker_t *self, uint32_t part, s_pos_t *pos,
             const kvp_regpart_t *rp, size_t i)
 {
     kvp_session_t *leader = s_session (self, rp->replicas [rp->leader]);
-    if (i == rp->leader || pos->copying [i] || !leader
-    ||  !s_session (self, rp->replicas [i]))
+    if (i == rp->leader || !leader || !s_session (self, rp->replicas [i])
+    ||  (pos->copied [i]
+      && self->now - pos->copied [i] < S_COPY_AGAIN * self->silence_ms))
         return;
-    pos->copying [i] = true;
+    pos->copied [i] = self->now;
     self->rparts->copies++;
     kvp_repl_t copy = { .part = part, .epoch = rp->epoch };
     uint8_t bytes [KVP_REPL_HEADER_MAX];
@@ -540,7 +547,7 @@ kvp_replicas_detach (kvp_broker_t *self, const char *name)
             continue;
         //  What it said of itself holds no more once it returns
         pos->heard [i] = false;
-        pos->copying [i] = false;
+        pos->copied [i] = 0;
         pos->behind [i] = 0;
         if ((size_t) i == rp.leader)
             s_promote (self, part);
@@ -620,6 +627,20 @@ s_replace (kvp_broker_t *self)
     }
 }
 
+//  Follower i has been behind the leader too long: out of the in-sync
+//  set, and a copy. It may wait for a REPL that is gone (sent to a
+//  broker that died) while no new one comes to show it the gap (writes
+//  stop below M, or there are none), so it would never catch up alone.
+static void
+s_behind (kvp_broker_t *self, uint32_t part, const kvp_regpart_t *rp,
+          s_pos_t *pos, size_t i)
+{
+    const char *name = rp->replicas [i];
+    if (rp->in_sync [i])
+        s_shrink (self, part, name, "behind the leader too long");
+    s_ask_copy (self, part, pos, rp, i);
+}
+
 void
 kvp_replicas_tick (kvp_broker_t *self)
 {
@@ -635,14 +656,14 @@ kvp_replicas_tick (kvp_broker_t *self)
         if (settled && !s_session (self, rp.replicas [rp.leader]))
             s_promote (self, part);         //  down since before a restart
         for (size_t i = 0; i < rp.count; i++) {
-            if (i == rp.leader || !rp.in_sync [i])
+            if (i == rp.leader)
                 continue;
             const char *name = rp.replicas [i];
-            if (settled && !s_session (self, name))
+            if (settled && rp.in_sync [i] && !s_session (self, name))
                 s_shrink (self, part, name, "down");
             else
             if (pos->behind [i] && now - pos->behind [i] > self->silence_ms)
-                s_shrink (self, part, name, "behind the leader too long");
+                s_behind (self, part, &rp, pos, i);
         }
         if (settled)
             s_add_copy (self, part);
@@ -816,7 +837,7 @@ s_on_ack (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
         return;
     kvp_decision_t record = { .type = KVP_DECISION_EXPAND, .part = hdr.part,
                               .epoch = rp.epoch, .worker = rp.replicas [i] };
-    pos->copying [i] = false;
+    pos->copied [i] = 0;
     if (s_decide (self, &record)) {
         s_roles (self, hdr.part);
         s_commit_point (self, hdr.part);
@@ -841,6 +862,10 @@ s_on_resync (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
     pos->heard [i] = false;
     s_shrink (self, hdr.part, name, "it asked for a copy");
     s_part (self, hdr.part, &rp);
+    //  It lost what was sent (or never had it): at once, unless a copy
+    //  went within the liveness bound and may still be on its way
+    if (self->now - pos->copied [i] > self->silence_ms)
+        pos->copied [i] = 0;
     s_ask_copy (self, hdr.part, pos, &rp, (size_t) i);
 }
 

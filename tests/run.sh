@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test program in BIN/tests (unit suites first, then the ones that
-# start real processes; the chaos and power-loss tests run short), then a
-# fuzz smoke. Usage:
+# start real processes; the chaos and power-loss tests run short, the chaos
+# test once more replicated: "test_chaos:replicated" below), then a fuzz
+# smoke. Usage:
 #   tests/run.sh BIN        e.g. bin or build/asan/bin
 # Environment: CK_RUN_SUITE / CK_RUN_CASE select inside a program; TESTS="a b"
 # runs only those programs; SKIP_SHORT_RUNS=1 skips the fuzz smoke.
@@ -18,14 +19,14 @@ if [ -n "${TESTS:-}" ]; then
     for t in $TESTS; do progs+=("$BIN/tests/$t"); done
 else
     # Unit suites first (fast), then the ones that run whole clusters.
-    late="test_broker_sock test_broker_events test_cluster test_replicate test_retire test_faults test_replication test_security test_bounds test_feed test_guest test_netns test_chaos test_crash"
+    late="test_broker_sock test_broker_events test_cluster test_replicate test_retire test_faults test_replication test_security test_bounds test_feed test_guest test_netns test_chaos test_chaos:replicated test_crash"
     # Then what an operator meets: the service manager, make install
     late+=" test_notify test_install"
     for t in "$BIN"/tests/test_*; do
         case " $late " in *" $(basename "$t") "*) ;; *) progs+=("$t") ;; esac
     done
     for t in $late; do
-        [ -x "$BIN/tests/$t" ] && progs+=("$BIN/tests/$t")
+        [ -x "$BIN/tests/${t%%:*}" ] && progs+=("$BIN/tests/$t")
     done
 fi
 
@@ -34,7 +35,14 @@ start=$(date +%s)
 for t in "${progs[@]}"; do
     name=$(basename "$t")
     printf '== %s\n' "$name"
-    if ! "$t"; then
+    case $name in
+        # The chaos test's replicated mode, short (R=3, M=2, 3 workers)
+        *:replicated) run=(env KVP_CHAOS_REPLICAS=3
+                           KVP_CHAOS_SECONDS="${KVP_CHAOS_REPLICATED_SECONDS:-20}"
+                           "${t%:replicated}") ;;
+        *) run=("$t") ;;
+    esac
+    if ! "${run[@]}"; then
         failed+=("$name")
     fi
 done

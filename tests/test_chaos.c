@@ -5,6 +5,20 @@
     KVP_CHAOS_SECONDS (default 15) sets the length of the fault phase,
     KVP_CHAOS_SEED the random seed (printed, so a run can be repeated).
     `make chaos` runs it for minutes; `make test` runs the short version.
+
+    KVP_CHAOS_REPLICAS=R (R > 1; `make chaos CHAOS_REPLICAS=3`) runs the
+    replicated mode instead: the broker keeps R copies of each partition,
+    M = min(2, R) in sync (spec section 12). Its faults are kill -9 of a
+    partition's leader, of a follower (the worker leading fewest), of the
+    broker, and SIGSTOP of a worker past the liveness bound. After the
+    heal the broker is stopped first (so the registry keeps the healed
+    in-sync sets), then the workers, and the audit reads the registry and
+    every worker's store: every acknowledged job on its partition's
+    leader (acknowledged-but-lost), no job applied twice, no two copies
+    with different jobs at one seq (forks), every in-sync copy reading as
+    its leader (divergent replicas); and it reports, per fault, the
+    longest time a partition answered 32777 (or another retry code) or
+    nothing.
 */
 #include <check.h>
 #include <signal.h>
@@ -14,6 +28,8 @@
 #include "kvp_reply.h"
 #include "kvp_guid.h"
 #include "kvp_wire.h"
+#include "kvp_registry.h"
+#include "kvp_fnv.h"
 
 enum {
     WORKERS = 3,            //  a fault never leaves the cluster without work
@@ -23,8 +39,29 @@ enum {
     ITEMS = 3,              //  items per request
     ATTEMPT_MS = 4000,      //  no answer for this long: retry (same key)
     DEADLINE_MS = 1500,     //  the broker's --deadline in this test
-    HEAL_MS = 60000         //  bound on finishing after the faults stop
+    HEAL_MS = 60000,        //  bound on finishing after the faults stop
+    PARTS = 64,             //  the broker's N (its default)
+    SETTLE_MS = 4000,       //  replicated: idle before stopping, so that
+                            //  returned followers are back in sync
+    FAULTS_MAX = 4096
 };
+
+//  Replicated mode: the kinds of fault, and what each one did
+typedef enum { F_LEADER, F_FOLLOWER, F_BROKER, F_STOP, F_KINDS } fkind_t;
+
+static const char *s_fkind_name [F_KINDS] = {
+    "kill -9 leader", "kill -9 follower", "kill -9 broker",
+    "SIGSTOP worker"
+};
+
+typedef struct {
+    fkind_t kind;
+    int worker;             //  -1 for the broker
+    int led;                //  loaded partitions it led when hit
+    int64_t at;             //  monotonic ms it was done
+    int64_t worst;          //  longest outage of a partition after it
+    int worst_part;
+} fault_t;
 
 typedef enum { R_IDLE, R_SENT, R_RETRY, R_DONE } rstate_t;
 
@@ -40,6 +77,7 @@ typedef struct {
 typedef struct {
     uint64_t sent, acked, retried, kills, broker_kills, stops;
     uint64_t twice, lost, forks, unanswered, errors, gaps, stray_items;
+    uint64_t divergent, out_of_sync, copies;
     int64_t detect_ms_max, recover_ms_max;
 } stats_t;
 
@@ -55,6 +93,12 @@ static zsock_t *socks [CLIENTS];
 static int outstanding [CLIENTS];
 static stats_t stats;
 static unsigned seed;
+static int replicas = 1;                //  R; 1: the single-copy mode
+static uint32_t sys_part [SYSTEMS];     //  each system's partition
+static int64_t down_since [PARTS];      //  first unanswered attempt; 0: up
+static fault_t faults [FAULTS_MAX];
+static size_t nfaults;
+static int64_t baseline_worst;          //  outages before the first fault
 
 static uint32_t
 s_rand (uint32_t n)
@@ -130,6 +174,42 @@ s_new_request (int client)
     return nrequests++;
 }
 
+//  --- per-fault unavailability ----------------------------------------
+
+//  An attempt sent at `sent` got no good answer: its partition is down
+//  since then, unless it was already.
+static void
+s_part_down (uint32_t part, int64_t sent)
+{
+    if (part < PARTS && (!down_since [part] || sent < down_since [part]))
+        down_since [part] = sent;
+}
+
+//  A 4096 for an attempt sent at `sent`: the partition answered nothing
+//  good since the earlier of that and its first failed attempt. The
+//  outage goes to the last fault done before it ended.
+static void
+s_part_up (uint32_t part, int64_t sent)
+{
+    if (part >= PARTS)
+        return;
+    int64_t now = zclock_mono ();
+    int64_t from = down_since [part] && down_since [part] < sent
+                 ? down_since [part] : sent;
+    int64_t outage = now - from;
+    down_since [part] = 0;
+    if (nfaults == 0) {
+        if (outage > baseline_worst)
+            baseline_worst = outage;
+        return;
+    }
+    fault_t *fault = &faults [nfaults - 1];
+    if (outage > fault->worst) {
+        fault->worst = outage;
+        fault->worst_part = (int) part;
+    }
+}
+
 //  Take one reply: final (4096) or to be retried.
 static void
 s_on_reply (tk_reply_t *reply)
@@ -142,6 +222,10 @@ s_on_reply (tk_reply_t *reply)
     //  answer to an earlier attempt is still checked for consistency.
     int64_t rc = tk_rc (reply);
     const msgpack_object *job = tk_get (reply->map, "job");
+    if (rc == 4096)
+        s_part_up (sys_part [req->system], req->sent_at);
+    else
+        s_part_down (sys_part [req->system], req->sent_at);
     if (rc == 4096) {
         const char *id = tk_get_str (job, "InstanceID");
         if (tk_get_uint (job, "JobState") != 7)
@@ -180,6 +264,7 @@ s_expire (void)
         if (req->state == R_SENT && now - req->sent_at > ATTEMPT_MS) {
             req->state = R_RETRY;
             outstanding [req->client]--;
+            s_part_down (sys_part [req->system], req->sent_at);
         }
         if (req->state != R_DONE)
             active [kept++] = active [a];
@@ -271,9 +356,8 @@ s_load_until (int worker, int want_alive, int bound)
 }
 
 static void
-s_fault_kill_worker (void)
+s_fault_kill_worker_at (int w)
 {
-    int w = (int) s_rand (WORKERS);
     tk_stop (cluster->workers [w], SIGKILL, 5000);
     stats.kills++;
     int64_t detect = s_load_until (w, 0, 15000);
@@ -284,6 +368,12 @@ s_fault_kill_worker (void)
     int64_t back = s_load_until (w, 1, 20000);
     ck_assert_msg (back >= 0, "w%d did not come back", w);
     stats.recover_ms_max = back > stats.recover_ms_max ? back : stats.recover_ms_max;
+}
+
+static void
+s_fault_kill_worker (void)
+{
+    s_fault_kill_worker_at ((int) s_rand (WORKERS));
 }
 
 static void
@@ -302,14 +392,130 @@ s_fault_kill_broker (void)
 }
 
 static void
-s_fault_stop_worker (void)
+s_fault_stop_worker_at (int w)
 {
-    int w = (int) s_rand (WORKERS);
     kill (cluster->workers [w], SIGSTOP);
     stats.stops++;
     s_load (DEADLINE_MS + 500 + (int) s_rand (1500), true);
     kill (cluster->workers [w], SIGCONT);
     s_load_until (w, 1, 20000);
+}
+
+static void
+s_fault_stop_worker (void)
+{
+    s_fault_stop_worker_at ((int) s_rand (WORKERS));
+}
+
+//  --- replicated mode's faults ----------------------------------------
+
+//  From ClusterStatus: how many of the loaded partitions each live worker
+//  leads, and the leader of each partition (-1: none live). False
+//  without an answer.
+static bool
+s_leaders (int led [WORKERS], int leader [PARTS])
+{
+    zsock_t *sock = tk_dealer (cluster->clients);
+    tk_body_t body;
+    tk_body_begin (&body, "ClusterStatus", 0);
+    tk_reply_t *reply = tk_call (sock, &body, 300);
+    const msgpack_object *ws = reply ? tk_get (reply->map, "workers") : NULL;
+    for (int w = 0; w < WORKERS; w++)
+        led [w] = 0;
+    for (int p = 0; p < PARTS; p++)
+        leader [p] = -1;
+    for (uint32_t k = 0; ws && k < ws->via.array.size; k++) {
+        const msgpack_object *wk = &ws->via.array.ptr [k];
+        const msgpack_object *a = tk_get (wk, "alive");
+        const msgpack_object *parts = tk_get (wk, "partitions");
+        int w;
+        if (sscanf (tk_get_str (wk, "id"), "w%d", &w) != 1
+        ||  w < 0 || w >= WORKERS || !a || a->type != MSGPACK_OBJECT_BOOLEAN
+        ||  !a->via.boolean || !parts || parts->type != MSGPACK_OBJECT_ARRAY)
+            continue;
+        for (uint32_t i = 0; i < parts->via.array.size; i++) {
+            uint64_t p = parts->via.array.ptr [i].via.u64;
+            if (p < PARTS)
+                leader [p] = w;
+        }
+    }
+    for (int s = 0; s < SYSTEMS; s++) {
+        bool first = true;          //  count each partition once
+        for (int t = 0; t < s; t++)
+            first = first && sys_part [t] != sys_part [s];
+        if (first && leader [sys_part [s]] >= 0)
+            led [leader [sys_part [s]]]++;
+    }
+    bool answered = ws != NULL;
+    tk_reply_destroy (&reply);
+    zsock_destroy (&sock);
+    return answered;
+}
+
+static fault_t *
+s_fault_begin (fkind_t kind, int worker, int led)
+{
+    ck_assert_uint_lt (nfaults, FAULTS_MAX);
+    fault_t *fault = &faults [nfaults++];
+    memset (fault, 0, sizeof *fault);
+    fault->kind = kind;
+    fault->worker = worker;
+    fault->led = led;
+    fault->at = zclock_mono ();
+    fault->worst_part = -1;
+    return fault;
+}
+
+//  kill -9 the leader of a loaded partition (`lead`), or the worker that
+//  leads fewest of them (a follower of the rest), and restart it.
+static void
+s_fault_kill_copy (bool lead)
+{
+    int led [WORKERS], leader [PARTS];
+    int w = (int) s_rand (WORKERS);
+    if (s_leaders (led, leader)) {
+        if (lead) {
+            int p = (int) sys_part [s_rand (SYSTEMS)];
+            if (leader [p] >= 0)
+                w = leader [p];
+        }
+        else {
+            int fewest = w;
+            for (int i = 0; i < WORKERS; i++)
+                if (led [i] < led [fewest])
+                    fewest = i;
+            w = fewest;
+        }
+    }
+    else
+        led [w] = -1;               //  unknown: the broker did not answer
+                                    //  (reported as "?")
+    s_fault_begin (lead ? F_LEADER : F_FOLLOWER, w, led [w]);
+    s_fault_kill_worker_at (w);
+}
+
+static void
+s_fault_replicated (void)
+{
+    switch (s_rand (5)) {
+        case 0: case 1:
+            s_fault_kill_copy (true);
+            break;
+        case 2:
+            s_fault_kill_copy (false);
+            break;
+        case 3:
+            s_fault_begin (F_BROKER, -1, 0);
+            s_fault_kill_broker ();
+            break;
+        default: {
+            int led [WORKERS], leader [PARTS];
+            int w = (int) s_rand (WORKERS);
+            bool known = s_leaders (led, leader);
+            s_fault_begin (F_STOP, w, known ? led [w] : -1);
+            s_fault_stop_worker_at (w);
+        }
+    }
 }
 
 //  --- the audit, against the stores themselves ------------------------
@@ -428,23 +634,382 @@ s_audit (void)
     free (seen);
 }
 
+//  --- the replicated audit: the registry and every copy ----------------
+
+typedef struct {
+    uint64_t seq;
+    uint8_t hash [KVP_FNV_SIZE];
+} entry_t;
+
+//  What one worker's store holds of one partition
+typedef struct {
+    bool present;                   //  it has the partition's record
+    uint64_t seq;                   //  the record's last job
+    entry_t *log;                   //  ascending seq
+    size_t count, cap;
+    char *dump;                     //  what the read API shows, as text
+} copy_t;
+
+static copy_t copies [WORKERS][PARTS];
+static uint8_t sys_bytes [SYSTEMS][16];
+
+static int
+s_copy_log (void *arg, uint32_t part, uint64_t seq, const void *event,
+            size_t len)
+{
+    copy_t *copy = arg;
+    if (copy->count == copy->cap) {
+        copy->cap = copy->cap ? copy->cap * 2 : 256;
+        copy->log = realloc (copy->log, copy->cap * sizeof *copy->log);
+        ck_assert_ptr_nonnull (copy->log);
+    }
+    entry_t *entry = &copy->log [copy->count++];
+    entry->seq = seq;
+    kvp_fnv_128 (event, len, entry->hash);
+    return 0;
+}
+
+static int
+s_dump_item (void *arg, uint32_t source, const char *name, size_t name_len,
+             const char *data, size_t data_len)
+{
+    fprintf ((FILE *) arg, "  I %u %.*s = %.*s\n", source, (int) name_len,
+             name, (int) data_len, data);
+    return 0;
+}
+
+static void
+s_hex (FILE *out, const uint8_t *bytes, size_t size)
+{
+    for (size_t i = 0; i < size; i++)
+        fprintf (out, "%02x", bytes [i]);
+}
+
+//  Systems, items, idempotency keys and log of `part` in `store` (in its
+//  open batch), as text: two copies that read alike dump alike.
+static char *
+s_dump_part (kvp_store_t *store, uint32_t part, const copy_t *copy)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    ck_assert_ptr_nonnull (out);
+    fprintf (out, "P %" PRIu64 "\n", copy->seq);
+    for (int s = 0; s < SYSTEMS; s++) {
+        if (sys_part [s] != part)
+            continue;
+        kvp_system_t sys;
+        if (kvp_store_system_get (store, part, sys_bytes [s], &sys) == 0)
+            fprintf (out, "S %d %s %d %" PRIu64 "\n", s, sys.name,
+                     sys.exchange, sys.created_ms);
+        else
+            fprintf (out, "S %d none\n", s);
+        kvp_store_items_each (store, part, sys_bytes [s], UINT32_MAX, NULL,
+                              s_dump_item, out);
+    }
+    for (size_t r = 0; r < nrequests; r++) {
+        int s = requests [r].system;
+        if (sys_part [s] != part)
+            continue;
+        char key [32];
+        uint64_t seq;
+        uint8_t digest [16];
+        snprintf (key, sizeof key, "k%zu", r);
+        if (kvp_store_key_get (store, part, sys_bytes [s], key, strlen (key),
+                               &seq, digest) == 0) {
+            fprintf (out, "K %s %" PRIu64 " ", key, seq);
+            s_hex (out, digest, sizeof digest);
+            fputc ('\n', out);
+        }
+    }
+    for (size_t i = 0; i < copy->count; i++) {
+        fprintf (out, "L %" PRIu64 " ", copy->log [i].seq);
+        s_hex (out, copy->log [i].hash, KVP_FNV_SIZE);
+        fputc ('\n', out);
+    }
+    fclose (out);
+    return text;
+}
+
+//  Two copies with different jobs at one seq: one fork per such seq.
+static uint64_t
+s_forks (const copy_t *a, const copy_t *b)
+{
+    uint64_t forks = 0;
+    size_t i = 0, j = 0;
+    while (i < a->count && j < b->count) {
+        if (a->log [i].seq < b->log [j].seq)
+            i++;
+        else
+        if (a->log [i].seq > b->log [j].seq)
+            j++;
+        else {
+            forks += memcmp (a->log [i].hash, b->log [j].hash,
+                             KVP_FNV_SIZE) != 0;
+            i++;
+            j++;
+        }
+    }
+    return forks;
+}
+
+//  A copy's log runs without a hole up to the job its record names, in
+//  or out of the in-sync set: a follower applies only what continues its
+//  position, or a whole copy.
+static uint64_t
+s_copy_gaps (const copy_t *copy)
+{
+    uint64_t gaps = 0;
+    for (size_t i = 1; i < copy->count; i++)
+        gaps += copy->log [i].seq != copy->log [i - 1].seq + 1;
+    if (copy->count && copy->log [copy->count - 1].seq != copy->seq)
+        gaps++;
+    return gaps;
+}
+
+//  Where two dumps first differ, for the report.
+static void
+s_show_diff (const char *what, const char *a, const char *b)
+{
+    size_t line = 1, at = 0;
+    while (a [at] && a [at] == b [at]) {
+        if (a [at] == '\n')
+            line++;
+        at++;
+    }
+    while (at > 0 && a [at - 1] != '\n')
+        at--;                       //  the whole line, on both sides
+    int len_a = (int) strcspn (a + at, "\n");
+    int len_b = (int) strcspn (b + at, "\n");
+    printf ("chaos: %s: first difference at line %zu: leader \"%.*s\", "
+            "copy \"%.*s\"\n", what, line, len_a < 80 ? len_a : 80, a + at,
+            len_b < 80 ? len_b : 80, b + at);
+}
+
+//  The worker index of a name "wI", or -1.
+static int
+s_worker_index (const char *name)
+{
+    int w;
+    return name && sscanf (name, "w%d", &w) == 1 && w >= 0 && w < WORKERS
+         ? w : -1;
+}
+
+//  Is acknowledged request `r` the job its key names on `store`, Completed
+//  with the id the client was given?
+static bool
+s_job_kept (kvp_store_t *store, size_t r)
+{
+    const request_t *req = &requests [r];
+    uint32_t part = sys_part [req->system];
+    char key [32];
+    uint64_t seq;
+    uint8_t digest [16];
+    snprintf (key, sizeof key, "k%zu", r);
+    if (kvp_store_key_get (store, part, sys_bytes [req->system], key,
+                           strlen (key), &seq, digest) != 0)
+        return false;
+    const void *event;
+    size_t len;
+    if (kvp_store_log_get (store, part, seq, &event, &len) != 0)
+        return false;
+    msgpack_unpacked unp;
+    msgpack_unpacked_init (&unp);
+    size_t off = 0;
+    bool kept = msgpack_unpack_next (&unp, event, len, &off)
+                == MSGPACK_UNPACK_SUCCESS
+             && tk_get_uint (&unp.data, "JobState") == 7
+             && strcmp (tk_get_str (&unp.data, "InstanceID"), req->job) == 0;
+    msgpack_unpacked_destroy (&unp);
+    return kept;
+}
+
+static void
+s_audit_replicated (void)
+{
+    char dir [300];
+    snprintf (dir, sizeof dir, "%s/broker", cluster->dir);
+    int rc = 0;
+    kvp_registry_t *registry = kvp_registry_new_replicated (dir, 0, 0, 0, &rc);
+    ck_assert_msg (registry, "open the registry in %s: %s", dir,
+                   kvp_store_strerror (rc));
+    const kvp_regstate_t *state = kvp_registry_state (registry);
+    ck_assert_uint_eq (kvp_regstate_replicas (state), (unsigned) replicas);
+    ck_assert_uint_eq (kvp_registry_partitions (registry), PARTS);
+
+    kvp_store_t *stores [WORKERS];
+    for (int w = 0; w < WORKERS; w++) {
+        snprintf (dir, sizeof dir, "%s/w%d", cluster->dir, w);
+        kvp_store_config_t config = { .wal_segment = 1 << 20 };
+        stores [w] = kvp_store_new (dir, &config, &rc);
+        ck_assert_msg (stores [w], "open %s: %s", dir, kvp_store_strerror (rc));
+        ck_assert_int_eq (kvp_store_begin (stores [w]), 0);
+        for (uint32_t p = 0; p < PARTS; p++) {
+            copy_t *copy = &copies [w][p];
+            kvp_partition_t info;
+            copy->present = kvp_store_partition_get (stores [w], p, &info) == 0;
+            copy->seq = copy->present ? info.seq : 0;
+            if (copy->present)
+                kvp_store_log_each (stores [w], p, 1, s_copy_log, copy);
+            copy->dump = s_dump_part (stores [w], p, copy);
+        }
+    }
+    //  Each partition: the leader's log in order, every pair of copies
+    //  agreeing where both have a job, every in-sync copy as the leader
+    seen = calloc (nrequests + 1, sizeof *seen);
+    int leader_of [PARTS];
+    size_t items_total = 0;
+    for (uint32_t p = 0; p < PARTS; p++) {
+        kvp_regpart_t rp;
+        leader_of [p] = -1;
+        if (!kvp_regstate_partition (state, p, &rp) || rp.count == 0)
+            continue;
+        int lead = s_worker_index (rp.replicas [rp.leader]);
+        leader_of [p] = lead;
+        if (lead < 0)
+            continue;
+        uint64_t expect = 1;
+        kvp_store_log_each (stores [lead], p, 1, s_audit_log, &expect);
+        for (int s = 0; s < SYSTEMS; s++) {
+            if (sys_part [s] != p)
+                continue;
+            items_check_t check = { 0 };
+            kvp_store_items_each (stores [lead], p, sys_bytes [s], UINT32_MAX,
+                                  NULL, s_audit_item, &check);
+            items_total += check.count;
+        }
+        for (int a = 0; a < WORKERS; a++) {
+            for (int b = a + 1; b < WORKERS; b++)
+                stats.forks += s_forks (&copies [a][p], &copies [b][p]);
+            if (a != lead)
+                stats.gaps += s_copy_gaps (&copies [a][p]);
+        }
+        for (size_t i = 0; i < rp.count; i++) {
+            int w = s_worker_index (rp.replicas [i]);
+            stats.copies++;
+            if (!rp.in_sync [i]) {
+                stats.out_of_sync++;
+                continue;
+            }
+            if (w == lead)
+                continue;
+            if (w < 0 || strcmp (copies [w][p].dump, copies [lead][p].dump)) {
+                char what [64];
+                snprintf (what, sizeof what, "partition %u: in-sync copy %s",
+                          p, rp.replicas [i]);
+                if (w >= 0 && stats.divergent < 5)
+                    s_show_diff (what, copies [lead][p].dump,
+                                 copies [w][p].dump);
+                stats.divergent++;
+            }
+        }
+    }
+    for (size_t r = 0; r < nrequests; r++) {
+        int lead = leader_of [sys_part [requests [r].system]];
+        if (requests [r].state != R_DONE)
+            stats.unanswered++;
+        else
+        if (lead < 0 || seen [r].completed == 0
+        ||  !s_job_kept (stores [lead], r))
+            stats.lost++;
+        if (seen [r].completed > 1)
+            stats.twice++;
+    }
+    if (items_total != stats.acked * ITEMS)
+        stats.lost += stats.acked * ITEMS > items_total
+                    ? stats.acked * ITEMS - items_total : 0;
+    free (seen);
+    for (int w = 0; w < WORKERS; w++) {
+        kvp_store_abort (stores [w]);
+        kvp_store_destroy (&stores [w]);
+        for (uint32_t p = 0; p < PARTS; p++) {
+            free (copies [w][p].log);
+            free (copies [w][p].dump);
+        }
+    }
+    memset (copies, 0, sizeof copies);
+    kvp_registry_destroy (&registry);
+}
+
+static int
+s_cmp_ms (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  Per fault and per kind: the longest time a partition went unanswered
+static void
+s_report_faults (void)
+{
+    for (size_t f = 0; f < nfaults; f++) {
+        const fault_t *fault = &faults [f];
+        char who [48] = "", led [16] = "?";
+        if (fault->led >= 0)
+            snprintf (led, sizeof led, "%d", fault->led);
+        if (fault->worker >= 0)
+            snprintf (who, sizeof who, " w%d (leading %s loaded partitions)",
+                      fault->worker, led);
+        printf ("chaos: fault %zu at %+.1f s: %s%s: longest outage %" PRId64
+                " ms (partition %d)\n", f + 1,
+                (fault->at - faults [0].at) / 1000.0,
+                s_fkind_name [fault->kind], who, fault->worst,
+                fault->worst_part);
+    }
+    int64_t worst [FAULTS_MAX];
+    for (int k = 0; k < F_KINDS; k++) {
+        size_t count = 0;
+        for (size_t f = 0; f < nfaults; f++)
+            if (faults [f].kind == (fkind_t) k)
+                worst [count++] = faults [f].worst;
+        if (count == 0) {
+            printf ("chaos: %s: none\n", s_fkind_name [k]);
+            continue;
+        }
+        qsort (worst, count, sizeof *worst, s_cmp_ms);
+        printf ("chaos: %s: %zu, longest partition outage after each: median "
+                "%" PRId64 " ms, worst %" PRId64 " ms\n", s_fkind_name [k],
+                count, worst [count / 2], worst [count - 1]);
+    }
+    printf ("chaos: longest outage before the first fault %" PRId64 " ms\n",
+            baseline_worst);
+}
+
 START_TEST (test_chaos)
 {
     const char *env = getenv ("KVP_CHAOS_SECONDS");
     int seconds = env ? atoi (env) : 15;
     env = getenv ("KVP_CHAOS_SEED");
     seed = env ? (unsigned) atoi (env) : (unsigned) (time (NULL) ^ getpid ());
-    printf ("chaos: %d s of faults, seed %u\n", seconds, seed);
+    env = getenv ("KVP_CHAOS_REPLICAS");
+    replicas = env && atoi (env) > 1 ? atoi (env) : 1;
+    int min_insync = replicas < 2 ? replicas : 2;
+    ck_assert_int_le (replicas, WORKERS);
+    if (replicas > 1)
+        printf ("chaos: %d s of faults, seed %u, replicated: R=%d M=%d, "
+                "%d workers\n", seconds, seed, replicas, min_insync, WORKERS);
+    else
+        printf ("chaos: %d s of faults, seed %u\n", seconds, seed);
 
     cluster = tk_cluster_new (WORKERS);
-    char bargs [128];
-    snprintf (bargs, sizeof bargs, "--deadline %d --heartbeat 200 --liveness 3", DEADLINE_MS);
+    char bargs [160];
+    int len = snprintf (bargs, sizeof bargs,
+                        "--deadline %d --heartbeat 200 --liveness 3",
+                        DEADLINE_MS);
+    if (replicas > 1)
+        snprintf (bargs + len, sizeof bargs - len,
+                  " --replicas %d --min-insync %d", replicas, min_insync);
     cluster->broker_args = bargs;
     cluster->worker_args = "--heartbeat 200 --liveness 3";
     ck_assert (tk_cluster_start (cluster));
     zsock_t *admin = tk_dealer (cluster->clients);
-    for (int s = 0; s < SYSTEMS; s++)
+    for (int s = 0; s < SYSTEMS; s++) {
         ck_assert_int_eq (tk_define (admin, "chaos", systems [s]), 0);
+        kvp_guid_t guid;
+        ck_assert (kvp_guid_parse (&guid, systems [s], 36));
+        kvp_guid_to_bytes (&guid, sys_bytes [s]);
+        sys_part [s] = kvp_guid_partition (&guid, PARTS);
+    }
     zsock_destroy (&admin);
     for (int c = 0; c < CLIENTS; c++)
         socks [c] = tk_dealer (cluster->clients);
@@ -452,6 +1017,9 @@ START_TEST (test_chaos)
     int64_t end = zclock_mono () + seconds * 1000LL;
     while (zclock_mono () < end) {
         s_load (300 + (int) s_rand (1500), true);
+        if (replicas > 1)
+            s_fault_replicated ();
+        else
         switch (s_rand (4)) {
             case 0: case 1: s_fault_kill_worker (); break;
             case 2: s_fault_kill_broker (); break;
@@ -465,6 +1033,15 @@ START_TEST (test_chaos)
         s_load (200, false);
         all_done = nactive == 0;
     }
+    if (replicas > 1) {
+        //  Settle: every worker live, returned followers caught up and
+        //  back in the in-sync set; then the broker goes first, so that
+        //  the registry keeps the in-sync sets of the healed cluster
+        ck_assert (tk_wait_alive (cluster, WORKERS, 20000));
+        s_load (SETTLE_MS, false);
+        ck_assert_int_eq (tk_stop (cluster->broker, SIGTERM, 15000), 0);
+        cluster->broker = 0;
+    }
     for (int c = 0; c < CLIENTS; c++)
         zsock_destroy (&socks [c]);
     //  Stop everything gracefully, then read the stores.
@@ -472,9 +1049,13 @@ START_TEST (test_chaos)
         ck_assert_int_eq (tk_stop (cluster->workers [w], SIGTERM, 15000), 0);
         cluster->workers [w] = 0;
     }
-    tk_stop (cluster->broker, SIGTERM, 15000);
+    if (cluster->broker)
+        tk_stop (cluster->broker, SIGTERM, 15000);
     cluster->broker = 0;
-    s_audit ();
+    if (replicas > 1)
+        s_audit_replicated ();
+    else
+        s_audit ();
 
     printf ("chaos: requests sent %" PRIu64 ", acknowledged %" PRIu64
             ", retried %" PRIu64 "\n", stats.sent, stats.acked, stats.retried);
@@ -489,10 +1070,18 @@ START_TEST (test_chaos)
     printf ("chaos: dead worker noticed within %" PRId64 " ms (worst); "
             "restarted worker serving again within %" PRId64 " ms (worst)\n",
             stats.detect_ms_max, stats.recover_ms_max);
+    if (replicas > 1) {
+        printf ("chaos: divergent replicas once healed %" PRIu64 " (of %"
+                PRIu64 " copies, %" PRIu64 " out of the in-sync set at the "
+                "end)\n", stats.divergent, stats.copies, stats.out_of_sync);
+        s_report_faults ();
+    }
+    fflush (stdout);                //  the report, even when a check fails
     ck_assert_uint_gt (stats.acked, 0);
     ck_assert_uint_eq (stats.lost, 0);
     ck_assert_uint_eq (stats.twice, 0);
     ck_assert_uint_eq (stats.forks, 0);
+    ck_assert_uint_eq (stats.divergent, 0);
     ck_assert_uint_eq (stats.unanswered, 0);
     ck_assert_uint_eq (stats.stray_items, 0);
     ck_assert_uint_eq (stats.gaps, 0);

@@ -9,6 +9,7 @@
 
 #define S_PARTS         65536
 #define S_CHUNK         (1u << 20)      //  bytes per piece of a copy
+#define S_ASK_AGAIN_MS  1000            //  a copy asked for again after
 #define S_REPL_PIECE    (2u << 20)      //  bytes per REPL, about (the
                                         //  broker takes 4 MiB + 64 KiB)
 #define S_MARKER_MAX    32
@@ -38,6 +39,7 @@ struct _kvp_replicate_t {
     uint8_t *touched;               //  [S_PARTS]: applied this pass
     uint32_t *touched_list;
     uint64_t *prior;                //  [S_PARTS]: position before the pass
+    int64_t *asked;                 //  [S_PARTS]: mono ms of the last RESYNC
     bool folded;                    //  this pass's REPLs are in the
                                     //  requests' batch (kvp_replicate_fold)
     size_t touched_count;
@@ -114,9 +116,11 @@ kvp_replicate_new (kvp_store_t *store, const char *id,
     self->touched = calloc (S_PARTS, 1);
     self->touched_list = calloc (S_PARTS, sizeof *self->touched_list);
     self->prior = calloc (S_PARTS, sizeof *self->prior);
+    self->asked = calloc (S_PARTS, sizeof *self->asked);
     kvp_change_init (&self->changes);
     if (!self->roles || !self->inbox || !self->out_at || !self->seen
-    ||  !self->touched || !self->touched_list || !self->prior)
+    ||  !self->touched || !self->touched_list || !self->prior
+    ||  !self->asked)
         kvp_replicate_destroy (&self);
     return self;
 }
@@ -146,6 +150,7 @@ kvp_replicate_destroy (kvp_replicate_t **self_p)
     free (self->touched);
     free (self->touched_list);
     free (self->prior);
+    free (self->asked);
     kvp_change_fini (&self->changes);
     free (self);
     *self_p = NULL;
@@ -180,6 +185,27 @@ s_released (kvp_replicate_t *self, uint32_t part, uint64_t epoch,
         self->tail (self->arg, part);
 }
 
+//  A follower waiting for a copy is told its role again: the copy it
+//  asked for may never come (the broker asks only a live leader for it
+//  and forwards its pieces only to a live follower, so a session lost on
+//  either side loses it), so it asks again, from the first piece. A copy
+//  that does come twice is taken twice, the second over the first.
+static void
+s_resync_again (kvp_replicate_t *self, uint32_t part, uint64_t epoch)
+{
+    //  Not while one may still be on its way (a ROLE comes with every
+    //  change of the in-sync set)
+    int64_t now = zclock_mono ();
+    if (now - self->asked [part] < S_ASK_AGAIN_MS)
+        return;
+    self->asked [part] = now;
+    kvp_roles_set_chunk (self->roles, part, 0);
+    kvp_roles_set_resync (self->roles, part, true);
+    zsys_notice ("partition %u: still no copy: asking again", part);
+    s_send_pos (self, KVP_W_RESYNC, part, epoch,
+                kvp_roles_position (self->roles, part));
+}
+
 //  ROLE [part epoch flags][leader]. A follower continues the stream it
 //  followed in this session, or starts from nothing; anything else (it
 //  led, it returned, a copy was cut short) could hold a tail the leader
@@ -207,8 +233,10 @@ s_on_role (kvp_replicate_t *self, zmsg_t *msg)
         //  waited for M in sync may go now
         kvp_roles_set (self->roles, hdr.part, kind, hdr.epoch, hdr.writable, 0);
         s_released (self, hdr.part, hdr.epoch, 0);
-        if (!kvp_roles_resyncing (self->roles, hdr.part)
-        &&  kvp_roles_chunk (self->roles, hdr.part) == 0)
+        if (kvp_roles_resyncing (self->roles, hdr.part)
+        ||  kvp_roles_chunk (self->roles, hdr.part) != 0)
+            s_resync_again (self, hdr.part, hdr.epoch);
+        else
             s_send_pos (self, KVP_W_ACK, hdr.part, hdr.epoch,
                         kvp_roles_position (self->roles, hdr.part));
         return;
@@ -233,6 +261,7 @@ s_on_role (kvp_replicate_t *self, zmsg_t *msg)
                             == KVP_STORE_NOTFOUND;
     if (!lead && !continuous && !empty) {
         kvp_roles_set_resync (self->roles, hdr.part, true);
+        self->asked [hdr.part] = zclock_mono ();
         s_send_pos (self, KVP_W_RESYNC, hdr.part, hdr.epoch, position);
     }
     else                            //  where we stand in this epoch
@@ -518,7 +547,8 @@ s_resync (kvp_replicate_t *self, uint32_t part, uint64_t epoch)
     kvp_roles_set_chunk (self->roles, part, 0);
     uint64_t position = kvp_roles_position (self->roles, part);
     zsys_notice ("partition %u: cannot continue from job %llu: asking for "
-                 "a copy", part, (unsigned long long) position);
+                 "a copy", part, (unsigned long long) kvp_repl_job (position));
+    self->asked [part] = zclock_mono ();
     s_send_pos (self, KVP_W_RESYNC, part, epoch, position);
 }
 
