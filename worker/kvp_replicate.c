@@ -516,7 +516,8 @@ kvp_replicate_answer (kvp_replicate_t *self, kvp_slot_t *slot)
         .reply = slot->reply.data, .reply_size = slot->reply.size,
         .topic = event ? slot->topic : NULL, .topic_len = slot->topic_len,
         .event = slot->event.data, .event_size = slot->event.size,
-        .seq = slot->seq
+        .seq = slot->seq, .op = (int) kvp_request_op (slot->request),
+        .received_us = slot->received_us
     };
     if (kvp_roles_hold (self->roles, &held))
         return true;

@@ -14,6 +14,8 @@ typedef struct s_entry_t {
     uint8_t tag [8];
     size_t reply_size, topic_len, event_size;
     uint64_t seq;
+    int op;
+    int64_t received_us;
     uint8_t data [];
 } s_entry_t;
 
@@ -175,6 +177,8 @@ kvp_roles_hold (kvp_roles_t *self, const kvp_held_t *held)
     entry->topic_len = topic_len;
     entry->event_size = event_size;
     entry->seq = held->seq;
+    entry->op = held->op;
+    entry->received_us = held->received_us;
     memcpy (entry->data, held->reply, held->reply_size);
     if (topic_len)
         memcpy (entry->data + held->reply_size, held->topic, topic_len);
@@ -202,7 +206,8 @@ s_release (kvp_roles_t *self, uint32_t part, s_entry_t *entry,
                ? (const char *) entry->data + entry->reply_size : NULL,
         .topic_len = entry->topic_len,
         .event = entry->data + entry->reply_size + entry->topic_len,
-        .event_size = entry->event_size, .seq = entry->seq
+        .event_size = entry->event_size, .seq = entry->seq,
+        .op = entry->op, .received_us = entry->received_us
     };
     fn (arg, &held);
     free (entry);

@@ -54,6 +54,8 @@ typedef struct {
     const void *event;
     size_t event_size;
     uint64_t seq;               /* the job's seq; 0 when none */
+    int op;                     /* the request's op (for the metrics) */
+    int64_t received_us;        /* when it came, monotonic us */
 } kvp_held_t;
 
 typedef void (kvp_roles_release_fn) (void *arg, const kvp_held_t *held);

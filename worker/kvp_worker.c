@@ -578,10 +578,17 @@ s_release (void *arg, const kvp_held_t *held)
     const void *data [] = { KVP_W_REPLY, held->tag, held->reply };
     size_t sizes [] = { strlen (KVP_W_REPLY), 8, held->reply_size };
     s_send (self, data, sizes, 3);
+    if (self->metrics)
+        kvp_wmetrics_reply (self->metrics, (kvp_op_t) held->op, held->reply,
+                            held->reply_size,
+                            (double) (zclock_usecs () - held->received_us)
+                            / 1e6);
     if (held->topic) {
         kvp_events_publish (self->events, held->topic, held->topic_len,
                             held->event, held->event_size);
         kvp_batch_sent (self->batch, held->part, held->seq);
+        if (self->metrics)
+            kvp_wmetrics_event (self->metrics);
     }
 }
 
