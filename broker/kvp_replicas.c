@@ -248,7 +248,10 @@ s_ask_copy (kvp_broker_t *self, uint32_t part, s_pos_t *pos,
             const kvp_regpart_t *rp, size_t i)
 {
     kvp_session_t *leader = s_session (self, rp->replicas [rp->leader]);
-    if (i == rp->leader || !leader || !s_session (self, rp->replicas [i])
+    //  Never to a member of the in-sync set: the copy begins by dropping
+    //  what it holds
+    if (i == rp->leader || rp->in_sync [i] || !leader
+    ||  !s_session (self, rp->replicas [i])
     ||  (pos->copied [i]
       && self->now - pos->copied [i] < S_COPY_AGAIN * self->silence_ms))
         return;
@@ -638,7 +641,9 @@ s_behind (kvp_broker_t *self, uint32_t part, const kvp_regpart_t *rp,
     const char *name = rp->replicas [i];
     if (rp->in_sync [i])
         s_shrink (self, part, name, "behind the leader too long");
-    s_ask_copy (self, part, pos, rp, i);
+    kvp_regpart_t now;
+    if (s_part (self, part, &now))
+        s_ask_copy (self, part, pos, &now, i);
 }
 
 void

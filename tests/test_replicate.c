@@ -225,6 +225,31 @@ START_TEST (test_follower)
     //  A ROLE of an older epoch changes nothing (no ACK)
     s_role (broker, 1, 1, "w0", true);
     ck_assert (!s_expect_pos (broker, KVP_W_ACK, &hdr, 700));
+    //  A copy it did not ask for (the broker sends one to a follower
+    //  behind too long): once its first piece dropped the partition, no
+    //  REPL is applied and nothing acknowledged until the last piece
+    kvp_change_t three;
+    kvp_change_init (&three);
+    s_job (leader, 1, 3, &three);
+    uint64_t p3 = kvp_repl_position (3);
+    free (copy.data);
+    copy = (kvp_change_t) { 0 };
+    ck_assert_int_eq (kvp_store_copy (leader, 1, 1 << 20, s_first_chunk,
+                                      &copy), 0);
+    chunk = (kvp_repl_t) { .part = 1, .epoch = 2, .seq = p3, .index = 0,
+                           .last = false };
+    s_send_hdr (broker, KVP_W_CHUNK, &chunk, KVP_REPL_CHUNK, copy.data,
+                copy.size, true);
+    s_repl (broker, 1, 2, p2, p3, &three);
+    ck_assert_msg (!s_expect_pos (broker, KVP_W_ACK, &hdr, 700),
+                   "an ACK in the middle of a copy");
+    chunk.index = 1;
+    chunk.last = true;
+    s_send_hdr (broker, KVP_W_CHUNK, &chunk, KVP_REPL_CHUNK, "", 0, true);
+    ck_assert_msg (s_expect_pos (broker, KVP_W_ACK, &hdr, 5000),
+                   "no ACK after the copy's last piece");
+    ck_assert_uint_eq (hdr.seq, p3);
+    kvp_change_fini (&three);
 
     //  What it holds is the leader's: two jobs, read back from its store
     ck_assert_int_eq (tk_stop (broker->cluster->workers [0], SIGTERM, 10000)
@@ -236,7 +261,7 @@ START_TEST (test_follower)
     ck_assert_ptr_nonnull (follower);
     kvp_partition_t info;
     ck_assert_int_eq (kvp_store_partition_get (follower, 1, &info), 0);
-    ck_assert_uint_eq (info.seq, 2);
+    ck_assert_uint_eq (info.seq, 3);
     const void *event;
     size_t len;
     ck_assert_int_eq (kvp_store_begin (follower), 0);

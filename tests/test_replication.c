@@ -895,13 +895,9 @@ START_TEST (test_retire_restores_copies)
             zclock_sleep (100);
     }
     s_holds (id, 30);
-    if (copies < 3) {
-        printf ("replication: SKIP test_retire_restores_copies: partition %u "
-                "has %d live copies 10 s after kvpctl retire %s with a fresh "
-                "worker w3 up: restoring copies on retire (and "
-                "--replace-after) is not built\n", part, copies, name);
-        return;
-    }
+    ck_assert_msg (copies == 3, "partition %u has %d live copies 10 s "
+                   "after kvpctl retire %s with a fresh worker w3 up", part,
+                   copies, name);
     ck_assert (st.follows [3][part] || st.leads [3][part]);
 }
 END_TEST

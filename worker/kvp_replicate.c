@@ -605,8 +605,13 @@ s_apply_chunk (kvp_replicate_t *self, zmsg_t *msg)
     if (!body || hdr.index != kvp_roles_chunk (self->roles, hdr.part))
         return 0;                   //  not the piece expected: dropped
     int rc = 0;
-    if (hdr.index == 0)
+    if (hdr.index == 0) {
+        //  From here until its last piece the partition is not whole:
+        //  no REPL is applied on it and nothing is acknowledged (a copy
+        //  the broker sent unasked, to a follower only slow, included)
+        kvp_roles_set_resync (self->roles, hdr.part, true);
         rc = kvp_store_drop (self->store, hdr.part);
+    }
     if (rc == 0)
         rc = kvp_store_apply (self->store, hdr.part, zframe_data (body),
                               zframe_size (body));
