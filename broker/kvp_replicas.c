@@ -20,6 +20,10 @@ typedef struct {
     uint64_t leader_seq;            //  the leader's position
     bool leader_known;              //  heard from the leader this epoch
     uint64_t committed;             //  last COMMIT sent
+    bool copy_pending [S_R];        //  a copy asked for it, its last piece
+                                    //  not yet forwarded: never EXPANDed
+                                    //  meanwhile (the copy's first piece
+                                    //  drops what it holds)
 } s_pos_t;
 
 struct kvp_rparts_t {
@@ -256,6 +260,7 @@ s_ask_copy (kvp_broker_t *self, uint32_t part, s_pos_t *pos,
       && self->now - pos->copied [i] < S_COPY_AGAIN * self->silence_ms))
         return;
     pos->copied [i] = self->now;
+    pos->copy_pending [i] = true;
     self->rparts->copies++;
     kvp_repl_t copy = { .part = part, .epoch = rp->epoch };
     uint8_t bytes [KVP_REPL_HEADER_MAX];
@@ -551,6 +556,7 @@ kvp_replicas_detach (kvp_broker_t *self, const char *name)
         //  What it said of itself holds no more once it returns
         pos->heard [i] = false;
         pos->copied [i] = 0;
+        pos->copy_pending [i] = false;
         pos->behind [i] = 0;
         if ((size_t) i == rp.leader)
             s_promote (self, part);
@@ -669,6 +675,9 @@ kvp_replicas_tick (kvp_broker_t *self)
             else
             if (pos->behind [i] && now - pos->behind [i] > self->silence_ms)
                 s_behind (self, part, &rp, pos, i);
+            else
+            if (pos->copy_pending [i])      //  asked again if it never came
+                s_ask_copy (self, part, pos, &rp, i);
         }
         if (settled)
             s_add_copy (self, part);
@@ -808,6 +817,8 @@ s_on_chunk (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
     const void *data [] = { zframe_data (head), zframe_data (body) };
     size_t sizes [] = { zframe_size (head), zframe_size (body) };
     kvp_bio_send_worker (self, follower, KVP_W_CHUNK, data, sizes, 2);
+    if (hdr.last)
+        pos->copy_pending [i] = false;  //  its ACKs from now on are whole
 }
 
 //  ACK [head]: a copy's position in this epoch. The leader's says where
@@ -838,6 +849,7 @@ s_on_ack (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
     if (first)
         s_catch_up (self, hdr.part, pos, &rp, (size_t) i);
     if (!pos->leader_known || pos->acked [i] < pos->leader_seq
+    ||  pos->copy_pending [i]
     ||  !s_table_says (self, &rp, KVP_FAILOVER_CAUGHT_UP, 'e'))
         return;
     kvp_decision_t record = { .type = KVP_DECISION_EXPAND, .part = hdr.part,
