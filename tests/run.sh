@@ -38,7 +38,7 @@ for t in "${progs[@]}"; do
     case $name in
         # The chaos test's replicated mode, short (R=3, M=2, 3 workers)
         *:replicated) run=(env KVP_CHAOS_REPLICAS=3
-                           KVP_CHAOS_SECONDS="${KVP_CHAOS_REPLICATED_SECONDS:-20}"
+                           KVP_CHAOS_SECONDS="${KVP_CHAOS_REPLICATED_SECONDS:-15}"
                            "${t%:replicated}") ;;
         *) run=("$t") ;;
     esac
@@ -64,8 +64,8 @@ fi
 
 if [ -z "${SKIP_SHORT_RUNS:-}" ] && [ -z "${TESTS:-}" ]; then
     if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
-        printf '== fuzz smoke (10 s per target)\n'
-        tests/fuzz/run.sh 10 || failed+=("fuzz-smoke")
+        printf '== fuzz smoke (6 s per target)\n'
+        tests/fuzz/run.sh 6 || failed+=("fuzz-smoke")
     fi
 fi
 
