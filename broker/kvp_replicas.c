@@ -821,6 +821,20 @@ s_on_chunk (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
         pos->copy_pending [i] = false;  //  its ACKs from now on are whole
 }
 
+//  An ACK's or RESYNC's header, from a copy of its partition at its
+//  epoch: that copy's positions and place *i; NULL for one to drop.
+static s_pos_t *
+s_from_copy (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames,
+             kvp_repl_t *hdr, kvp_regpart_t *rp, int *i)
+{
+    if (!kvp_repl_decode (hdr, KVP_REPL_POS, zframe_data (frames [R_HEAD]),
+                          zframe_size (frames [R_HEAD])))
+        return NULL;
+    s_pos_t *pos = s_part (self, hdr->part, rp);
+    *i = pos ? s_index (rp, kvp_session_name (session)) : -1;
+    return *i >= 0 && rp->epoch == hdr->epoch ? pos : NULL;
+}
+
 //  ACK [head]: a copy's position in this epoch. The leader's says where
 //  it stands; a follower's may move the commit point or end its catch-up.
 static void
@@ -828,12 +842,9 @@ s_on_ack (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
 {
     kvp_repl_t hdr;
     kvp_regpart_t rp;
-    if (!kvp_repl_decode (&hdr, KVP_REPL_POS, zframe_data (frames [R_HEAD]),
-                          zframe_size (frames [R_HEAD])))
-        return;
-    s_pos_t *pos = s_part (self, hdr.part, &rp);
-    int i = pos ? s_index (&rp, kvp_session_name (session)) : -1;
-    if (i < 0 || rp.epoch != hdr.epoch)
+    int i;
+    s_pos_t *pos = s_from_copy (self, session, frames, &hdr, &rp, &i);
+    if (!pos)
         return;
     if ((size_t) i == rp.leader) {
         s_leader_at (self, hdr.part, pos, &rp, hdr.seq);
@@ -868,14 +879,11 @@ s_on_resync (kvp_broker_t *self, kvp_session_t *session, zframe_t **frames)
 {
     kvp_repl_t hdr;
     kvp_regpart_t rp;
-    if (!kvp_repl_decode (&hdr, KVP_REPL_POS, zframe_data (frames [R_HEAD]),
-                          zframe_size (frames [R_HEAD])))
+    int i;
+    s_pos_t *pos = s_from_copy (self, session, frames, &hdr, &rp, &i);
+    if (!pos || (size_t) i == rp.leader)
         return;
     const char *name = kvp_session_name (session);
-    s_pos_t *pos = s_part (self, hdr.part, &rp);
-    int i = pos ? s_index (&rp, name) : -1;
-    if (i < 0 || (size_t) i == rp.leader || rp.epoch != hdr.epoch)
-        return;
     pos->heard [i] = false;
     s_shrink (self, hdr.part, name, "it asked for a copy");
     s_part (self, hdr.part, &rp);

@@ -206,6 +206,20 @@ s_resync_again (kvp_replicate_t *self, uint32_t part, uint64_t epoch)
                 kvp_roles_position (self->roles, part));
 }
 
+//  [command][header of `size`][worker id]: the id frame with *hdr, or
+//  NULL (logged) when malformed.
+static zframe_t *
+s_head_and_id (zmsg_t *msg, size_t size, kvp_repl_t *hdr, const char *what)
+{
+    zframe_t *head = zmsg_size (msg) == 3 ? zmsg_next (msg) : NULL;
+    zframe_t *id = head ? zmsg_next (msg) : NULL;
+    if (id && kvp_repl_decode (hdr, size, zframe_data (head),
+                               zframe_size (head)))
+        return id;
+    zsys_warning ("malformed %s from the broker: dropped", what);
+    return NULL;
+}
+
 //  ROLE [part epoch flags][leader]. A follower continues the stream it
 //  followed in this session, or starts from nothing; anything else (it
 //  led, it returned, a copy was cut short) could hold a tail the leader
@@ -213,14 +227,10 @@ s_resync_again (kvp_replicate_t *self, uint32_t part, uint64_t epoch)
 static void
 s_on_role (kvp_replicate_t *self, zmsg_t *msg)
 {
-    zframe_t *head = zmsg_size (msg) == 3 ? zmsg_next (msg) : NULL;
-    zframe_t *leader = head ? zmsg_next (msg) : NULL;
     kvp_repl_t hdr;
-    if (!leader || !kvp_repl_decode (&hdr, KVP_REPL_ROLE, zframe_data (head),
-                                     zframe_size (head))) {
-        zsys_warning ("malformed ROLE from the broker: dropped");
+    zframe_t *leader = s_head_and_id (msg, KVP_REPL_ROLE, &hdr, KVP_W_ROLE);
+    if (!leader)
         return;
-    }
     bool lead = zframe_streq (leader, self->id);
     kvp_copy_role_t kind = lead ? KVP_COPY_LEADER : KVP_COPY_FOLLOWER;
     kvp_copy_role_t before = kvp_roles_kind (self->roles, hdr.part);
@@ -326,14 +336,10 @@ s_chunk (void *arg, const void *data, size_t size)
 static void
 s_on_copy (kvp_replicate_t *self, zmsg_t *msg)
 {
-    zframe_t *head = zmsg_size (msg) == 3 ? zmsg_next (msg) : NULL;
-    zframe_t *to = head ? zmsg_next (msg) : NULL;
     kvp_repl_t hdr;
-    if (!to || !kvp_repl_decode (&hdr, KVP_REPL_COPY, zframe_data (head),
-                                 zframe_size (head))) {
-        zsys_warning ("malformed COPY from the broker: dropped");
+    zframe_t *to = s_head_and_id (msg, KVP_REPL_COPY, &hdr, KVP_W_COPY);
+    if (!to)
         return;
-    }
     if (kvp_roles_kind (self->roles, hdr.part) != KVP_COPY_LEADER
     ||  kvp_roles_epoch (self->roles, hdr.part) != hdr.epoch)
         return;                     //  not ours (any more)
