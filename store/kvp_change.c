@@ -163,6 +163,32 @@ s_decode (const uint8_t *p, size_t left, s_change_t *change)
     return head + change->key_len + change->val_len;
 }
 
+size_t
+kvp_change_piece (const void *data, size_t size, size_t at, size_t max)
+{
+    const uint8_t *bytes = (const uint8_t *) data;
+    s_change_t change;
+    size_t end = at;
+    while (end < size) {
+        size_t used = s_decode (bytes + end, size - end, &change);
+        if (used == 0)
+            return size;
+        size_t next = end + used;
+        if (change.op == KVP_CHANGE_PUT && change.table == KVP_TABLE_LOG
+        &&  next < size) {
+            s_change_t body;
+            size_t more = s_decode (bytes + next, size - next, &body);
+            if (more == 0)
+                return size;
+            next += more;               //  its body with it
+        }
+        if (end > at && next - at > max)
+            break;
+        end = next;
+    }
+    return end;
+}
+
 int
 kvp_change_each (const void *data, size_t size, kvp_change_fn *fn, void *arg)
 {

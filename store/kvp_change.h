@@ -92,6 +92,15 @@ int
                      const void *key, size_t key_len, const void *val,
                      size_t val_len);
 
+/*  Where the piece of a record that starts at change offset `at` ends:
+    whole changes, about `max` bytes (at least one change, so more when
+    one change is larger), never parting a job's index entry (a PUT of
+    the log table) from the change after it, its body (kvp_store_apply
+    takes them only together). Returns `size` at the record's end, or when
+    what follows `at` does not decode. */
+size_t
+    kvp_change_piece (const void *data, size_t size, size_t at, size_t max);
+
 /*  Called once per change by kvp_change_each; non-zero stops the walk and
     is returned by it. */
 typedef int (kvp_change_fn) (void *arg, kvp_change_op_t op,

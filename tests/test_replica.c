@@ -720,6 +720,54 @@ START_TEST (test_lead_and_follow)
 }
 END_TEST
 
+//  A record cut into pieces for REPLs (kvp_change_piece): whole changes,
+//  about the size asked, a job's index entry kept with its body.
+START_TEST (test_pieces)
+{
+    kvp_change_t record;
+    kvp_change_init (&record);
+    uint8_t key [10] = { 0, 3 }, value [100] = { 0 };
+    for (int i = 0; i < 6; i++) {
+        key [9] = (uint8_t) i;
+        ck_assert_int_eq (kvp_change_add (&record, KVP_CHANGE_PUT,
+                                          KVP_TABLE_ITEMS, key, 10, value,
+                                          100), 0);
+    }
+    size_t index_at = record.size;
+    ck_assert_int_eq (kvp_change_add (&record, KVP_CHANGE_PUT, KVP_TABLE_LOG,
+                                      key, 10, value, 8), 0);
+    size_t body_at = record.size;
+    ck_assert_int_eq (kvp_change_add (&record, KVP_CHANGE_PUT,
+                                      KVP_TABLE_LOGBODY, key, 8, value, 100),
+                      0);
+    ck_assert_int_eq (kvp_change_add (&record, KVP_CHANGE_DEL,
+                                      KVP_TABLE_ITEMS, key, 10, NULL, 0), 0);
+    size_t one = index_at / 6;          //  an item PUT's bytes
+    //  Pieces of two changes each, then the index with its body
+    size_t at = 0, pieces = 0, ends [16];
+    while (at < record.size && pieces < 16) {
+        size_t end = kvp_change_piece (record.data, record.size, at,
+                                       2 * one);
+        ck_assert_uint_gt (end, at);
+        ends [pieces++] = at = end;
+    }
+    ck_assert_uint_eq (at, record.size);
+    ck_assert_uint_eq (ends [0], 2 * one);
+    ck_assert_uint_eq (ends [2], index_at);
+    for (size_t i = 0; i < pieces; i++)
+        ck_assert_uint_ne (ends [i], body_at);  //  never between the two
+    //  However small the piece asked, the index takes its body along
+    ck_assert_uint_gt (kvp_change_piece (record.data, record.size, index_at,
+                                         1), body_at);
+    //  One change larger than asked still makes a piece; all of it at once
+    ck_assert_uint_eq (kvp_change_piece (record.data, record.size, 0, 1),
+                       one);
+    ck_assert_uint_eq (kvp_change_piece (record.data, record.size, 0,
+                                         1 << 20), record.size);
+    kvp_change_fini (&record);
+}
+END_TEST
+
 static Suite *
 s_suite (void)
 {
@@ -731,6 +779,7 @@ s_suite (void)
     tcase_add_test (tc, test_copy);
     tcase_add_test (tc, test_refuse);
     tcase_add_test (tc, test_lead_and_follow);
+    tcase_add_test (tc, test_pieces);
     suite_add_tcase (suite, tc);
     return suite;
 }

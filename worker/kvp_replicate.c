@@ -441,36 +441,6 @@ kvp_replicate_harvest (void *arg, kvp_slot_t *slots, size_t from, size_t to)
     s_flush (self);
 }
 
-//  Where the change at `at` in a record ends (the record is ours: whole).
-static size_t
-s_change_end (const uint8_t *data, size_t at)
-{
-    size_t key = ((size_t) data [at + 2] << 8) | data [at + 3];
-    if (data [at] != KVP_CHANGE_PUT)
-        return at + 4 + key;
-    size_t value = ((size_t) data [at + 4] << 24) | ((size_t) data [at + 5] << 16)
-                 | ((size_t) data [at + 6] << 8) | data [at + 7];
-    return at + 8 + key + value;
-}
-
-//  The end of the next piece of a record from `at`: whole changes, about
-//  S_REPL_PIECE bytes, never parting a job's index entry from its body.
-static size_t
-s_piece_end (const uint8_t *data, size_t size, size_t at)
-{
-    size_t end = at;
-    while (end < size) {
-        bool index = data [end + 1] == KVP_TABLE_LOG && data [end] == KVP_CHANGE_PUT;
-        size_t next = s_change_end (data, end);
-        if (index && next < size)
-            next = s_change_end (data, next);       //  its body with it
-        if (end > at && next - at > S_REPL_PIECE)
-            break;
-        end = next;
-    }
-    return end;
-}
-
 //  One partition's changes of this pass: a REPL, or several for a pass
 //  too large for one message (all but the last keep the position, so a
 //  follower that stopped between them asks for a copy).
@@ -489,7 +459,8 @@ s_send_repl (kvp_replicate_t *self, s_out_t *out)
     const uint8_t *data = (const uint8_t *) out->data.data;
     size_t at = 0;
     do {
-        size_t end = s_piece_end (data, out->data.size, at);
+        size_t end = kvp_change_piece (data, out->data.size, at,
+                                       S_REPL_PIECE);
         hdr.seq = end < out->data.size ? hdr.prev : seq;
         uint8_t bytes [KVP_REPL_HEADER_MAX];
         size_t size = kvp_repl_encode (&hdr, KVP_REPL_DATA, bytes);
