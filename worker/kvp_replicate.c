@@ -13,6 +13,7 @@
 #define S_REPL_PIECE    (2u << 20)      //  bytes per REPL, about (the
                                         //  broker takes 4 MiB + 64 KiB)
 #define S_MARKER_MAX    32
+#define S_UNREAD        (-1)            //  copy_mark not read from the store
 
 //  What one partition's commits of this pass changed, to go as one REPL
 typedef struct {
@@ -40,6 +41,8 @@ struct _kvp_replicate_t {
     uint32_t *touched_list;
     uint64_t *prior;                //  [S_PARTS]: position before the pass
     int64_t *asked;                 //  [S_PARTS]: mono ms of the last RESYNC
+    int8_t *copy_mark;              //  [S_PARTS]: meta "copy.<part>" set
+                                    //  (1), not (0), not read yet
     bool folded;                    //  this pass's REPLs are in the
                                     //  requests' batch (kvp_replicate_fold)
     size_t touched_count;
@@ -70,9 +73,15 @@ s_marker_name (char *name, uint32_t part)
 static bool
 s_marked (kvp_replicate_t *self, uint32_t part)
 {
-    char name [S_MARKER_MAX], value [8];
-    s_marker_name (name, part);
-    return kvp_store_meta_get (self->store, name, value, sizeof value) > 0;
+    //  Read from the store once per partition, then known here: it is
+    //  asked after every pass a follower applied
+    if (self->copy_mark [part] == S_UNREAD) {
+        char name [S_MARKER_MAX], value [8];
+        s_marker_name (name, part);
+        self->copy_mark [part] = kvp_store_meta_get (self->store, name, value,
+                                                     sizeof value) > 0;
+    }
+    return self->copy_mark [part] == 1;
 }
 
 static int
@@ -80,7 +89,10 @@ s_mark (kvp_replicate_t *self, uint32_t part, bool on)
 {
     char name [S_MARKER_MAX];
     s_marker_name (name, part);
-    return kvp_store_meta_put (self->store, name, on ? "1" : "");
+    int rc = kvp_store_meta_put (self->store, name, on ? "1" : "");
+    if (rc == 0)
+        self->copy_mark [part] = on;
+    return rc;
 }
 
 #define S_REPLICATED "replicated"
@@ -117,10 +129,13 @@ kvp_replicate_new (kvp_store_t *store, const char *id,
     self->touched_list = calloc (S_PARTS, sizeof *self->touched_list);
     self->prior = calloc (S_PARTS, sizeof *self->prior);
     self->asked = calloc (S_PARTS, sizeof *self->asked);
+    self->copy_mark = malloc (S_PARTS);
+    if (self->copy_mark)
+        memset (self->copy_mark, S_UNREAD, S_PARTS);
     kvp_change_init (&self->changes);
     if (!self->roles || !self->inbox || !self->out_at || !self->seen
     ||  !self->touched || !self->touched_list || !self->prior
-    ||  !self->asked)
+    ||  !self->asked || !self->copy_mark)
         kvp_replicate_destroy (&self);
     return self;
 }
@@ -151,6 +166,7 @@ kvp_replicate_destroy (kvp_replicate_t **self_p)
     free (self->touched_list);
     free (self->prior);
     free (self->asked);
+    free (self->copy_mark);
     kvp_change_fini (&self->changes);
     free (self);
     *self_p = NULL;
