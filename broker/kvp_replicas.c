@@ -142,9 +142,11 @@ s_count_live (kvp_broker_t *self, const kvp_regpart_t *rp, unsigned *live,
     }
 }
 
-//  What the failover table (broker/kvp_failover.h) knows of a partition
+//  What the failover table (broker/kvp_failover.h) knows of a partition;
+//  the live and spare workers (a walk of them all) only when `live`, as
+//  kvp_failover_classify needs neither
 static kvp_failover_facts_t
-s_facts (kvp_broker_t *self, const kvp_regpart_t *rp)
+s_facts (kvp_broker_t *self, const kvp_regpart_t *rp, bool live)
 {
     const kvp_regstate_t *state = s_state (self);
     kvp_failover_facts_t facts = {
@@ -152,7 +154,9 @@ s_facts (kvp_broker_t *self, const kvp_regpart_t *rp)
         .replicas = kvp_regstate_replicas (state),
         .min_insync = kvp_regstate_min_insync (state)
     };
-    s_count_live (self, facts.placed ? rp : NULL, &facts.live, &facts.spare);
+    if (live)
+        s_count_live (self, facts.placed ? rp : NULL, &facts.live,
+                      &facts.spare);
     if (!facts.placed)
         return facts;
     facts.leader_live = s_session (self, rp->replicas [rp->leader]) != NULL;
@@ -170,7 +174,7 @@ static bool
 s_table_says (kvp_broker_t *self, const kvp_regpart_t *rp,
               kvp_failover_event_t event, char letter)
 {
-    kvp_failover_facts_t facts = s_facts (self, rp);
+    kvp_failover_facts_t facts = s_facts (self, rp, true);
     const char *actions = "";
     kvp_failover_next (kvp_failover_classify (&facts), event, &facts,
                        &actions);
@@ -698,7 +702,7 @@ kvp_replicas_totals (kvp_broker_t *self, kvp_bmetrics_totals_t *totals)
         if (!kvp_regstate_partition (s_state (self), part, &rp)
         ||  rp.count == 0)
             continue;
-        kvp_failover_facts_t facts = s_facts (self, &rp);
+        kvp_failover_facts_t facts = s_facts (self, &rp, false);
         switch (kvp_failover_classify (&facts)) {
             case KVP_FAILOVER_OFFLINE:   totals->offline++; break;
             case KVP_FAILOVER_UNDER_MIN: totals->under_min_insync++; break;
