@@ -109,9 +109,13 @@ $( [ "$REPLICAS" -gt 1 ] && printf '  %s\n  %s' "$BIN/kvpctl status     (who lea
 Ctrl-C stops the cluster.
 INFO
 
-# Run until Ctrl-C, or until one of them exits by itself.
+# Run until Ctrl-C, or until one of them exits by itself. With copies, a
+# worker that dies is what the cluster is made to survive (the README's
+# tour kills one): only the broker's exit ends it.
 set +e
-wait -n "${pids[@]}"
+watched=("${pids[@]}")
+[ "$REPLICAS" -gt 1 ] && watched=("${pids[0]}")
+wait -n "${watched[@]}"
 status=$?
 # A program exits 0 only when it was asked to stop (the signal may reach it
 # before this shell's trap has run).
